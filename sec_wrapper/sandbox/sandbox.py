@@ -1,0 +1,201 @@
+"""Brings the sandbox up, reports on it and takes it down. Everything lives under one folder; every
+process it starts is recorded in state.json by pid and stopped by that pid."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+import time
+from pathlib import Path
+
+from sec_wrapper.errors import SecError
+from sec_wrapper.paths import sec_home
+from sec_wrapper.sandbox import apache, postgres, ssh
+from sec_wrapper.sandbox.processes import alive, free_port, start_daemon, stop, wait_for_port
+from sec_wrapper.sandbox.releases import SERIES, build_series
+from sec_wrapper.sandbox.sites import SiteSpec, create_site_dir, migrate_and_seed, new_spec
+
+DEFAULT_SITES = [("prod.teststudio.com", "production"), ("staging.teststudio.com", "staging")]
+POINTER = "sandbox.json"
+
+
+def world_traversable(path: Path) -> bool:
+    """Whether another OS user (postgres, www-data) can reach path: every ancestor has o+x."""
+    path = path.resolve()
+    for ancestor in [path, *path.parents]:
+        if ancestor.exists() and not os.stat(ancestor).st_mode & 0o001:
+            return False
+    return True
+
+
+def default_dir() -> Path:
+    """The last sandbox brought up, else under the data folder. As root, PostgreSQL and Apache run as
+    their own users, who cannot reach a private home: then /var/tmp/sec-sandbox instead."""
+    pointer = sec_home() / POINTER
+    if pointer.exists():
+        return Path(json.loads(pointer.read_text())["dir"])
+    candidate = sec_home() / "sandbox"
+    if os.geteuid() == 0 and not world_traversable(candidate.parent):
+        return Path("/var/tmp/sec-sandbox")
+    return candidate
+
+
+class Sandbox:
+    def __init__(self, folder: Path | None = None) -> None:
+        self.dir = (folder or default_dir()).absolute()
+        self.state_file = self.dir / "state.json"
+
+    # -- reading ---------------------------------------------------------------------------------
+    def state(self) -> dict:
+        if not self.state_file.exists():
+            raise SecError(f"no sandbox at {self.dir}: start one with `sec sandbox up`")
+        return json.loads(self.state_file.read_text())
+
+    def processes(self, state: dict) -> dict[str, int]:
+        procs = {k: v for k, v in state.get("pids", {}).items() if k != "apps"}
+        procs.update({f"app:{k}": v for k, v in state.get("pids", {}).get("apps", {}).items()})
+        return procs
+
+    def status(self) -> dict:
+        state = self.state()
+        running = {name: {"pid": pid, "running": alive(pid)} for name, pid in self.processes(state).items()}
+        return {**self.summary(state), "processes": running,
+                "healthy": all(p["running"] for p in running.values())}
+
+    def summary(self, state: dict) -> dict:
+        return {
+            "dir": str(self.dir),
+            "app_server": state["app_server"],
+            "apache": state["apache"],
+            "postgres": {k: state["postgres"][k] for k in ("port", "data")},
+            "releases_dir": state["releases_dir"],
+            "sites": state["sites"],
+        }
+
+    # -- up --------------------------------------------------------------------------------------
+    def up(self, events: int = 100_000, media_files: int = 50, version: str = "8.0.0",
+           sites: list[tuple[str, str]] | None = None, releases_dir: Path | None = None,
+           progress=None) -> dict:
+        say = progress or (lambda msg: None)
+        self._refuse_existing()
+        if version not in SERIES:
+            raise SecError(f"--version {version} is not a reference release; choose one of {', '.join(SERIES)}")
+        if os.geteuid() == 0 and not world_traversable(self.dir.parent):
+            raise SecError(f"{self.dir.parent} is not reachable by the postgres and www-data users (as root the "
+                           "sandbox needs every parent folder to be o+x): choose --dir under /var/tmp")
+        self.dir.mkdir(parents=True, exist_ok=True)
+        os.chmod(self.dir, 0o755)
+        state: dict = {"dir": str(self.dir), "pids": {"apps": {}}, "started": time.time(), "sites": []}
+        try:
+            self._up(state, events, media_files, version, sites or DEFAULT_SITES,
+                     Path(releases_dir) if releases_dir else sec_home() / "releases", say)
+        except Exception as exc:
+            self._write_state(state)
+            self.down()
+            if isinstance(exc, SecError):
+                raise
+            raise SecError(f"sandbox up failed, everything it started was stopped: {exc}") from exc
+        (sec_home() / POINTER).write_text(json.dumps({"dir": str(self.dir)}) + "\n")
+        return self.summary(state)
+
+    def _refuse_existing(self) -> None:
+        if self.state_file.exists():
+            state = json.loads(self.state_file.read_text())
+            running = [n for n, pid in self.processes(state).items() if alive(pid)]
+            what = "is up" if running else "was not taken down"
+            raise SecError(f"a sandbox {what} at {self.dir}: run `sec sandbox down` first")
+
+    def _up(self, state: dict, events: int, media_files: int, version: str, site_list: list[tuple[str, str]],
+            releases_dir: Path, say) -> None:
+        sites_root = self.dir / "root" / "var" / "rails"
+        sites_root.mkdir(parents=True, exist_ok=True)
+        say("building the release series")
+        build_series(releases_dir)
+        state["releases_dir"] = str(releases_dir)
+
+        say("starting PostgreSQL")
+        state["postgres"] = postgres.setup(self.dir / "pg")
+        self._write_state(state)
+        state["pids"]["postgres"] = postgres.start(state["postgres"])
+        self._write_state(state)
+
+        apache_info = apache.setup(self.dir / "apache", sites_root)
+        state["apache"] = apache_info
+        specs: list[SiteSpec] = []
+        for index, (name, role) in enumerate(site_list):
+            spec = new_spec(name, role)
+            spec.app_port = free_port()
+            site_dir = sites_root / spec.reverse_name
+            say(f"creating {name} ({role}, {version}, {events} events)")
+            postgres.create_site_database(state["postgres"], spec.db_name, spec.db_user, spec.db_password)
+            create_site_dir(site_dir, spec, version, releases_dir, state["postgres"]["port"], media_files,
+                            media_seed_count=media_files if index == 0 else media_files // 2)
+            migrate_and_seed(state["postgres"], spec, version, events)
+            apache.add_site(Path(apache_info["server_root"]), name, spec.reverse_name, spec.app_port,
+                            apache_info["port"])
+            specs.append(spec)
+            state["sites"].append({
+                **spec.public(site_dir),
+                "url": f"http://127.0.0.1:{apache_info['port']}/",
+                "host_header": name,
+                "version": version,
+            })
+
+        say("starting the site applications")
+        for spec, site in zip(specs, state["sites"], strict=True):
+            log = Path(site["site_dir"]) / "shared/log/app.log"
+            pid = start_daemon([sys.executable, "-m", "sec_wrapper.sandbox.site_app", "--site-dir",
+                                site["site_dir"], "--name", spec.name, "--port", str(spec.app_port)], log,
+                               env=_app_env())
+            state["pids"]["apps"][spec.name] = pid
+            self._write_state(state)
+            wait_for_port(spec.app_port, pid=pid, log=log)
+
+        say("starting Apache")
+        state["pids"]["apache"] = apache.start(apache_info)
+        self._write_state(state)
+
+        say("starting sshd")
+        ssh_info = ssh.setup(self.dir / "ssh", Path(apache_info["config"]))
+        state["ssh"] = ssh_info
+        state["pids"]["sshd"] = ssh.start(self.dir / "ssh", ssh_info)
+        state["app_server"] = {"address": "127.0.0.1", "port": ssh_info["port"], "user": ssh_info["user"],
+                               "key": ssh_info["key"], "known_hosts": ssh_info["known_hosts"]}
+        self._write_state(state)
+
+    def _write_state(self, state: dict) -> None:
+        tmp = self.state_file.with_suffix(".tmp")
+        tmp.write_text(json.dumps(state, indent=2, sort_keys=True) + "\n")
+        tmp.replace(self.state_file)
+
+    # -- down ------------------------------------------------------------------------------------
+    def down(self) -> list[str]:
+        """Stops every recorded process (and its children) by pid, then removes the folder."""
+        if not self.dir.exists():
+            raise SecError(f"no sandbox at {self.dir}")
+        stopped: list[str] = []
+        if self.state_file.exists():
+            state = json.loads(self.state_file.read_text())
+            pids = state.get("pids", {})
+            order = ["sshd", "apache", *[f"app:{n}" for n in pids.get("apps", {})], "postgres"]
+            procs = self.processes(state)
+            for name in order:
+                pid = procs.get(name)
+                if pid and alive(pid):
+                    # PostgreSQL's fast shutdown is SIGINT; the others stop on SIGTERM.
+                    stop(pid, sig=2 if name == "postgres" else 15)
+                    stopped.append(name)
+        shutil.rmtree(self.dir)
+        pointer = sec_home() / POINTER
+        if pointer.exists() and json.loads(pointer.read_text()).get("dir") == str(self.dir):
+            pointer.unlink()
+        return stopped
+
+
+def _app_env() -> dict[str, str]:
+    env = dict(os.environ)
+    # The app imports sec_wrapper from the same checkout, whatever the caller's working directory.
+    env["PYTHONPATH"] = str(Path(__file__).resolve().parents[2]) + os.pathsep + env.get("PYTHONPATH", "")
+    return env
