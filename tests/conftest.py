@@ -1,0 +1,7 @@
+"""Makes the collection importable as `ansible_collections.fpt.sec` in every test."""
+
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "collections"))
