@@ -7,14 +7,13 @@ import os
 import random
 import secrets
 import shutil
-import tarfile
-import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import psycopg
+from ansible_collections.fpt.sec.plugins.module_utils import release_archive
 
-from sec_wrapper.sandbox.releases import RELEASE_NAME, build_release, migrations_for
+from sec_wrapper.sandbox.releases import build_release, migrations_for
 
 EVENT_TYPES = ["Shotgun_Shot_Change", "Shotgun_Asset_Change", "Shotgun_Version_New", "Shotgun_Note_New",
                "Shotgun_Task_Change", "Shotgun_Playlist_Change", "Shotgun_User_Login"]
@@ -49,14 +48,11 @@ def new_spec(name: str, role: str) -> SiteSpec:
 
 
 def install_release(site_dir: Path, tarball: Path, version: str) -> Path:
-    """Unpacks a release under releases/<version> (the sandbox trusts its own archives)."""
+    """Verifies a release and unpacks it under releases/<version>, as release staging does."""
     target = site_dir / "releases" / version
-    if target.exists():
-        return target
-    with tempfile.TemporaryDirectory(dir=site_dir / "releases") as tmp:
-        with tarfile.open(tarball) as tar:
-            tar.extractall(tmp, filter="data")
-        (Path(tmp) / f"{RELEASE_NAME}-{version}").rename(target)
+    if not target.exists():
+        release_archive.verify(str(tarball))
+        release_archive.safe_extract(str(tarball), str(target))
     return target
 
 

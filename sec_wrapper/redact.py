@@ -1,0 +1,47 @@
+"""What counts as a secret, once: the store refuses them, the operation record and artifacts drop them."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+# Over-broad on purpose: dropping a harmless `key_file` from a record costs nothing, keeping a password does.
+_SECRET_NAME = re.compile(r"passw|passphrase|^pass$|_pass$|secret|token|key|credential|auth|cookie|private",
+                          re.IGNORECASE)
+_SECRET_VALUE = re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----|PRIVATE KEY")
+
+
+def is_secret_name(name: str) -> bool:
+    return bool(_SECRET_NAME.search(name))
+
+
+def is_secret_value(value: Any) -> bool:
+    return isinstance(value, str) and bool(_SECRET_VALUE.search(value))
+
+
+def scrub(data: Any) -> Any:
+    """A copy of `data` without secret-looking keys or key material, at any depth."""
+    if isinstance(data, dict):
+        return {k: scrub(v) for k, v in data.items()
+                if not is_secret_name(str(k)) and not is_secret_value(v)}
+    if isinstance(data, (list, tuple)):
+        return [scrub(v) for v in data if not is_secret_value(v)]
+    return data
+
+
+def find_secrets(data: Any, where: str = "") -> list[str]:
+    """Dotted paths of the secret-looking entries in `data` (empty when clean)."""
+    found: list[str] = []
+    if isinstance(data, dict):
+        for k, v in data.items():
+            path = f"{where}.{k}" if where else str(k)
+            if is_secret_name(str(k)) and v not in (None, "", {}, []):
+                found.append(path)
+            elif is_secret_value(v):
+                found.append(path)
+            else:
+                found.extend(find_secrets(v, path))
+    elif isinstance(data, (list, tuple)):
+        for i, v in enumerate(data):
+            found.extend(find_secrets(v, f"{where}[{i}]"))
+    return found
