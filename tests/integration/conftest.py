@@ -63,3 +63,43 @@ def site_status(sandbox: dict, site: str) -> dict:
 
 def site_by_name(sandbox: dict, name: str) -> dict:
     return next(s for s in sandbox["sites"] if s["name"] == name)
+
+
+def sandbox_inventory(sandbox: dict, path: Path) -> Path:
+    """A static inventory of the sandbox's App server with the same shape discovery produces: groups by
+    role, production/staging, one group per site, and `sec_sites` keyed by reverse name."""
+    app = sandbox["app_server"]
+    sec_sites = {
+        s["reverse_name"]: {"name": s["name"], "reverse_name": s["reverse_name"], "site_dir": s["site_dir"],
+                            "role": s["role"]}
+        for s in sandbox["sites"]
+    }
+    host = {
+        "ansible_host": app["address"], "ansible_port": app["port"], "ansible_user": app["user"],
+        "ansible_ssh_private_key_file": app["key"],
+        "ansible_ssh_common_args": f"-o UserKnownHostsFile={app['known_hosts']} -o StrictHostKeyChecking=yes",
+        "ansible_interpreter_python_fallback": ["/usr/bin/python3", "python3"],
+        "sec_sites": sec_sites,
+    }
+    children = {"app_servers": {"hosts": {"app1": None}}, "db_servers": {"hosts": {"app1": None}}}
+    for site in sandbox["sites"]:
+        children[site["reverse_name"]] = {"hosts": {"app1": None}}
+        children.setdefault(site["role"], {"hosts": {}})["hosts"]["app1"] = None
+    inventory = {"all": {"hosts": {"app1": host}, "children": children}}
+    path.write_text(json.dumps(inventory, indent=2))
+    return path
+
+
+def run_playbook(playbook: str, inventory: Path, extravars: dict | None = None,
+                 timeout: float = 600) -> subprocess.CompletedProcess:
+    """ansible-playbook as AWX runs it: no TTY, stdin closed, variables from a JSON file."""
+    root = Path(__file__).resolve().parents[2]
+    argv = ["ansible-playbook", "-i", str(inventory), str(root / "playbooks" / playbook)]
+    if extravars is not None:
+        vars_file = inventory.with_name(f"vars-{os.getpid()}-{abs(hash(playbook))}.json")
+        vars_file.write_text(json.dumps(extravars))
+        argv += ["-e", f"@{vars_file}"]
+    env = {**os.environ, "ANSIBLE_CONFIG": str(root / "ansible.cfg"), "ANSIBLE_FORCE_COLOR": "0",
+           "ANSIBLE_NOCOLOR": "1"}
+    return subprocess.run(argv, capture_output=True, text=True, stdin=subprocess.DEVNULL, env=env,
+                          timeout=timeout, cwd=root)

@@ -1,0 +1,183 @@
+"""Inventory of Flow Production Tracking sites, discovered from the Apache configuration of App servers."""
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+name: apache_sites
+short_description: Flow Production Tracking sites discovered from App servers' Apache configuration
+version_added: "0.1.0"
+author: sec maintainers
+description:
+  - Connects to each App server over SSH, finds its Apache httpd (running process, else C(which httpd apache2)),
+    reads the configuration with its Includes and takes every virtual host whose code folder is a site dir.
+  - Runs on the App server the same discovery code as the M(fpt.sec.site_facts) module; the parser exists once.
+  - Produces groups C(app_servers), C(api_servers), C(db_servers), C(production), C(staging) and one group per
+    site named by its reverse name (C(prod.teststudio.com) is C(com_teststudio_prod)); each App server carries
+    C(sec_sites), its sites keyed by reverse name.
+  - Every connection option also reads an environment variable, so that an AWX custom credential can inject
+    the SSH user and key into a project-sourced inventory.
+  - Uses a YAML configuration file whose name ends with C(.apache_sites.yml) or C(.apache_sites.yaml).
+extends_documentation_fragment:
+  - constructed
+  - inventory_cache
+options:
+  plugin:
+    description: The name of this plugin; it must be C(fpt.sec.apache_sites).
+    required: true
+    choices: [fpt.sec.apache_sites]
+    type: str
+  app_servers:
+    description:
+      - App servers to read. Each item is an address, or a dict with C(address) and optionally C(name), C(port),
+        C(user), C(private_key_file). Missing values come from the options below.
+      - When empty, the single server named by O(address) is read.
+    type: list
+    elements: raw
+    default: []
+  address:
+    description: Address of the App server when O(app_servers) is empty.
+    type: str
+    env:
+      - name: SEC_APP_SERVER
+  port:
+    description: SSH port.
+    type: int
+    default: 22
+    env:
+      - name: SEC_SSH_PORT
+  user:
+    description: SSH user.
+    type: str
+    env:
+      - name: SEC_SSH_USER
+  private_key_file:
+    description: Path of the SSH private key (an AWX credential injects it as a file).
+    type: path
+    env:
+      - name: SEC_SSH_PRIVATE_KEY_FILE
+  known_hosts_file:
+    description: SSH known hosts file; new hosts are added to it on first contact.
+    type: path
+    env:
+      - name: SEC_SSH_KNOWN_HOSTS
+  host_key_checking:
+    description: SSH StrictHostKeyChecking for discovery and for the inventory's hosts.
+    type: str
+    default: accept-new
+    choices: [accept-new, "yes", "no"]
+    env:
+      - name: SEC_SSH_HOST_KEY_CHECKING
+  apache_config:
+    description: Path of Apache's main configuration file on the App servers, to skip the search.
+    type: path
+  timeout:
+    description: Seconds allowed for discovery on one App server.
+    type: int
+    default: 120
+"""
+
+EXAMPLES = r"""
+# sandbox.apache_sites.yml
+plugin: fpt.sec.apache_sites
+app_servers:
+  - address: app1.studio.lan
+    user: sec
+    private_key_file: ~/.ssh/sec_ed25519
+keyed_groups:
+  - key: sec_roles
+    prefix: role
+compose:
+  sec_site_count: sec_sites | length
+
+# For AWX: address, user and key come from the credential's environment variables.
+plugin: fpt.sec.apache_sites
+"""
+
+from ansible.errors import AnsibleParserError
+from ansible.plugins.inventory import BaseInventoryPlugin, Cacheable, Constructable
+
+from ansible_collections.fpt.sec.plugins.plugin_utils.cluster_inventory import (
+    cluster_from_discovery,
+    inventory_from_cluster,
+)
+from ansible_collections.fpt.sec.plugins.plugin_utils.remote_discovery import (
+    RemoteDiscoveryError,
+    discover_remote,
+)
+
+
+class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
+    NAME = "fpt.sec.apache_sites"
+
+    def verify_file(self, path: str) -> bool:
+        return super().verify_file(path) and path.endswith((".apache_sites.yml", ".apache_sites.yaml"))
+
+    def parse(self, inventory, loader, path: str, cache: bool = True) -> None:
+        super().parse(inventory, loader, path, cache)
+        self._read_config_data(path)
+        cache_key = self.get_cache_key(path)
+        use_cache = self.get_option("cache") and cache
+        update_cache = self.get_option("cache") and not cache
+        data = None
+        if use_cache:
+            try:
+                data = self._cache[cache_key]
+            except KeyError:
+                update_cache = True
+        if data is None:
+            data = self._discover()
+        if update_cache:
+            self._cache[cache_key] = data
+        self._populate(data)
+
+    def _servers(self) -> list[dict]:
+        defaults = {"port": self.get_option("port"), "user": self.get_option("user"),
+                    "key": self.get_option("private_key_file")}
+        items = self.get_option("app_servers") or []
+        if not items:
+            if not self.get_option("address"):
+                raise AnsibleParserError("apache_sites: no App server given: set app_servers or address "
+                                         "(or the SEC_APP_SERVER environment variable)")
+            items = [self.get_option("address")]
+        servers = []
+        for item in items:
+            item = {"address": item} if isinstance(item, str) else dict(item)
+            if not item.get("address"):
+                raise AnsibleParserError("apache_sites: every app_servers item needs an address")
+            server = {"address": item["address"], "name": item.get("name") or item["address"],
+                      "port": item.get("port", defaults["port"]), "user": item.get("user", defaults["user"]),
+                      "key": item.get("private_key_file", defaults["key"])}
+            servers.append(server)
+        return servers
+
+    def _discover(self) -> dict:
+        servers = self._servers()
+        discoveries = {}
+        for server in servers:
+            try:
+                discoveries[server["name"]] = discover_remote(
+                    server["address"], apache_config=self.get_option("apache_config"),
+                    timeout=self.get_option("timeout"), port=server["port"], user=server["user"],
+                    private_key_file=server["key"], known_hosts_file=self.get_option("known_hosts_file"),
+                    host_key_checking=self.get_option("host_key_checking"))
+            except RemoteDiscoveryError as exc:
+                raise AnsibleParserError("apache_sites: %s" % exc)
+        return cluster_from_discovery(servers, discoveries)
+
+    def _populate(self, cluster: dict) -> None:
+        shaped = inventory_from_cluster(cluster, self.get_option("known_hosts_file"),
+                                        self.get_option("host_key_checking"))
+        strict = self.get_option("strict")
+        for group in shaped["groups"]:
+            self.inventory.add_group(group)
+        for name, hostvars in shaped["hosts"].items():
+            self.inventory.add_host(name)
+            for key, value in hostvars.items():
+                self.inventory.set_variable(name, key, value)
+        for group, members in shaped["groups"].items():
+            for name in members:
+                self.inventory.add_child(group, name)
+        for name, hostvars in shaped["hosts"].items():
+            self._set_composite_vars(self.get_option("compose"), hostvars, name, strict=strict)
+            self._add_host_to_composed_groups(self.get_option("groups"), hostvars, name, strict=strict)
+            self._add_host_to_keyed_groups(self.get_option("keyed_groups"), hostvars, name, strict=strict)

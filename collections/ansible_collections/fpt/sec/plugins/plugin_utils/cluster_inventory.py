@@ -1,0 +1,102 @@
+"""The cluster model and its inventory shape, in one place for the inventory plugin and the sec CLI.
+
+A cluster is hosts (address, SSH settings, roles app/api/db) and sites (what discovery found, plus the
+App servers that serve each). The inventory made from it has groups app_servers, api_servers, db_servers,
+production, staging, one group per site (its reverse name), and on each App/API server the host var
+`sec_sites`: the sites it serves, keyed by reverse name.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+LOOPBACK = {"127.0.0.1", "localhost", "::1", "", None}
+ROLES = ("app", "api", "db")
+ROLE_GROUPS = {"app": "app_servers", "api": "api_servers", "db": "db_servers"}
+# Modules need only the standard library: prefer the distribution's Python over whatever a login shell
+# puts first on PATH (a user's pyenv shims, say), which may not run non-interactively.
+PYTHON_FALLBACK = ["/usr/bin/python3", "/usr/libexec/platform-python", "python3"]
+SITE_KEYS = ("name", "aliases", "reverse_name", "site_dir", "role", "version", "database", "media_dir",
+             "backup_dir", "health_url", "ports", "ssl")
+
+
+def cluster_from_discovery(app_servers: list[dict], discoveries: dict[str, dict]) -> dict:
+    """Builds hosts and sites from what discovery returned for each App server.
+
+    app_servers: [{"name", "address", "port", "user", "key"}]; discoveries: {host name: discover_sites()}.
+    A site's DB host on loopback is the App server itself (it gets the db role); another DB host becomes
+    a host of its own with the App server's SSH user and key, which `sec host edit` can change.
+    """
+    hosts: dict[str, dict] = {}
+    sites: dict[str, dict] = {}
+    for server in app_servers:
+        hosts[server["name"]] = {**server, "roles": ["app"]}
+    for server in app_servers:
+        for found in discoveries.get(server["name"], {}).get("sites", []):
+            site = sites.setdefault(found["reverse_name"], {k: found.get(k) for k in SITE_KEYS})
+            site.setdefault("app_hosts", [])
+            site["app_hosts"] = sorted({*site.get("app_hosts", []), server["name"]})
+            db_host = (found.get("database") or {}).get("host")
+            if db_host in LOOPBACK or db_host == server["address"]:
+                db_name = server["name"]
+            else:
+                db_name = db_host
+                hosts.setdefault(db_name, {"name": db_name, "address": db_host, "port": server.get("port"),
+                                           "user": server.get("user"), "key": server.get("key"), "roles": []})
+            if "db" not in hosts[db_name]["roles"]:
+                hosts[db_name]["roles"].append("db")
+            site["db_host"] = db_name
+    for host in hosts.values():
+        host["roles"] = [r for r in ROLES if r in host["roles"]]
+    return {"hosts": sorted(hosts.values(), key=lambda h: h["name"]),
+            "sites": sorted(sites.values(), key=lambda s: s["name"])}
+
+
+def host_connection_vars(host: dict, known_hosts_file: str | None = None,
+                         host_key_checking: str = "accept-new") -> dict[str, Any]:
+    hostvars: dict[str, Any] = {"ansible_host": host["address"],
+                                "ansible_interpreter_python_fallback": list(PYTHON_FALLBACK)}
+    if host.get("python"):
+        hostvars["ansible_python_interpreter"] = host["python"]
+    if host.get("port"):
+        hostvars["ansible_port"] = int(host["port"])
+    if host.get("user"):
+        hostvars["ansible_user"] = host["user"]
+    if host.get("key"):
+        hostvars["ansible_ssh_private_key_file"] = host["key"]
+    ssh_args = ["-o StrictHostKeyChecking=%s" % host_key_checking]
+    if known_hosts_file:
+        ssh_args.append("-o UserKnownHostsFile=%s" % known_hosts_file)
+    hostvars["ansible_ssh_common_args"] = " ".join(ssh_args)
+    return hostvars
+
+
+def inventory_from_cluster(cluster: dict, known_hosts_file: str | None = None,
+                           host_key_checking: str = "accept-new") -> dict:
+    """{"hosts": {name: hostvars}, "groups": {group: [host names]}} for a cluster."""
+    hosts: dict[str, dict] = {}
+    groups: dict[str, list[str]] = {g: [] for g in (*ROLE_GROUPS.values(), "production", "staging")}
+    for host in cluster.get("hosts", []):
+        hosts[host["name"]] = {**host_connection_vars(host, known_hosts_file, host_key_checking),
+                               "sec_roles": list(host["roles"]),
+                               "sec_sites": {}}
+        for role in host["roles"]:
+            groups[ROLE_GROUPS[role]].append(host["name"])
+    api_hosts = [h["name"] for h in cluster.get("hosts", []) if "api" in h["roles"]]
+    for site in cluster.get("sites", []):
+        # API servers serve every site of the cluster; App servers the sites discovery found on them.
+        serving = sorted({*site.get("app_hosts", []), *api_hosts})
+        groups[site["reverse_name"]] = serving
+        for name in serving:
+            hosts[name]["sec_sites"][site["reverse_name"]] = {k: v for k, v in site.items() if k != "app_hosts"}
+            role_group = groups.setdefault(site.get("role") or "production", [])
+            if name not in role_group:
+                role_group.append(name)
+    return {"hosts": hosts, "groups": {g: sorted(set(members)) for g, members in groups.items()}}
+
+
+def as_yaml_inventory(inventory: dict) -> dict:
+    """The same inventory in the YAML-inventory shape ansible-runner and ansible-playbook take."""
+    children = {group: {"hosts": {name: None for name in members}}
+                for group, members in inventory["groups"].items()}
+    return {"all": {"hosts": inventory["hosts"], "children": children}}
