@@ -291,7 +291,9 @@ def unreachable_cause(msg: str) -> str:
     """The cause ssh gave, without ansible's and ssh's prefixes (e.g. 'Connection refused')."""
     lines = [ln.strip() for ln in str(msg).splitlines() if ln.strip()]
     line = lines[-1] if lines else "unreachable"
-    line = re.sub(r"^Failed to connect to the host via ssh:\s*", "", line)
+    # ansible words it as "Failed to connect to the host via ssh: ..." or (2.19, on a refused login)
+    # "Task failed: Data could not be sent ... can be reached over ssh: ...": keep what ssh said.
+    line = re.sub(r"^.*?(?:via|over) ssh:\s*", "", line)
     match = _CONNECT_RE.search(line)
     if match:
         return match.group(3).strip()

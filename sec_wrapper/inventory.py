@@ -1,8 +1,9 @@
-"""The ansible inventory (YAML-inventory shape, as a dict) for a cluster, or for one host not yet in one.
+"""The ansible inventory (YAML-inventory shape, as a dict) for a stored cluster, or for one new host.
 
-Groups: app_servers, api_servers, db_servers (by host role), production and staging (the hosts serving
-sites of that role), and one group per site, named by its reverse name, holding its App and API servers.
-Each host carries `sec_sites`: {reverse_name: site} for the sites it serves.
+The shape itself (groups app_servers/api_servers/db_servers, production/staging, one group per site by
+reverse name, `sec_sites` on each App/API server) is the collection's `cluster_inventory`, the same code the
+`fpt.sec.apache_sites` plugin uses; this module only feeds it what the data folder holds: key paths made
+absolute after their mode check, and which known_hosts file ssh should use.
 """
 
 from __future__ import annotations
@@ -11,10 +12,21 @@ import shlex
 from pathlib import Path
 from typing import Any
 
+from ansible_collections.fpt.sec.plugins.plugin_utils.cluster_inventory import (
+    ROLE_GROUPS,
+    as_yaml_inventory,
+    host_connection_vars,
+    inventory_from_cluster,
+)
+
 from sec_wrapper import store
 from sec_wrapper.paths import sec_home
 
-ROLE_GROUPS = {"app": "app_servers", "api": "api_servers", "db": "db_servers"}
+# accept-new: first contact records the host key, a changed key later is refused (never silently trusted).
+HOST_KEY_CHECKING = "accept-new"
+# A probe must log in with the key it was given, not ride on an ssh master that an earlier connection to
+# the same user@host:port opened with another key (ansible's ControlPersist keeps them for 60s).
+NO_SHARED_MASTER = "-C -o ControlMaster=no -o ControlPath=none"
 
 
 def known_hosts_file(cluster: store.Cluster | None = None) -> Path:
@@ -23,42 +35,19 @@ def known_hosts_file(cluster: store.Cluster | None = None) -> Path:
     return Path(custom).expanduser() if custom else sec_home() / "known_hosts"
 
 
-def ssh_common_args(known_hosts: Path) -> str:
-    # accept-new: first contact records the key, a changed key later is refused (never silently trusted).
-    return (f"-o UserKnownHostsFile={shlex.quote(str(known_hosts))} "
-            "-o StrictHostKeyChecking=accept-new")
-
-
-def host_vars(host: store.Host) -> dict[str, Any]:
-    hv: dict[str, Any] = {"ansible_host": host.address, "ansible_port": host.port, "ansible_user": host.user}
-    if host.key:
-        hv["ansible_ssh_private_key_file"] = str(store.key_path(host.key))
-    return hv
+def _quoted(path: Path) -> str:
+    return shlex.quote(str(path))  # ansible splits ssh args like a shell
 
 
 def cluster_inventory(cluster: store.Cluster) -> dict[str, Any]:
-    hosts: dict[str, dict[str, Any]] = {}
-    for h in cluster.hosts:
-        hosts[h.name] = {**host_vars(h), "sec_roles": list(h.roles), "sec_sites": {}}
-    groups: dict[str, set[str]] = {g: set() for g in (*ROLE_GROUPS.values(), *store.SITE_ROLES)}
-    for h in cluster.hosts:
-        for role in h.roles:
-            if role in ROLE_GROUPS:
-                groups[ROLE_GROUPS[role]].add(h.name)
-    for site in cluster.sites:
-        serving = [n for n in (*site.app_hosts, *site.api_hosts) if n in hosts]
-        groups.setdefault(site.reverse_name, set()).update(serving)
-        groups.setdefault(site.role, set()).update(serving)
-        for name in serving:
-            hosts[name]["sec_sites"][site.reverse_name] = site.to_dict()
-    return {
-        "all": {
-            "vars": {"ansible_ssh_common_args": ssh_common_args(known_hosts_file(cluster)),
-                     "sec_cluster": cluster.name},
-            "hosts": hosts,
-            "children": {g: {"hosts": {n: {} for n in sorted(members)}} for g, members in sorted(groups.items())},
-        }
-    }
+    data = cluster.to_dict()
+    for host in data["hosts"]:
+        if host.get("key"):
+            host["key"] = str(store.key_path(host["key"]))
+    inventory = as_yaml_inventory(inventory_from_cluster(data, _quoted(known_hosts_file(cluster)),
+                                                         HOST_KEY_CHECKING))
+    inventory["all"]["vars"] = {"sec_cluster": cluster.name}
+    return inventory
 
 
 def single_host_inventory(address: str, port: int = 22, user: str = "root", key_file: str | Path | None = None,
@@ -68,17 +57,12 @@ def single_host_inventory(address: str, port: int = 22, user: str = "root", key_
     `key_file` is used where it is (after the same mode check as an import): the key is copied into keys/
     only once the cluster file is written.
     """
-    hv: dict[str, Any] = {"ansible_host": address, "ansible_port": port, "ansible_user": user}
-    if key_file:
-        hv["ansible_ssh_private_key_file"] = str(store.check_key_file(key_file))
-    children = {ROLE_GROUPS[r]: {"hosts": {name: {}}} for r in roles if r in ROLE_GROUPS}
-    return {
-        "all": {
-            "vars": {"ansible_ssh_common_args": ssh_common_args(known_hosts_file())},
-            "hosts": {name: hv},
-            "children": children,
-        }
-    }
+    host = {"name": name, "address": address, "port": port, "user": user,
+            "key": str(store.check_key_file(key_file)) if key_file else None, "roles": list(roles)}
+    hostvars = host_connection_vars(host, _quoted(known_hosts_file()), HOST_KEY_CHECKING)
+    hostvars["ansible_ssh_args"] = NO_SHARED_MASTER
+    shaped = {"hosts": {name: hostvars}, "groups": {ROLE_GROUPS[r]: [name] for r in roles if r in ROLE_GROUPS}}
+    return as_yaml_inventory(shaped)
 
 
 def endpoints(inventory: dict[str, Any]) -> dict[str, str]:

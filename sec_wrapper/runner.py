@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import ansible_runner
+from ansible_runner.exceptions import AnsibleRunnerException
 
 from sec_wrapper import history, redact
 from sec_wrapper.errors import SecError
@@ -212,6 +213,9 @@ def run_operation(operation: str, playbook: str | Path, inventory: dict[str, Any
             event_handler=run.on_event, status_handler=run.on_status, cancel_callback=run.cancelled,
         )
         status_name, rc = runner.status, runner.rc
+    except AnsibleRunnerException as exc:
+        _finish(run, "failed", None, started, f"ansible-runner: {history.one_line(exc)}")
+        raise SecError(f"operation {op_id} could not start: {history.one_line(exc)}") from exc
     except BaseException as exc:
         _finish(run, "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed", None, started,
                 f"sec stopped: {type(exc).__name__}: {history.one_line(exc)}")

@@ -35,11 +35,13 @@ class Host:
     user: str = "root"
     key: str | None = None  # path inside keys/, e.g. "prod/app1"; None: ssh's own defaults
     roles: list[str] = field(default_factory=list)
+    python: str | None = None  # the host's Python for modules, when discovery's fallbacks will not do
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Host:
-        return cls(name=data["name"], address=data["address"], port=int(data.get("port", 22)),
-                   user=data.get("user", "root"), key=data.get("key"), roles=list(data.get("roles", [])))
+        return cls(name=data["name"], address=data["address"], port=int(data.get("port") or 22),
+                   user=data.get("user") or "root", key=data.get("key"), roles=list(data.get("roles", [])),
+                   python=data.get("python"))
 
 
 @dataclass
@@ -58,6 +60,11 @@ class Database:
 
 @dataclass
 class Site:
+    """A site as discovery reports it (the collection's cluster_inventory SITE_KEYS) plus its App servers.
+
+    Fields discovery adds later are kept in `extra` and written back flat, so the store never drops them.
+    """
+
     name: str
     reverse_name: str
     site_dir: str
@@ -65,18 +72,31 @@ class Site:
     version: str | None = None
     database: Database | None = None
     app_hosts: list[str] = field(default_factory=list)
-    api_hosts: list[str] = field(default_factory=list)
+    db_host: str | None = None  # the cluster host name of the database server
+    aliases: list[str] = field(default_factory=list)
+    media_dir: str | None = None
+    backup_dir: str | None = None
+    health_url: str | None = None
+    ports: list[Any] = field(default_factory=list)
+    ssl: bool | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Site:
+        known = {f for f in cls.__dataclass_fields__ if f != "extra"}
         db = data.get("database")
         return cls(name=data["name"], reverse_name=data["reverse_name"], site_dir=data["site_dir"],
-                   role=data.get("role", "production"), version=data.get("version"),
-                   database=Database.from_dict(db) if db else None,
-                   app_hosts=list(data.get("app_hosts", [])), api_hosts=list(data.get("api_hosts", [])))
+                   role=data.get("role") or "production", version=data.get("version"),
+                   database=Database.from_dict(db) if db else None, app_hosts=list(data.get("app_hosts") or []),
+                   db_host=data.get("db_host"), aliases=list(data.get("aliases") or []),
+                   media_dir=data.get("media_dir"), backup_dir=data.get("backup_dir"),
+                   health_url=data.get("health_url"), ports=list(data.get("ports") or []), ssl=data.get("ssl"),
+                   extra={k: v for k, v in data.items() if k not in known and k != "extra"})
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        data = asdict(self)
+        extra = data.pop("extra")
+        return {**extra, **data}
 
 
 @dataclass
@@ -96,7 +116,9 @@ class Cluster:
                    updated=data.get("updated", ""))
 
     def to_dict(self) -> dict[str, Any]:
-        return {"format": FORMAT, **asdict(self)}
+        return {"format": FORMAT, "name": self.name, "hosts": [asdict(h) for h in self.hosts],
+                "sites": [s.to_dict() for s in self.sites], "settings": self.settings,
+                "created": self.created, "updated": self.updated}
 
     def host(self, name: str) -> Host:
         for h in self.hosts:
@@ -215,6 +237,8 @@ def _refuse_secrets(data: dict[str, Any]) -> None:
     found = redact.find_secrets(data.get("settings", {}), "settings")
     for i, site in enumerate(data.get("sites", [])):
         found += redact.find_secrets(site.get("database") or {}, f"sites[{i}].database")
+        free = {k: v for k, v in site.items() if k not in Site.__dataclass_fields__}
+        found += redact.find_secrets(free, f"sites[{i}]")
     if any(redact.is_secret_value(v) for v in _strings(data)):
         found.append("key material")
     if found:

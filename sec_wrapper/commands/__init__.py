@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import importlib
 
-GROUPS = ["sandbox"]
+GROUPS = ["sandbox", "ops"]
 
 
 def load_all() -> list:
