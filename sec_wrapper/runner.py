@@ -194,6 +194,8 @@ def run_operation(operation: str, playbook: str | Path, inventory: dict[str, Any
     run = _Run(op_id, record, show_progress, endpoints(inventory))
     run.say(f"{operation}: operation {op_id}")
 
+    # Playbooks record the operation in the site lock, so it must be the same id as the history's.
+    extravars = {**extravars, "operation_id": op_id}
     private = Path(tempfile.mkdtemp(prefix="sec-run-"))  # 0700; holds env/extravars, never copied out
     handlers = _install_signals(run)
     try:

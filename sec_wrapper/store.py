@@ -264,6 +264,10 @@ def remove_cluster(name: str) -> None:
     if not path.exists():
         raise SecError(f"no cluster {name}: see `sec cluster list`")
     path.unlink()
+    remove_cluster_keys(name)
+
+
+def remove_cluster_keys(name: str) -> None:
     keys = sec_home() / "keys" / name
     if keys.is_dir():
         shutil.rmtree(keys)

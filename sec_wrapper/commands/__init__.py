@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import importlib
 
-GROUPS = ["sandbox", "ops"]
+GROUPS = ["sandbox", "cluster", "host", "site", "ops"]
 
 
 def load_all() -> list:

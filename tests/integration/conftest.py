@@ -103,3 +103,21 @@ def run_playbook(playbook: str, inventory: Path, extravars: dict | None = None,
            "ANSIBLE_NOCOLOR": "1"}
     return subprocess.run(argv, capture_output=True, text=True, stdin=subprocess.DEVNULL, env=env,
                           timeout=timeout, cwd=root)
+
+
+def sec(*args: str, check: bool = True, timeout: float = 600) -> subprocess.CompletedProcess:
+    """Runs the real `sec` command (SEC_HOME comes from the session fixture's environment)."""
+    result = subprocess.run(["sec", *args], capture_output=True, text=True, stdin=subprocess.DEVNULL,
+                            timeout=timeout)
+    if check and result.returncode != 0:
+        raise AssertionError(f"sec {' '.join(args)} failed ({result.returncode}): {result.stderr[-2000:]}")
+    return result
+
+
+@pytest.fixture(scope="session")
+def cluster(sandbox: dict) -> str:
+    """A cluster named `sandbox`, created from the sandbox's App server by discovery."""
+    app = sandbox["app_server"]
+    sec("cluster", "create", "sandbox", "--app-server", app["address"], "--port", str(app["port"]),
+        "--user", app["user"], "--key", app["key"])
+    return "sandbox"

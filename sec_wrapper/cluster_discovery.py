@@ -1,0 +1,64 @@
+"""Runs discovery on a cluster's App servers (playbooks/discover.yml) and folds what it found into the
+cluster: the one path `sec cluster create` and `sec cluster connect` share."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ansible_collections.fpt.sec.plugins.plugin_utils.cluster_inventory import cluster_from_discovery
+
+from sec_wrapper import store
+from sec_wrapper.errors import SecError
+from sec_wrapper.runner import OperationResult, run_operation
+
+
+def run_discovery(operation: str, cluster_name: str, inventory: dict[str, Any], apache_config: str | None,
+                  arguments: dict[str, Any]) -> tuple[OperationResult, dict[str, dict]]:
+    """Runs discover.yml; returns the operation and site_facts' result per App server."""
+    extravars = {"apache_config": apache_config} if apache_config else {}
+    result = run_operation(operation, "discover.yml", inventory, extravars, cluster=cluster_name, site=None,
+                           arguments=arguments)
+    if not result.ok:
+        raise SecError(f"{result.message or 'discovery failed'} (operation {result.id})")
+    facts = result.task_results("fpt.sec.site_facts")
+    return result, facts
+
+
+def require_sites(facts: dict[str, dict], where: str) -> None:
+    found = [s for res in facts.values() for s in res.get("sites", [])]
+    if not found:
+        configs = ", ".join(a.get("config", "?") for res in facts.values() for a in res.get("apache", [])) or "none"
+        raise SecError(f"no Flow Production Tracking site found on {where} (Apache config read: {configs}); "
+                       "a site is a vhost whose DocumentRoot is <site_dir>/current/public")
+
+
+def refreshed(cluster: store.Cluster, facts: dict[str, dict]) -> tuple[store.Cluster, list[str]]:
+    """The cluster with its sites replaced by what discovery found now. Hosts the user added or edited
+    stay as they are; a site keeps the role the user gave it. Returns the cluster and what changed."""
+    app_servers = [{"name": h.name, "address": h.address, "port": h.port, "user": h.user, "key": h.key}
+                   for h in cluster.hosts_with_role("app")]
+    found = cluster_from_discovery(app_servers, facts)
+    old_sites = {s.reverse_name: s for s in cluster.sites}
+    notes: list[str] = []
+    sites = []
+    for data in found["sites"]:
+        site = store.Site.from_dict(data)
+        previous = old_sites.pop(site.reverse_name, None)
+        if previous is None:
+            notes.append(f"new site {site.name}")
+        else:
+            site.role = previous.role
+            if previous.version != site.version:
+                notes.append(f"{site.name}: version {previous.version} -> {site.version}")
+        sites.append(site)
+    notes += [f"site {s.name} is no longer in the Apache configuration" for s in old_sites.values()]
+    hosts = {h.name: h for h in cluster.hosts}
+    for data in found["hosts"]:
+        if data["name"] not in hosts:
+            hosts[data["name"]] = store.Host.from_dict(data)
+            notes.append(f"new host {data['name']} (roles {','.join(data['roles'])})")
+        elif "db" in data["roles"] and "db" not in hosts[data["name"]].roles:
+            hosts[data["name"]].roles.append("db")
+    cluster.sites = sites
+    cluster.hosts = sorted(hosts.values(), key=lambda h: h.name)
+    return cluster, notes
