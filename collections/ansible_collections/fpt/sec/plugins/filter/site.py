@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from ansible.errors import AnsibleFilterError
-
 from ansible_collections.fpt.sec.plugins.module_utils.site_model import reverse_name
 
 

@@ -95,7 +95,6 @@ plugin: fpt.sec.apache_sites
 
 from ansible.errors import AnsibleParserError
 from ansible.plugins.inventory import BaseInventoryPlugin, Cacheable, Constructable
-
 from ansible_collections.fpt.sec.plugins.plugin_utils.cluster_inventory import (
     cluster_from_discovery,
     inventory_from_cluster,
@@ -161,7 +160,7 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
                     private_key_file=server["key"], known_hosts_file=self.get_option("known_hosts_file"),
                     host_key_checking=self.get_option("host_key_checking"))
             except RemoteDiscoveryError as exc:
-                raise AnsibleParserError("apache_sites: %s" % exc)
+                raise AnsibleParserError(f"apache_sites: {exc}") from exc
         return cluster_from_discovery(servers, discoveries)
 
     def _populate(self, cluster: dict) -> None:

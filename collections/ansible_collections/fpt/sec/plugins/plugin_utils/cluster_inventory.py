@@ -64,9 +64,9 @@ def host_connection_vars(host: dict, known_hosts_file: str | None = None,
         hostvars["ansible_user"] = host["user"]
     if host.get("key"):
         hostvars["ansible_ssh_private_key_file"] = host["key"]
-    ssh_args = ["-o StrictHostKeyChecking=%s" % host_key_checking]
+    ssh_args = [f"-o StrictHostKeyChecking={host_key_checking}"]
     if known_hosts_file:
-        ssh_args.append("-o UserKnownHostsFile=%s" % known_hosts_file)
+        ssh_args.append(f"-o UserKnownHostsFile={known_hosts_file}")
     hostvars["ansible_ssh_common_args"] = " ".join(ssh_args)
     return hostvars
 

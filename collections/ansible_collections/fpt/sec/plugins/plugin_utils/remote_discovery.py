@@ -49,7 +49,7 @@ def module_utils_zip() -> bytes:
             archive.writestr("/".join(parts[:depth]) + "/__init__.py", "")
         for name in sorted(os.listdir(MODULE_UTILS_DIR)):
             if name.endswith(".py") and name != "__init__.py":
-                archive.write(os.path.join(MODULE_UTILS_DIR, name), "%s/%s" % (PACKAGE_PREFIX, name))
+                archive.write(os.path.join(MODULE_UTILS_DIR, name), f"{PACKAGE_PREFIX}/{name}")
     return buf.getvalue()
 
 
@@ -57,17 +57,17 @@ def ssh_command(address: str, port: int | None = None, user: str | None = None,
                 private_key_file: str | None = None, known_hosts_file: str | None = None,
                 host_key_checking: str = "accept-new", connect_timeout: int = 10,
                 extra_args: str | None = None) -> list[str]:
-    argv = ["ssh", "-o", "BatchMode=yes", "-o", "ConnectTimeout=%d" % connect_timeout,
-            "-o", "StrictHostKeyChecking=%s" % host_key_checking]
+    argv = ["ssh", "-o", "BatchMode=yes", "-o", f"ConnectTimeout={connect_timeout}",
+            "-o", f"StrictHostKeyChecking={host_key_checking}"]
     if port:
         argv += ["-p", str(port)]
     if private_key_file:
         argv += ["-i", private_key_file, "-o", "IdentitiesOnly=yes"]
     if known_hosts_file:
-        argv += ["-o", "UserKnownHostsFile=%s" % known_hosts_file]
+        argv += ["-o", f"UserKnownHostsFile={known_hosts_file}"]
     if extra_args:
         argv += shlex.split(extra_args)
-    argv.append("%s@%s" % (user, address) if user else address)
+    argv.append(f"{user}@{address}" if user else address)
     # Like the vendor's console: a login environment, so PATH has the sbin folders where httpd lives.
     # The distribution's Python first, for the reason PYTHON_FALLBACK gives in cluster_inventory.
     argv.append("/bin/sh -c '. /etc/profile >/dev/null 2>&1; "
@@ -82,19 +82,19 @@ def discover_remote(address: str, apache_config: str | None = None, timeout: int
     try:
         proc = subprocess.run(ssh_command(address, **ssh), input=script.encode(), capture_output=True,
                               timeout=timeout)
-    except subprocess.TimeoutExpired:
-        raise RemoteDiscoveryError("%s: discovery timed out after %ds" % (address, timeout))
+    except subprocess.TimeoutExpired as exc:
+        raise RemoteDiscoveryError(f"{address}: discovery timed out after {timeout}s") from exc
     except OSError as exc:
-        raise RemoteDiscoveryError("cannot run ssh: %s" % exc)
+        raise RemoteDiscoveryError(f"cannot run ssh: {exc}") from exc
     stderr = proc.stderr.decode(errors="replace").strip()
     if proc.returncode == 255:
         last = stderr.splitlines()[-1] if stderr else "ssh failed"
-        raise RemoteDiscoveryError("%s unreachable over SSH: %s" % (address, last))
+        raise RemoteDiscoveryError(f"{address} unreachable over SSH: {last}")
     lines = [line for line in proc.stdout.decode(errors="replace").splitlines() if line.startswith("{")]
     if not lines:
         detail = stderr.splitlines()[-1] if stderr else "no output (is python3 installed there?)"
-        raise RemoteDiscoveryError("%s: discovery failed: %s" % (address, detail))
+        raise RemoteDiscoveryError(f"{address}: discovery failed: {detail}")
     answer = json.loads(lines[-1])
     if not answer.get("ok"):
-        raise RemoteDiscoveryError("%s: %s" % (address, answer.get("error")))
+        raise RemoteDiscoveryError("{}: {}".format(address, answer.get("error")))
     return answer["result"]

@@ -1,0 +1,747 @@
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Read an Apache httpd configuration the way httpd itself reads it, as far as site discovery needs.
+
+Pure standard library, Python 3.8 compatible: modules ship this file to managed hosts, where only the
+system python3 may exist; the controller side (inventory plugin, CLI) imports the same file.
+
+What it follows, in httpd's own order (one pass, so a ``Define`` or ``LoadModule`` only affects the lines
+after it, as in httpd):
+
+* ``Include`` / ``IncludeOptional`` of files, directories (recursively, sorted) and globs, relative paths
+  against the current ``ServerRoot``; a missing ``Include`` target is an error, a missing
+  ``IncludeOptional`` one is not;
+* ``Define`` / ``UnDefine``, ``-D`` names given by the caller, and ``${VAR}`` (Defines first, then the
+  environment given by the caller; an unknown variable stays literal, with a warning, as httpd does);
+* quoting and backslash escapes as ``ap_getword_conf`` does; a backslash as the very last character
+  continues the line (a comment too swallows its continuation, as in httpd);
+* ``<IfDefine>``, ``<IfModule>``, ``<IfFile>`` are evaluated (``!`` negation included); a false branch is
+  skipped unread, as httpd skips it; other ``<If...>`` tests are assumed true;
+* ``<Macro>`` / ``Use`` (mod_macro), since some installs stamp their vhosts out of one macro;
+* ``<VirtualHost>`` with its addresses, and inside it ``ServerName``, ``ServerAlias``, ``DocumentRoot``,
+  ``PassengerAppRoot``, ``SSLEngine`` and whole-site redirects (``Redirect``, ``RedirectMatch``,
+  ``RewriteRule`` to an absolute URL);
+* from the main server: ``ServerRoot``, ``ServerName``, ``Listen``, ``PidFile``.
+
+Any structural problem (unclosed or mismatched section, unreadable file, missing Include) raises
+`ApacheConfigError`, whose message starts with ``file:line:``.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
+__all__ = [
+    "ApacheConfig",
+    "ApacheConfigError",
+    "Address",
+    "VirtualHost",
+    "module_id",
+    "parse_apache_config",
+    "split_args",
+]
+
+# Modules compiled into the stock httpd of the common distributions (``httpd -l`` on RHEL and Debian
+# lists these, or a subset); an <IfModule> on them is true without any LoadModule.
+BUILTIN_MODULES = frozenset(
+    {
+        "core_module",
+        "http_module",
+        "so_module",
+        "log_config_module",
+        "logio_module",
+        "version_module",
+        "unixd_module",
+        "watchdog_module",
+    }
+)
+
+# Sections that only decide whether their content is read: a directive inside them still belongs to the
+# enclosing server or vhost. Every other section (<Directory>, <Location>, <If>...) narrows the scope.
+_CONDITIONAL_SECTIONS = frozenset({"ifmodule", "ifdefine", "iffile", "ifversion", "ifdirective", "ifsection"})
+
+_VAR_RE = re.compile(r"\$\{([^{}]+)\}")
+_URL_RE = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
+_REDIRECT_STATUS = frozenset({"permanent", "temp", "seeother", "gone"})
+_MAX_INCLUDE_DEPTH = 128  # httpd's own limit on nested Includes
+
+
+class ApacheConfigError(Exception):
+    """A configuration httpd itself would refuse, or one we cannot read; names the file and line."""
+
+    def __init__(self, message: str, path: str | None = None, line: int | None = None) -> None:
+        self.message = message
+        self.path = path
+        self.line = line
+        super().__init__(str(self))
+
+    def __str__(self) -> str:
+        if self.path and self.line:
+            return f"{self.path}:{self.line}: {self.message}"
+        if self.path:
+            return f"{self.path}: {self.message}"
+        return self.message
+
+
+@dataclass
+class Address:
+    """One ``<VirtualHost>`` address: ``*:443`` is ``Address("*", 443)``; no or ``*`` port is None."""
+
+    host: str
+    port: int | None = None
+
+    def to_dict(self) -> dict:
+        return {"host": self.host, "port": self.port}
+
+
+@dataclass
+class VirtualHost:
+    """What discovery needs of one ``<VirtualHost>`` section, with where it was defined."""
+
+    file: str
+    line: int
+    addresses: list[Address] = field(default_factory=list)
+    server_name: str | None = None
+    server_aliases: list[str] = field(default_factory=list)
+    document_root: str | None = None
+    passenger_app_root: str | None = None
+    ssl: bool = False
+    # Absolute target URLs of redirects that cover the whole site (a port-80 "go to https" twin has one).
+    redirects: list[str] = field(default_factory=list)
+
+    @property
+    def ports(self) -> list[int]:
+        return sorted({a.port for a in self.addresses if a.port is not None})
+
+    @property
+    def names(self) -> list[str]:
+        """ServerName then the aliases, without duplicates."""
+        out: list[str] = []
+        for name in [self.server_name] + list(self.server_aliases):
+            if name and name not in out:
+                out.append(name)
+        return out
+
+    @property
+    def redirects_to_https(self) -> bool:
+        return any(url.lower().startswith("https://") for url in self.redirects)
+
+    def to_dict(self) -> dict:
+        return {
+            "file": self.file,
+            "line": self.line,
+            "addresses": [a.to_dict() for a in self.addresses],
+            "ports": self.ports,
+            "server_name": self.server_name,
+            "server_aliases": list(self.server_aliases),
+            "document_root": self.document_root,
+            "passenger_app_root": self.passenger_app_root,
+            "ssl": self.ssl,
+            "redirects": list(self.redirects),
+        }
+
+
+@dataclass
+class ApacheConfig:
+    """The parsed configuration: main-server facts, every vhost, and what was read."""
+
+    config_file: str
+    server_root: str
+    server_name: str | None = None
+    listen: list[dict] = field(default_factory=list)
+    pid_file: str | None = None
+    defines: dict[str, str | None] = field(default_factory=dict)
+    modules: set[str] = field(default_factory=set)
+    vhosts: list[VirtualHost] = field(default_factory=list)
+    files: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return {
+            "config_file": self.config_file,
+            "server_root": self.server_root,
+            "server_name": self.server_name,
+            "listen": [dict(entry) for entry in self.listen],
+            "pid_file": self.pid_file,
+            "defines": dict(self.defines),
+            "modules": sorted(self.modules),
+            "vhosts": [v.to_dict() for v in self.vhosts],
+            "files": list(self.files),
+            "warnings": list(self.warnings),
+        }
+
+
+def module_id(name: str) -> str:
+    """Normalise an <IfModule>/LoadModule name: ``mod_ssl.c`` and ``ssl_module`` both give ``ssl_module``."""
+    name = name.strip()
+    if name.endswith(".c"):
+        base = name[:-2]
+        if base.startswith("mod_"):
+            base = base[4:]
+        elif base == "http_core":  # the one built-in whose source file and module name disagree
+            base = "http"
+        return base + "_module"
+    return name
+
+
+def split_args(text: str) -> list[str]:
+    """Split a directive line into words like httpd's ``ap_getword_conf``.
+
+    A word is quoted with ``"`` or ``'`` (inside, a backslash escapes the quote or a backslash), or runs
+    to the next whitespace (where ``\\\\`` still means one backslash). An unclosed quote runs to the end.
+    """
+    words: list[str] = []
+    i, n = 0, len(text)
+    while True:
+        while i < n and text[i].isspace():
+            i += 1
+        if i >= n:
+            return words
+        quote = text[i] if text[i] in "\"'" else ""
+        if quote:
+            i += 1
+        buf: list[str] = []
+        while i < n:
+            ch = text[i]
+            if quote and ch == quote:
+                i += 1
+                break
+            if not quote and ch.isspace():
+                break
+            if ch == "\\" and i + 1 < n and (text[i + 1] == "\\" or (quote and text[i + 1] == quote)):
+                buf.append(text[i + 1])
+                i += 2
+                continue
+            buf.append(ch)
+            i += 1
+        words.append("".join(buf))
+
+
+def _read_text(path: str) -> str:
+    # One place that touches the disk for config text, so tests can make a file unreadable.
+    with open(path, "rb") as handle:
+        data = handle.read()
+    return data.decode("utf-8", errors="replace")
+
+
+def _logical_lines(text: str) -> list[tuple[int, str]]:
+    """(line number, stripped text) of each logical line, joining backslash continuations.
+
+    Line numbers are those of the first physical line, which is where a reader looks for a vhost.
+    Comments and blank lines are dropped here; a comment ending in a backslash swallows the next line,
+    exactly as in httpd.
+    """
+    out: list[tuple[int, str]] = []
+    pending: list[str] = []
+    start = 0
+    for number, raw in enumerate(text.split("\n"), start=1):
+        if raw.endswith("\r"):
+            raw = raw[:-1]
+        if not pending:
+            start = number
+        if raw.endswith("\\"):
+            pending.append(raw[:-1])
+            continue
+        pending.append(raw)
+        line = "".join(pending).strip()
+        pending = []
+        if line and not line.startswith("#"):
+            out.append((start, line))
+    if pending:
+        line = "".join(pending).strip()
+        if line and not line.startswith("#"):
+            out.append((start, line))
+    return out
+
+
+def _section_tag(line: str, path: str, lineno: int) -> tuple[str, str]:
+    """``<VirtualHost *:80>`` -> ("virtualhost", "*:80"); ``</VirtualHost>`` -> ("/virtualhost", "")."""
+    end = line.rfind(">")
+    if end < 0:
+        name = line[1:].split(None, 1)[0] if len(line) > 1 else ""
+        raise ApacheConfigError(f"<{name.lstrip('/')}> directive missing closing '>'", path, lineno)
+    inner = line[1:end].strip()
+    parts = inner.split(None, 1)
+    name = parts[0].lower() if parts else ""
+    if not name or name == "/":
+        raise ApacheConfigError(f"empty section tag {line!r}", path, lineno)
+    return name, parts[1] if len(parts) > 1 else ""
+
+
+def _parse_address(text: str) -> Address:
+    host, port = text, None
+    if text.startswith("["):
+        close = text.find("]")
+        if close > 0:
+            host = text[: close + 1]
+            rest = text[close + 1 :]
+            port = _port(rest[1:]) if rest.startswith(":") else None
+    elif text.count(":") == 1:
+        host, port_text = text.split(":", 1)
+        port = _port(port_text)
+    return Address(host, port)
+
+
+def _port(text: str) -> int | None:
+    return int(text) if text.isdigit() else None
+
+
+def _parse_listen(args: list[str]) -> dict:
+    address: str | None = None
+    spec = args[0]
+    if spec.isdigit():
+        port: int | None = int(spec)
+    else:
+        parsed = _parse_address(spec)
+        address, port = parsed.host, parsed.port
+    return {"address": address, "port": port, "protocol": args[1].lower() if len(args) > 1 else None}
+
+
+def _host_name(text: str) -> str:
+    """``https://Prod.Example.com:443`` -> ``prod.example.com`` (ServerName accepts scheme and port)."""
+    text = text.strip()
+    if "://" in text:
+        text = text.split("://", 1)[1]
+    if text.startswith("["):
+        return text[: text.find("]") + 1].lower() if "]" in text else text.lower()
+    return text.split(":", 1)[0].rstrip(".").lower()
+
+
+def _covers_root(pattern: str) -> bool:
+    """Whether a RedirectMatch/RewriteRule pattern matches the site root (i.e. redirects everything)."""
+    if pattern.startswith("!"):
+        return False
+    try:
+        return re.search(pattern, "/") is not None
+    except re.error:
+        return False
+
+
+@dataclass
+class _Section:
+    name: str
+    path: str
+    line: int
+    vhost: VirtualHost | None = None
+
+
+@dataclass
+class _Macro:
+    name: str
+    params: list[str]
+    body: list[tuple[int, str]]
+    path: str
+    line: int
+
+
+class _Cursor:
+    """Walks one file's (or one macro expansion's) logical lines; sections may skip ahead."""
+
+    def __init__(self, path: str, lines: list[tuple[int, str]]) -> None:
+        self.path = path
+        self.lines = lines
+        self.index = 0
+
+    def next(self) -> tuple[int, str] | None:
+        if self.index >= len(self.lines):
+            return None
+        item = self.lines[self.index]
+        self.index += 1
+        return item
+
+
+class _Reader:
+    def __init__(
+        self,
+        config_file: str,
+        server_root: str,
+        defines: Iterable[str],
+        env: Mapping[str, str],
+    ) -> None:
+        self.config = ApacheConfig(config_file=config_file, server_root=server_root)
+        for name in defines:
+            self.config.defines[name] = None
+        self.env = env
+        self.stack: list[_Section] = []
+        self.macros: dict[str, _Macro] = {}
+        self.open_files: list[str] = []
+        self.macro_depth = 0
+        self.warned: set[str] = set()
+
+    # -- paths ---------------------------------------------------------------------------------------
+    def server_relative(self, path: str) -> str:
+        if os.path.isabs(path):
+            return os.path.normpath(path)
+        return os.path.normpath(os.path.join(self.config.server_root, path))
+
+    def warn(self, message: str) -> None:
+        if message not in self.warned:
+            self.warned.add(message)
+            self.config.warnings.append(message)
+
+    # -- reading -------------------------------------------------------------------------------------
+    def read_file(self, path: str, origin: tuple[str, int] | None = None) -> None:
+        key = os.path.abspath(path)
+        where = origin or (None, None)
+        if key in self.open_files:
+            raise ApacheConfigError(f"Include loop: {path} includes itself", *where)
+        if len(self.open_files) >= _MAX_INCLUDE_DEPTH:
+            raise ApacheConfigError(f"more than {_MAX_INCLUDE_DEPTH} nested Includes", *where)
+        try:
+            text = _read_text(path)
+        except OSError as exc:
+            reason = exc.strerror or str(exc)
+            if origin:
+                raise ApacheConfigError(f"cannot read {path}: {reason}", *origin) from None
+            raise ApacheConfigError(f"cannot read the configuration: {reason}", path) from None
+        self.config.files.append(path)
+        self.open_files.append(key)
+        try:
+            self.run(_Cursor(path, _logical_lines(text)))
+        finally:
+            self.open_files.pop()
+
+    def run(self, cursor: _Cursor) -> None:
+        # Sections must close in the file (or macro) that opened them, as httpd requires.
+        base = len(self.stack)
+        while True:
+            item = cursor.next()
+            if item is None:
+                break
+            lineno, raw = item
+            line = self.substitute(raw, cursor.path, lineno)
+            if line.startswith("<"):
+                self.section(cursor, line, lineno, base)
+            else:
+                words = split_args(line)
+                if words:
+                    self.directive(cursor, words[0].lower(), words[1:], lineno)
+        if len(self.stack) > base:
+            top = self.stack[-1]
+            raise ApacheConfigError(f"<{top.name}> was not closed", top.path, top.line)
+
+    def substitute(self, line: str, path: str, lineno: int) -> str:
+        def value(match: re.Match) -> str:
+            name = match.group(1)
+            if self.config.defines.get(name) is not None:
+                return self.config.defines[name] or ""
+            if name in self.env:
+                return self.env[name]
+            self.warn(f"{path}:{lineno}: variable ${{{name}}} is not defined")
+            return match.group(0)
+
+        return _VAR_RE.sub(value, line) if "${" in line else line
+
+    # -- sections ------------------------------------------------------------------------------------
+    def section(self, cursor: _Cursor, line: str, lineno: int, base: int) -> None:
+        path = cursor.path
+        name, arg_text = _section_tag(line, path, lineno)
+        # The tag as written, for messages: "<VirtualHost", "</Directory>" -> "VirtualHost", "Directory".
+        original = line[1:].split(None, 1)[0].rstrip(">").lstrip("/")
+        if name.startswith("/"):
+            if len(self.stack) <= base:
+                raise ApacheConfigError(f"</{original}> without matching <{original}> section", path, lineno)
+            top = self.stack[-1]
+            if top.name.lower() != name[1:]:
+                raise ApacheConfigError(f"Expected </{top.name}> but saw </{original}>", path, lineno)
+            self.stack.pop()
+            return
+        args = split_args(arg_text)
+        if name == "macro":
+            self.define_macro(cursor, args, lineno)
+            return
+        if name in ("ifdefine", "ifmodule", "iffile") and not self.condition(name, args, path, lineno):
+            self.skip(cursor, original, lineno)
+            return
+        vhost = None
+        if name == "virtualhost":
+            if self.current_vhost() is not None:
+                raise ApacheConfigError("<VirtualHost> cannot occur within <VirtualHost> section", path, lineno)
+            if not args:
+                raise ApacheConfigError("<VirtualHost> needs at least one address", path, lineno)
+            vhost = VirtualHost(file=path, line=lineno, addresses=[_parse_address(a) for a in args])
+            self.config.vhosts.append(vhost)
+        self.stack.append(_Section(original, path, lineno, vhost))
+
+    def condition(self, name: str, args: list[str], path: str, lineno: int) -> bool:
+        if not args:
+            raise ApacheConfigError(f"<{name}> needs an argument", path, lineno)
+        arg = args[0]
+        negate = arg.startswith("!")
+        if negate:
+            arg = arg[1:]
+        if name == "ifdefine":
+            result = arg in self.config.defines
+        elif name == "ifmodule":
+            ident = module_id(arg)
+            result = ident in self.config.modules or ident in BUILTIN_MODULES
+        else:
+            result = os.path.exists(self.server_relative(arg))
+        return result != negate
+
+    def skip(self, cursor: _Cursor, opened: str, lineno: int) -> None:
+        """Skip a false conditional unread (no variables, no Includes), keeping track of nesting."""
+        names = [opened]
+        while names:
+            item = cursor.next()
+            if item is None:
+                raise ApacheConfigError(f"<{opened}> was not closed", cursor.path, lineno)
+            inner_line_no, text = item
+            if text.startswith("</"):
+                closing = text[2:].split(None, 1)[0].rstrip(">") if len(text) > 2 else ""
+                if closing.lower() != names[-1].lower():
+                    raise ApacheConfigError(f"Expected </{names[-1]}> but saw </{closing}>", cursor.path, inner_line_no)
+                names.pop()
+            elif text.startswith("<"):
+                names.append(text[1:].split(None, 1)[0].rstrip(">"))
+
+    def define_macro(self, cursor: _Cursor, args: list[str], lineno: int) -> None:
+        if not args:
+            raise ApacheConfigError("<Macro> needs a name", cursor.path, lineno)
+        body: list[tuple[int, str]] = []
+        while True:
+            item = cursor.next()
+            if item is None:
+                raise ApacheConfigError("<Macro> was not closed", cursor.path, lineno)
+            if item[1].lower().startswith("</macro"):
+                break
+            if item[1].lower().startswith("<macro"):
+                raise ApacheConfigError("<Macro> cannot be nested", cursor.path, item[0])
+            body.append(item)
+        self.macros[args[0].lower()] = _Macro(args[0], args[1:], body, cursor.path, lineno)
+
+    def use_macro(self, cursor: _Cursor, args: list[str], lineno: int) -> None:
+        if not args or args[0].lower() not in self.macros:
+            raise ApacheConfigError("Use of undefined macro %s" % (args[0] if args else "''"), cursor.path, lineno)
+        macro = self.macros[args[0].lower()]
+        values = args[1:]
+        if len(values) != len(macro.params):
+            raise ApacheConfigError(
+                f"macro {macro.name} takes {len(macro.params)} arguments, {len(values)} given",
+                cursor.path,
+                lineno,
+            )
+        if self.macro_depth >= 32:
+            raise ApacheConfigError(f"macro {macro.name} expands recursively", cursor.path, lineno)
+        # Longest parameter first, so that $site does not eat the start of $site_dir.
+        pairs = sorted(((p, values[i]) for i, p in enumerate(macro.params)), key=lambda pair: -len(pair[0]))
+        expanded = []
+        for _line, text in macro.body:
+            for param, value in pairs:
+                text = text.replace(param, value)
+            # Everything in the expansion is reported at the Use line: that is where this vhost is defined.
+            expanded.append((lineno, text))
+        self.macro_depth += 1
+        try:
+            self.run(_Cursor(cursor.path, expanded))
+        finally:
+            self.macro_depth -= 1
+
+    # -- directives ----------------------------------------------------------------------------------
+    def current_vhost(self) -> VirtualHost | None:
+        for section in reversed(self.stack):
+            if section.vhost is not None:
+                return section.vhost
+        return None
+
+    def scope(self) -> tuple[VirtualHost | None, bool]:
+        """(enclosing vhost or None for the main server, whether the directive is at that level)."""
+        top_level = True
+        for section in reversed(self.stack):
+            if section.vhost is not None:
+                return section.vhost, top_level
+            if section.name.lower() not in _CONDITIONAL_SECTIONS:
+                top_level = False
+        return None, top_level
+
+    def directive(self, cursor: _Cursor, name: str, args: list[str], lineno: int) -> None:
+        path = cursor.path
+        config = self.config
+        if name in ("include", "includeoptional"):
+            if not args:
+                raise ApacheConfigError(f"{name} needs a path", path, lineno)
+            self.include(args[0], optional=name == "includeoptional", origin=(path, lineno))
+            return
+        if name == "use":
+            self.use_macro(cursor, args, lineno)
+            return
+        if name == "undefmacro":
+            if args:
+                self.macros.pop(args[0].lower(), None)
+            return
+        if name == "define":
+            if not args:
+                raise ApacheConfigError("Define needs a name", path, lineno)
+            config.defines[args[0]] = args[1] if len(args) > 1 else config.defines.get(args[0])
+            return
+        if name == "undefine":
+            if args:
+                config.defines.pop(args[0], None)
+            return
+        if name == "loadmodule":
+            if args:
+                config.modules.add(module_id(args[0]))
+            return
+
+        vhost, top_level = self.scope()
+        if vhost is None:
+            self.main_directive(name, args, top_level)
+        elif name == "passengerapproot" and args:
+            # Passenger accepts this in <Directory>/<Location> too; the vhost-level one wins.
+            if top_level or vhost.passenger_app_root is None:
+                vhost.passenger_app_root = self.server_relative(args[0])
+        elif top_level:
+            self.vhost_directive(vhost, name, args)
+
+    def main_directive(self, name: str, args: list[str], top_level: bool) -> None:
+        config = self.config
+        if not args or not top_level:
+            return
+        if name == "serverroot":
+            config.server_root = os.path.normpath(args[0])
+        elif name == "servername":
+            config.server_name = _host_name(args[0])
+        elif name == "listen":
+            config.listen.append(_parse_listen(args))
+        elif name == "pidfile":
+            # httpd resolves a relative PidFile against ServerRoot (not DefaultRuntimeDir); an unresolved
+            # ${VAR} is kept as written rather than glued to a folder.
+            config.pid_file = args[0] if "${" in args[0] else self.server_relative(args[0])
+
+    def vhost_directive(self, vhost: VirtualHost, name: str, args: list[str]) -> None:
+        if not args:
+            return
+        if name == "servername":
+            vhost.server_name = _host_name(args[0])
+        elif name == "serveralias":
+            for alias in args:
+                alias = alias.lower()
+                if alias not in vhost.server_aliases:
+                    vhost.server_aliases.append(alias)
+        elif name == "documentroot":
+            vhost.document_root = self.server_relative(args[0])
+        elif name == "sslengine":
+            vhost.ssl = args[0].lower() == "on"
+        elif name in ("redirect", "redirectpermanent", "redirecttemp"):
+            words = list(args)
+            if name == "redirect" and (words[0].lower() in _REDIRECT_STATUS or words[0].isdigit()):
+                words = words[1:]
+            if len(words) >= 2 and words[0] == "/" and _URL_RE.match(words[1]):
+                vhost.redirects.append(words[1])
+        elif name == "redirectmatch":
+            words = list(args)
+            if words[0].lower() in _REDIRECT_STATUS or words[0].isdigit():
+                words = words[1:]
+            if len(words) >= 2 and _URL_RE.match(words[1]) and _covers_root(words[0]):
+                vhost.redirects.append(words[1])
+        elif name == "rewriterule":
+            flags = args[2].strip("[]").lower().split(",") if len(args) > 2 else []
+            # [P] hands the request to a backend (the app process): a proxy, not a redirect.
+            proxied = any(flag.strip() in ("p", "proxy") for flag in flags)
+            if len(args) >= 2 and not proxied and _URL_RE.match(args[1]) and _covers_root(args[0]):
+                vhost.redirects.append(args[1])
+
+    def include(self, pattern: str, optional: bool, origin: tuple[str, int]) -> None:
+        target = self.server_relative(pattern)
+        directive = "IncludeOptional" if optional else "Include"
+        if not _has_wildcard(target):
+            if os.path.isdir(target):
+                for path in _walk_dir(target):
+                    self.read_file(path, origin)
+            elif os.path.exists(target) or not optional:
+                # A dangling symlink or missing file for a plain Include is httpd's error too.
+                self.read_file(target, origin)
+            return
+        matches = _glob(target)
+        if not matches and not optional:
+            raise ApacheConfigError(f"{directive} {pattern}: no file matches the wildcard", *origin)
+        for path in matches:
+            if os.path.isdir(path):
+                for inner in _walk_dir(path):
+                    self.read_file(inner, origin)
+            else:
+                self.read_file(path, origin)
+
+
+def _has_wildcard(path: str) -> bool:
+    return any(ch in path for ch in "*?[")
+
+
+def _walk_dir(directory: str) -> list[str]:
+    """Every file under a directory, sorted, recursively: what httpd reads for ``Include <dir>``."""
+    out: list[str] = []
+    try:
+        names = sorted(os.listdir(directory))
+    except OSError:
+        return out
+    for name in names:
+        path = os.path.join(directory, name)
+        if os.path.isdir(path):
+            out.extend(_walk_dir(path))
+        else:
+            out.append(path)
+    return out
+
+
+def _glob(pattern: str) -> list[str]:
+    """Expand wildcards in any path component, sorted per level, skipping dot files unless asked for."""
+    parts = pattern.split(os.sep)
+    current = [os.sep] if pattern.startswith(os.sep) else [""]
+    for part in parts:
+        if not part:
+            continue
+        following: list[str] = []
+        for base in current:
+            if not _has_wildcard(part):
+                candidate = os.path.join(base, part)
+                if os.path.lexists(candidate):
+                    following.append(candidate)
+                continue
+            try:
+                names = sorted(os.listdir(base or "."))
+            except OSError:
+                continue
+            for name in names:
+                if name.startswith(".") and not part.startswith("."):
+                    continue
+                if fnmatch.fnmatchcase(name, part):
+                    following.append(os.path.join(base, name))
+        current = following
+    return current
+
+
+def parse_apache_config(
+    config_file: str,
+    server_root: str | None = None,
+    defines: Iterable[str] = (),
+    env: Mapping[str, str] | None = None,
+    pre_directives: Iterable[str] = (),
+    post_directives: Iterable[str] = (),
+) -> ApacheConfig:
+    """Read the main configuration file and everything it includes.
+
+    ``server_root`` is httpd's ``-d`` (or its compiled-in HTTPD_ROOT); without it, the folder of
+    ``config_file`` stands in until a ``ServerRoot`` directive says otherwise. A relative ``config_file``
+    is relative to the server root, as httpd's ``-f`` is. ``defines`` are ``-D`` names; ``env`` is the
+    environment httpd runs with (for ``${VAR}`` not Define'd). ``pre_directives``/``post_directives``
+    are httpd's ``-C``/``-c`` lines. Raises `ApacheConfigError`.
+    """
+    if server_root:
+        server_root = os.path.normpath(server_root)
+        if not os.path.isabs(config_file):
+            config_file = os.path.join(server_root, config_file)
+    config_file = os.path.normpath(os.path.abspath(config_file))
+    if not server_root:
+        server_root = os.path.dirname(config_file)
+    reader = _Reader(config_file, server_root, defines, env or {})
+    for label, lines in (("-C", pre_directives), (None, None), ("-c", post_directives)):
+        if label is None:
+            reader.read_file(config_file)
+            continue
+        numbered = [(i, text.strip()) for i, text in enumerate(lines or (), start=1) if text.strip()]
+        if numbered:
+            reader.run(_Cursor(f"<command line {label}>", numbered))
+    return reader.config
