@@ -26,7 +26,9 @@ def _source(path: Path, app: dict, **extra) -> Path:
 def _inventory(source: Path, env: dict | None = None) -> subprocess.CompletedProcess:
     return subprocess.run(["ansible-inventory", "-i", str(source), "--list", "--export"], capture_output=True,
                           text=True, cwd=ROOT, stdin=subprocess.DEVNULL, timeout=120,
-                          env={**os.environ, "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"), **(env or {})})
+                          env={**os.environ, "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"),
+                               # as AWX runs it: a source that fails to parse fails the update
+                               "ANSIBLE_INVENTORY_UNPARSED_FAILED": "true", **(env or {})})
 
 
 def _plain(value):
