@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import importlib
 
-GROUPS = ["sandbox", "cluster", "host", "site", "ops"]
+GROUPS = ["sandbox", "cluster", "host", "site", "operations", "ops"]
 
 
 def load_all() -> list:

@@ -1,3 +1,5 @@
+# Copyright: sec maintainers
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Inventory of Flow Production Tracking sites, discovered from the Apache configuration of App servers."""
 
 from __future__ import annotations
@@ -6,7 +8,7 @@ DOCUMENTATION = r"""
 name: apache_sites
 short_description: Flow Production Tracking sites discovered from App servers' Apache configuration
 version_added: "0.1.0"
-author: sec maintainers
+author: sec maintainers (!UNKNOWN)
 description:
   - Connects to each App server over SSH, finds its Apache httpd (running process, else C(which httpd apache2)),
     reads the configuration with its Includes and takes every virtual host whose code folder is a site dir.

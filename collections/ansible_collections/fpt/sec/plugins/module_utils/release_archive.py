@@ -309,7 +309,7 @@ def _validate_manifest(data: object) -> dict:
                 f"{MANIFEST_NAME}: migration {_q(entry)} is not among the files as {MIGRATIONS_DIR}/{entry}"
             )
     for rel in files:
-        folder, _, base = rel.rpartition("/")
+        folder, _sep, base = rel.rpartition("/")
         if folder == MIGRATIONS_DIR and base.endswith(".sql") and base not in seen:
             raise ReleaseArchiveError(f"{MANIFEST_NAME}: {_q(rel)} is not listed in 'migrations'")
     return data
@@ -339,7 +339,7 @@ def read_manifest(path: str | os.PathLike[str]) -> dict:
                     continue
                 if not member.isreg():
                     raise _refuse(member.name, "the manifest is not a regular file")
-                _, raw = _read_member(tar, member, _MANIFEST_MAX_BYTES)
+                _digest, raw = _read_member(tar, member, _MANIFEST_MAX_BYTES)
                 return _parse_manifest(raw)
         except (OSError, tarfile.TarError, EOFError) as exc:
             raise ReleaseArchiveError(f"{os.fspath(path)}: unreadable archive ({exc})") from None

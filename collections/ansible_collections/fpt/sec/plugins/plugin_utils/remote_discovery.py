@@ -81,7 +81,7 @@ def discover_remote(address: str, apache_config: str | None = None, timeout: int
     script = BOOTSTRAP % {"blob": base64.b64encode(module_utils_zip()).decode(), "apache_config": apache_config}
     try:
         proc = subprocess.run(ssh_command(address, **ssh), input=script.encode(), capture_output=True,
-                              timeout=timeout)
+                              timeout=timeout, check=False)
     except subprocess.TimeoutExpired as exc:
         raise RemoteDiscoveryError(f"{address}: discovery timed out after {timeout}s") from exc
     except OSError as exc:

@@ -1,0 +1,74 @@
+"""Site operations: `sec maintenance`, `sec backup`, `sec restore`."""
+
+from __future__ import annotations
+
+import argparse
+
+from sec_wrapper import store
+from sec_wrapper.render import print_fields, print_json
+from sec_wrapper.site_operation import first_result, require_yes, run_on_site
+
+
+def _site_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("site", help="name (prod.teststudio.com) or reverse name (com_teststudio_prod)")
+    parser.add_argument("--cluster", help="when the site's name is in several clusters")
+    parser.add_argument("--json", action="store_true")
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    maintenance = sub.add_parser("maintenance", help="put a site in or out of maintenance (503 + page)")
+    _site_args(maintenance)
+    maintenance.add_argument("state", choices=["on", "off"])
+    maintenance.add_argument("--message", help="shown on the maintenance page")
+    maintenance.set_defaults(func=_maintenance)
+
+    backup = sub.add_parser("backup", help="back a site's database up into <site_dir>/db_backup")
+    _site_args(backup)
+    backup.add_argument("--keep", type=int, default=5, help="newest backups to keep (default 5, 0 keeps all)")
+    backup.add_argument("--label", help="a short tag in the backup's name, e.g. before-upgrade")
+    backup.set_defaults(func=_backup)
+
+    restore = sub.add_parser("restore", help="restore one of the site's backups (in maintenance)")
+    _site_args(restore)
+    restore.add_argument("backup", help="the backup's name, as `sec backups SITE` lists it")
+    restore.add_argument("--yes", action="store_true", help="needed to restore a production site")
+    restore.add_argument("--force", action="store_true",
+                         help="accept a backup of another site or of a newer version than the site's code")
+    restore.set_defaults(func=_restore)
+
+
+def _maintenance(args: argparse.Namespace) -> int:
+    extravars = {"state": args.state, **({"message": args.message} if args.message else {})}
+    _, site, result = run_on_site("maintenance", "maintenance.yml", args.site, args.cluster, extravars)
+    if args.json:
+        print_json({"operation": result.id, "site": site.name, "state": args.state})
+    else:
+        print(f"{site.name}: maintenance {args.state}")
+    return 0
+
+
+def _backup(args: argparse.Namespace) -> int:
+    extravars = {"keep": args.keep, **({"label": args.label} if args.label else {})}
+    _, site, result = run_on_site("backup", "backup.yml", args.site, args.cluster, extravars)
+    made = first_result(result, "fpt.sec.db_backup")
+    if args.json:
+        print_json({"operation": result.id, "site": site.name, **{k: made.get(k) for k in
+                    ("path", "name", "size", "duration", "verified", "removed")}})
+    else:
+        print_fields({"site": site.name, "backup": made.get("name"), "path": made.get("path"),
+                      "size": made.get("size_human") or made.get("size"), "verified": made.get("verified"),
+                      "duration": f"{made.get('duration', 0):.1f}s", "removed": made.get("removed") or None})
+    return 0
+
+
+def _restore(args: argparse.Namespace) -> int:
+    _, site = store.find_site(args.site, args.cluster)
+    require_yes(site, args.yes, "restoring a backup overwrites the database of")
+    extravars = {"backup": args.backup, "force": args.force}
+    _, site, result = run_on_site("restore", "restore.yml", site.reverse_name, args.cluster, extravars)
+    restored = first_result(result, "fpt.sec.db_restore")
+    if args.json:
+        print_json({"operation": result.id, "site": site.name, "backup": args.backup, **restored})
+    else:
+        print(f"{site.name}: restored {args.backup} (operation {result.id})")
+    return 0
