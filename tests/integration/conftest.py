@@ -71,7 +71,8 @@ def sandbox_inventory(sandbox: dict, path: Path) -> Path:
     app = sandbox["app_server"]
     sec_sites = {
         s["reverse_name"]: {"name": s["name"], "reverse_name": s["reverse_name"], "site_dir": s["site_dir"],
-                            "role": s["role"]}
+                            "role": s["role"], "version": s["version"], "health_url": s["url"] + "status",
+                            "media_dir": s["site_dir"] + "/media"}
         for s in sandbox["sites"]
     }
     host = {
