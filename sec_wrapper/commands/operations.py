@@ -1,4 +1,4 @@
-"""Site operations: `sec maintenance`, `sec backup`, `sec restore`."""
+"""Site operations: `sec maintenance`, `sec backup`, `sec restore`, `sec redeploy`."""
 
 from __future__ import annotations
 
@@ -36,6 +36,11 @@ def register(sub: argparse._SubParsersAction) -> None:
                          help="accept a backup of another site or of a newer version than the site's code")
     restore.set_defaults(func=_restore)
 
+    redeploy = sub.add_parser("redeploy", help="apply persisted settings: runtime config, graceful restarts")
+    _site_args(redeploy)
+    redeploy.add_argument("--force", action="store_true", help="even when nothing is pending")
+    redeploy.set_defaults(func=_redeploy)
+
 
 def _maintenance(args: argparse.Namespace) -> int:
     extravars = {"state": args.state, **({"message": args.message} if args.message else {})}
@@ -71,4 +76,16 @@ def _restore(args: argparse.Namespace) -> int:
         print_json({"operation": result.id, "site": site.name, "backup": args.backup, **restored})
     else:
         print(f"{site.name}: restored {args.backup} (operation {result.id})")
+    return 0
+
+
+def _redeploy(args: argparse.Namespace) -> int:
+    _, site, result = run_on_site("redeploy", "redeploy.yml", args.site, args.cluster, {"force": args.force})
+    done = first_result(result, "fpt.sec.redeploy")
+    if args.json:
+        print_json({"operation": result.id, "site": site.name, **done})
+    elif done.get("changed"):
+        print(f"{site.name}: redeployed ({done.get('reason') or 'settings applied'}), healthy")
+    else:
+        print(f"{site.name}: nothing pending, nothing redeployed")
     return 0

@@ -1,12 +1,16 @@
-"""`sec site list | show | role`."""
+"""`sec site list | show | role | settings`."""
 
 from __future__ import annotations
 
 import argparse
+import json
+from pathlib import Path
 
 from sec_wrapper import store
 from sec_wrapper.commands.cluster import site_rows
+from sec_wrapper.errors import SecError
 from sec_wrapper.render import print_fields, print_json, print_table
+from sec_wrapper.site_operation import first_result, run_on_site
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -29,6 +33,17 @@ def register(sub: argparse._SubParsersAction) -> None:
     role.add_argument("role", choices=store.SITE_ROLES)
     role.add_argument("--cluster")
     role.set_defaults(func=_role)
+
+    settings = actions.add_parser("settings", help="show or change a site's settings (applied by a redeploy)")
+    settings.add_argument("site")
+    settings.add_argument("--cluster")
+    settings.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                          help="change one setting (typed by the schema); repeat for several")
+    settings.add_argument("--file", type=Path, help="a JSON object of settings to merge in")
+    settings.add_argument("--replace", action="store_true", help="with --file: the file is the whole settings")
+    settings.add_argument("--force", action="store_true", help="accept keys the schema does not know")
+    settings.add_argument("--json", action="store_true")
+    settings.set_defaults(func=_settings)
 
 
 def _list(args: argparse.Namespace) -> int:
@@ -67,4 +82,38 @@ def _role(args: argparse.Namespace) -> int:
     site.role = args.role
     store.save_cluster(cluster)
     print(f"{site.name} is now {args.role}")
+    return 0
+
+
+def _settings(args: argparse.Namespace) -> int:
+    changes: dict = {}
+    if args.file:
+        try:
+            changes = json.loads(args.file.read_text())
+        except (OSError, ValueError) as exc:
+            raise SecError(f"--file {args.file}: not a JSON object of settings ({exc})") from exc
+        if not isinstance(changes, dict):
+            raise SecError(f"--file {args.file}: not a JSON object of settings")
+    for item in args.set:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise SecError(f"--set {item!r}: write KEY=VALUE, e.g. --set max_upload_mb=800")
+        changes[key.strip()] = value  # the module types it by the schema
+    if args.replace and not args.file:
+        raise SecError("--replace goes with --file (the whole settings)")
+    extravars: dict = {"force": args.force, "replace": args.replace}
+    if changes:
+        extravars["settings_json"] = json.dumps(changes)
+    operation = "site settings" if changes else "site settings (read)"
+    _, site, result = run_on_site(operation, "site_settings.yml", args.site, args.cluster, extravars)
+    answer = first_result(result, "fpt.sec.site_settings")
+    shown = {k: answer.get(k) for k in ("settings", "changes", "pending_redeploy", "pending_changes")}
+    if args.json:
+        print_json({"site": site.name, "operation": result.id, **shown})
+        return 0
+    print_fields(answer.get("settings") or {})
+    for change in answer.get("changes") or []:
+        print(f"changed {change.get('key')}: {change.get('old')!r} -> {change.get('new')!r}")
+    if answer.get("pending_redeploy"):
+        print(f"\nredeploy pending: run `sec redeploy {site.name}` to apply the persisted settings")
     return 0
