@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import importlib
 
-GROUPS = ["sandbox", "cluster", "host", "site", "operations", "ops"]
+GROUPS = ["sandbox", "cluster", "host", "site", "operations", "advanced", "ops"]
 
 
 def load_all() -> list:
