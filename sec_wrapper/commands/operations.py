@@ -1,11 +1,11 @@
-"""Site operations: `sec maintenance`, `sec backup`, `sec restore`, `sec redeploy`."""
+"""Site operations: `sec maintenance`, `sec backup`, `sec backups`, `sec restore`, `sec redeploy`."""
 
 from __future__ import annotations
 
 import argparse
 
 from sec_wrapper import store
-from sec_wrapper.render import print_fields, print_json
+from sec_wrapper.render import human_age, human_size, print_fields, print_json, print_table
 from sec_wrapper.site_operation import first_result, require_yes, run_on_site
 
 
@@ -27,6 +27,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     backup.add_argument("--keep", type=int, default=5, help="newest backups to keep (default 5, 0 keeps all)")
     backup.add_argument("--label", help="a short tag in the backup's name, e.g. before-upgrade")
     backup.set_defaults(func=_backup)
+
+    backups = sub.add_parser("backups", help="list a site's backups with size, age, version and state")
+    _site_args(backups)
+    backups.add_argument("--check", action="store_true", help="re-read every file against its manifest")
+    backups.set_defaults(func=_backups)
 
     restore = sub.add_parser("restore", help="restore one of the site's backups (in maintenance)")
     _site_args(restore)
@@ -58,11 +63,28 @@ def _backup(args: argparse.Namespace) -> int:
     made = first_result(result, "fpt.sec.db_backup")
     if args.json:
         print_json({"operation": result.id, "site": site.name, **{k: made.get(k) for k in
-                    ("path", "name", "size", "duration", "verified", "removed")}})
+                    ("path", "name", "dump_bytes", "duration", "verified", "removed")}})
     else:
         print_fields({"site": site.name, "backup": made.get("name"), "path": made.get("path"),
-                      "size": made.get("size_human") or made.get("size"), "verified": made.get("verified"),
+                      "size": human_size(made.get("dump_bytes")), "verified": made.get("verified"),
                       "duration": f"{made.get('duration', 0):.1f}s", "removed": made.get("removed") or None})
+    return 0
+
+
+def _backups(args: argparse.Namespace) -> int:
+    _, site, result = run_on_site("backups", "backups.yml", args.site, args.cluster,
+                                  {"check_files": args.check})
+    rows = first_result(result, "fpt.sec.db_backup_info").get("backups", [])
+    if args.json:
+        print_json(rows)
+        return 0
+    for row in rows:
+        row["size"] = human_size(row.get("size"))
+        row["age"] = human_age(row.get("age_seconds"))
+    print_table(rows, ["name", "version", "size", "age", "state"], empty=f"no backup of {site.name} yet")
+    for row in rows:
+        if row.get("problem"):
+            print(f"{row['name']}: {row['problem']}")
     return 0
 
 

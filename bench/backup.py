@@ -1,0 +1,281 @@
+"""bench/backup: backing a big site database up and restoring it, sec against the raw tools, in one run.
+
+A sandbox site database is grown to --size-gb (events generated server-side with generate_series, shaped as a
+live site writes them: event types, entities, attribute changes, JSON meta). Then, on the same warm database:
+
+  backup   raw pg_dump -Fc             the usual default (gzip at its default level, one process)
+           raw db_backup command       pg_dump exactly as fpt.sec.db_backup runs it, without nice/ionice
+           sec backup                  playbooks/backup.yml end to end, as AWX runs it (ansible-playbook)
+  restore  raw pg_restore -j N         the raw -Fd dump into a new database
+           sec restore                 playbooks/restore.yml end to end (checks, maintenance, restore into a
+                                       fresh database, ANALYZE, swap, drop of the old one, health check)
+
+It prints sizes, durations and ratios against the targets of issue 4: sec backup within 1.15x of its raw
+command; at least 2x faster than pg_dump -Fc at no more than 1.15x its size. The time inside the module
+(from the manifest) is shown too, so that Ansible's fixed cost per run can be told from the backup's own.
+
+Run: python bench/backup.py [--size-gb 2] [--repeat 1] [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "collections"))
+sys.path.insert(0, str(ROOT))
+
+from ansible_collections.fpt.sec.plugins.module_utils import db_backups  # noqa: E402
+from ansible_collections.fpt.sec.plugins.module_utils.postgres import (  # noqa: E402
+    PgClient,
+    default_jobs,
+    find_binary,
+)
+
+SITE = ("backup-bench.teststudio.com", "production")
+BATCH_ROWS = 500_000
+
+# One batch of events: ids in time order, a realistic mix of entity and attribute changes. random() keeps
+# the data from being trivially compressible (entity ids, timestamps), as real event logs are not.
+GROW_SQL = """
+INSERT INTO event_log_entries (created_at, event_type, entity_type, entity_id, project_id, user_id,
+  attribute_name, description, meta)
+SELECT ts,
+  (array['Shotgun_Shot_Change','Shotgun_Asset_Change','Shotgun_Version_New','Shotgun_Note_New',
+         'Shotgun_Task_Change','Shotgun_Playlist_Change','Shotgun_User_Login'])[1 + (r1 % 7)],
+  et, eid, 1 + r2 % 40, 1 + r3 % 250, att,
+  'Artist ' || (1 + r3 % 250) || ' changed ' || et || ' ' || eid || ' ' || att || ' from ' || o || ' to ' || n,
+  jsonb_build_object('type', 'attribute_change', 'attribute_name', att, 'entity_type', et, 'entity_id', eid,
+                     'old_value', o, 'new_value', n, 'in_create', r1 % 9 = 0, 'field_data_type', 'status_list')
+FROM (SELECT g,
+        now() - interval '4 years' + (OFFSET + g) * interval '25 ms' + (random() * 1000)::int * interval '1 ms'
+          AS ts,
+        (random() * 1e9)::bigint AS r1, (random() * 1e9)::bigint AS r2, (random() * 1e9)::bigint AS r3,
+        (array['Shot','Asset','Version','Task'])[1 + g % 4] AS et, (random() * 200000)::int AS eid,
+        (array['sg_status_list','description','sg_cut_in','sg_cut_out','task_assignees','image'])[1 + (g * 13) % 6]
+          AS att,
+        (array['wtg','rdy','ip','rev','fin','hld','omt'])[1 + (g * 7) % 7] AS o,
+        (array['wtg','rdy','ip','rev','fin','hld','omt'])[1 + (g * 11) % 7] AS n
+      FROM generate_series(1, ROWS) g) s
+"""
+
+
+def log(msg: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+
+
+def superuser_sql(state: dict, sql: str, dbname: str = "postgres") -> list:
+    from sec_wrapper.sandbox.postgres import superuser
+
+    with superuser(state["postgres"], dbname) as conn:
+        cursor = conn.execute(sql)
+        return cursor.fetchall() if cursor.description else []
+
+
+def folder_size(path: Path) -> int:
+    return path.stat().st_size if path.is_file() else db_backups.folder_size(str(path))
+
+
+def grow(client: PgClient, state: dict, size_gb: float) -> int:
+    """Adds events until the database is --size-gb, then VACUUM ANALYZE and a CHECKPOINT, so that no timed
+    run pays for setting hint bits or flushing the generator's writes."""
+    target = int(size_gb * 1024**3)
+    offset = 0
+    while True:
+        size = int(client.query("SELECT pg_database_size(current_database())")[0][0])
+        log(f"database {size / 1024**3:.2f} GB of {size_gb} GB")
+        if size >= target:
+            break
+        client.execute([GROW_SQL.replace("OFFSET", str(offset)).replace("ROWS", str(BATCH_ROWS))])
+        offset += BATCH_ROWS
+    client.execute(["VACUUM (ANALYZE) event_log_entries"])
+    superuser_sql(state, "CHECKPOINT")
+    return size
+
+
+def timed(argv: list[str], client: PgClient | None = None, env: dict | None = None) -> float:
+    started = time.monotonic()
+    if client is not None:
+        result = client.run(argv, record=False)
+        if result.rc != 0:
+            raise SystemExit(f"{argv[0]} failed: {result.errors()}")
+    else:
+        done = subprocess.run(argv, capture_output=True, text=True, stdin=subprocess.DEVNULL, env=env, cwd=ROOT)
+        if done.returncode != 0:
+            raise SystemExit(f"{' '.join(argv[:3])} failed:\n{done.stdout[-3000:]}\n{done.stderr[-2000:]}")
+    return time.monotonic() - started
+
+
+def write_inventory(state: dict, work: Path) -> Path:
+    from tests.integration.conftest import sandbox_inventory
+
+    path = sandbox_inventory(state, work / "inventory.json")
+    data = json.loads(path.read_text())
+    for entry in data["all"]["hosts"]["app1"]["sec_sites"].values():
+        entry["health_url"] = f"http://127.0.0.1:{state['apache']['port']}/status"
+    path.write_text(json.dumps(data, indent=2))
+    return path
+
+
+def playbook(name: str, inventory: Path, extravars: dict, work: Path) -> tuple[list[str], dict]:
+    vars_file = work / f"vars-{name}.json"
+    vars_file.write_text(json.dumps(extravars))
+    env = {**os.environ, "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"), "ANSIBLE_NOCOLOR": "1"}
+    return ["ansible-playbook", "-i", str(inventory), str(ROOT / "playbooks" / name), "-e", f"@{vars_file}"], env
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--size-gb", type=float, default=2.0, help="database size to generate (default 2)")
+    parser.add_argument("--repeat", type=int, default=1, help="times each measure runs; the best counts")
+    parser.add_argument("--dir", type=Path, help="work folder (default: a new one under /var/tmp)")
+    parser.add_argument("--keep", action="store_true", help="leave the sandbox up afterwards")
+    parser.add_argument("--json", action="store_true", help="print the results as JSON")
+    opts = parser.parse_args()
+
+    work = opts.dir or Path(tempfile.mkdtemp(prefix="sec-bench-backup-", dir="/var/tmp"))
+    work.mkdir(parents=True, exist_ok=True)
+    work.chmod(0o755)
+    # The sandbox records itself in SEC_HOME: a private one, so that the user's own sandbox is left alone.
+    os.environ["SEC_HOME"] = str(work / "home")
+    from sec_wrapper.sandbox import Sandbox
+
+    box = Sandbox(work / "home" / "sandbox")
+    log(f"sandbox in {box.dir}")
+    box.up(events=10_000, media_files=2, sites=[SITE], progress=log)
+    try:
+        state = box.state()
+        site = state["sites"][0]
+        results = run(opts, state, site, work)
+    finally:
+        if opts.keep:
+            log(f"sandbox left up in {box.dir}: SEC_HOME={work / 'home'} sec sandbox down")
+        else:
+            box.down()
+            shutil.rmtree(work, ignore_errors=True)
+    report(results, opts)
+
+
+def run(opts: argparse.Namespace, state: dict, site: dict, work: Path) -> dict:
+    site_dir = Path(site["site_dir"])
+    client = PgClient.for_site(str(site_dir))
+    with client:
+        db_size = grow(client, state, opts.size_gb)
+        pg_dump = client.tool("pg_dump")
+        pg_restore = client.tool("pg_restore")
+        jobs = default_jobs()
+        compression_args, compression = client.pg_dump_compression_args(pg_dump, "auto")
+        inventory = write_inventory(state, work)
+        out = work / "out"
+        out.mkdir()
+        # Warm the cache for everyone alike: the first run must not pay for reading the table from disk.
+        client.query("SELECT count(*), sum(length(meta::text)) FROM event_log_entries")
+
+        best: dict[str, float] = {}
+        sizes: dict[str, int] = {}
+        module_time: list[float] = []
+        login = client.connection_args()
+        database = ["-d", client.database]
+        backup_root = site_dir / "db_backup"
+        for attempt in range(opts.repeat):
+            log(f"backup round {attempt + 1}/{opts.repeat}")
+            raw_dir = out / "raw-fd"
+            shutil.rmtree(raw_dir, ignore_errors=True)
+            fd = timed([pg_dump, *login, "--format=directory", f"--jobs={jobs}", *compression_args,
+                        "--lock-wait-timeout=120000", "--file", str(raw_dir), *database], client)
+            best["raw_fd"] = min(best.get("raw_fd", fd), fd)
+            sizes["raw_fd"] = folder_size(raw_dir)
+
+            argv, env = playbook("backup.yml", inventory, {"site": site["name"], "keep": 1}, work)
+            sec = timed(argv, env=env)
+            best["sec_backup"] = min(best.get("sec_backup", sec), sec)
+            newest = db_backups.list_backups(str(site_dir))[-1]
+            manifest = json.loads((backup_root / newest["name"] / "manifest.json").read_text())
+            module_time.append(manifest["duration"])
+            sizes["sec_backup"] = manifest["size"]
+
+            fc_file = out / "dump.fc"
+            fc_file.unlink(missing_ok=True)
+            fc = timed([pg_dump, *login, "-Fc", "-f", str(fc_file), *database], client)
+            best["raw_fc"] = min(best.get("raw_fc", fc), fc)
+            sizes["raw_fc"] = folder_size(fc_file)
+
+        for attempt in range(opts.repeat):
+            log(f"restore round {attempt + 1}/{opts.repeat}")
+            target = f"{client.database}_bench_raw"
+            client.drop_database(target)
+            client.create_database_like(target, client.database)
+            raw = timed([pg_restore, *client.connection_args(), f"--jobs={jobs}", "--no-owner", "--exit-on-error",
+                         "-d", target, str(out / "raw-fd")], client)
+            client.drop_database(target)
+            best["raw_restore"] = min(best.get("raw_restore", raw), raw)
+
+            newest = db_backups.list_backups(str(site_dir))[-1]["name"]
+            argv, env = playbook("restore.yml", inventory, {"site": site["name"], "backup": newest}, work)
+            sec = timed(argv, env=env)
+            best["sec_restore"] = min(best.get("sec_restore", sec), sec)
+
+    return {
+        "database_bytes": db_size,
+        "cpus": os.cpu_count(),
+        "pg_dump": find_binary("pg_dump"),
+        "server_version": client.server_version_num(),
+        "jobs": jobs,
+        "compression": compression,
+        "seconds": {k: round(v, 2) for k, v in best.items()},
+        "module_seconds": round(min(module_time), 2),
+        "bytes": sizes,
+    }
+
+
+def report(results: dict, opts: argparse.Namespace) -> None:
+    s, b = results["seconds"], results["bytes"]
+    ratios = {
+        "sec_backup_vs_its_raw_command": s["sec_backup"] / s["raw_fd"],
+        "module_vs_its_raw_command": results["module_seconds"] / s["raw_fd"],
+        "raw_fc_vs_sec_backup_speed": s["raw_fc"] / s["sec_backup"],
+        "sec_size_vs_raw_fc": b["sec_backup"] / b["raw_fc"],
+        "sec_restore_vs_raw_pg_restore": s["sec_restore"] / s["raw_restore"],
+    }
+    results["ratios"] = {k: round(v, 3) for k, v in ratios.items()}
+    results["targets"] = {
+        "sec backup within 1.15x of its raw command": ratios["sec_backup_vs_its_raw_command"] <= 1.15,
+        "sec backup at least 2x faster than pg_dump -Fc": ratios["raw_fc_vs_sec_backup_speed"] >= 2.0,
+        "sec backup at most 1.15x the size of pg_dump -Fc": ratios["sec_size_vs_raw_fc"] <= 1.15,
+    }
+    if opts.json:
+        print(json.dumps(results, indent=2))
+        return
+    mib = 1024**2
+    print(f"database {results['database_bytes'] / 1024**3:.2f} GB, server {results['server_version']}, "
+          f"{results['cpus']} CPUs, jobs {results['jobs']}, compression {results['compression']}"
+          f"{f', best of {opts.repeat}' if opts.repeat > 1 else ''}")
+    print(f"{'':34}{'seconds':>10}{'MiB':>10}")
+    rows = [
+        ("raw pg_dump -Fc", s["raw_fc"], b["raw_fc"]),
+        ("raw db_backup command (pg_dump -Fd)", s["raw_fd"], b["raw_fd"]),
+        ("sec backup (backup.yml)", s["sec_backup"], b["sec_backup"]),
+        ("  of which the module", results["module_seconds"], None),
+        ("raw pg_restore -j", s["raw_restore"], None),
+        ("sec restore (restore.yml)", s["sec_restore"], None),
+    ]
+    for label, seconds, size in rows:
+        print(f"{label:34}{seconds:>10.2f}{'' if size is None else f'{size / mib:>10.1f}'}")
+    print("ratios:")
+    for key, value in results["ratios"].items():
+        print(f"  {key:34}{value:>8.3f}")
+    print("targets:")
+    for key, met in results["targets"].items():
+        print(f"  {'met' if met else 'MISSED':7}{key}")
+
+
+if __name__ == "__main__":
+    main()

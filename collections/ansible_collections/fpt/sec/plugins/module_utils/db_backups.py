@@ -1,0 +1,343 @@
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The site's database backups: folder layout, manifest, checksums, listing and retention.
+
+Backups live in the site's fixed backup folder, ``<site_dir>/db_backup/`` (the vendor's rule), one folder
+each::
+
+    <site_dir>/db_backup/
+        20240501T120000Z_8.0.0/                 <UTC start>_<site version>[_<label>]
+            manifest.json
+            dump/                               pg_dump --format=directory output
+                toc.dat
+                3400.dat.gz ...
+        .partial-20240501T130000Z_8.0.0-4242/   a backup being written (pid 4242): never a backup
+
+``manifest.json`` (``format`` = ``sec-db-backup/1``)::
+
+    {"format", "name", "site", "reverse_name", "site_dir", "database", "db_host", "db_port", "version",
+     "label", "started", "ended", "duration", "size", "file_count",
+     "dump": {"tool", "pg_dump_version", "server_version", "format": "directory", "jobs", "compression"},
+     "verified": {"toc": bool, "restore_to_null": bool, "checksums": bool, "at"},
+     "files": {"dump/toc.dat": {"size", "sha256"}, ...}}
+
+A folder is a backup once it has its final name; it is renamed there only after the dump, the manifest
+and the verification are complete. Other files in ``db_backup/`` (the vendor's own dumps) are left alone.
+
+Pure standard library and Python 3.8 compatible syntax: this file ships to managed hosts.
+"""
+
+from __future__ import annotations
+
+import datetime
+import errno
+import hashlib
+import json
+import os
+import re
+import shutil
+import stat
+
+FORMAT = "sec-db-backup/1"
+BACKUP_DIR = "db_backup"
+MANIFEST = "manifest.json"
+DUMP_DIR = "dump"
+PARTIAL_PREFIX = ".partial-"
+_CHUNK = 4 * 1024 * 1024
+_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,199}$")
+_LABEL_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9.+-]{0,63}$")
+_SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
+_PARTIAL_RE = re.compile(r"^\.partial-(?P<name>.+)-(?P<pid>\d+)$")
+_MANIFEST_MAX_BYTES = 16 * 1024 * 1024
+
+
+class BackupError(Exception):
+    """A backup is missing, malformed, corrupt or not acceptable. ``str()`` is one line."""
+
+
+def utc_now() -> datetime.datetime:
+    return datetime.datetime.now(datetime.timezone.utc)  # noqa: UP017 (datetime.UTC needs 3.11)
+
+
+def iso(moment: datetime.datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def backup_root(site_dir: str) -> str:
+    return os.path.join(site_dir, BACKUP_DIR)
+
+
+def check_label(label: str | None) -> None:
+    if label and not _LABEL_RE.match(label):
+        raise BackupError(f"label {label!r}: use letters, digits and . + - (at most 64, no underscore: it separates "
+                          "the parts of the name)")
+
+
+def new_backup_name(root: str, moment: datetime.datetime, version: str | None, label: str | None) -> str:
+    """``<UTC start>_<version>[_<label>]``, made unique in ``root`` (two backups in one second)."""
+    check_label(label)
+    parts = [moment.strftime("%Y%m%dT%H%M%SZ"), _safe_version(version)]
+    if label:
+        parts.append(label)
+    base = "_".join(parts)
+    name, counter = base, 1
+    while os.path.lexists(os.path.join(root, name)):
+        counter += 1
+        name = f"{base}-{counter}" if label else f"{base}_{counter}"
+    return name
+
+
+def _safe_version(version: str | None) -> str:
+    if version and re.match(r"^[A-Za-z0-9.+-]{1,64}$", version):
+        return version
+    return "unknown"
+
+
+def partial_name(name: str) -> str:
+    return f"{PARTIAL_PREFIX}{name}-{os.getpid()}"
+
+
+# -- naming a backup safely ---------------------------------------------------------------------------------
+def resolve_backup(site_dir: str, name: str) -> str:
+    """The folder of backup ``name`` in the site's backup folder, refusing anything that could reach
+    elsewhere: a path, ``..``, an absolute name, a hidden (partial) folder, or a symlink."""
+    if not isinstance(name, str) or not name.strip():
+        raise BackupError("give the backup's folder name, as `sec backups SITE` lists it")
+    if os.path.isabs(name) or "/" in name or "\\" in name or name in (".", "..") or ".." in name.split(os.sep):
+        raise BackupError(f"backup {name!r}: give only the folder name of a backup in {backup_root(site_dir)}, "
+                          "not a path")
+    if name.startswith("."):
+        raise BackupError(f"backup {name!r} is not a complete backup (hidden and partial folders are not backups)")
+    if not _NAME_RE.match(name):
+        raise BackupError(f"backup {name!r}: not a backup folder name (letters, digits and . _ + -)")
+    root = backup_root(site_dir)
+    path = os.path.join(root, name)
+    try:
+        info = os.lstat(path)
+    except FileNotFoundError:
+        raise BackupError(f"no backup {name} in {root}") from None
+    if stat.S_ISLNK(info.st_mode):
+        raise BackupError(f"backup {name} is a symbolic link: only folders inside {root} are restored")
+    if not stat.S_ISDIR(info.st_mode):
+        raise BackupError(f"backup {name} in {root} is not a folder")
+    if os.path.dirname(os.path.realpath(path)) != os.path.realpath(root):
+        raise BackupError(f"backup {name} resolves outside {root}")
+    return path
+
+
+# -- checksums --------------------------------------------------------------------------------------------------
+def sha256_file(path: str) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while True:
+            chunk = handle.read(_CHUNK)
+            if not chunk:
+                break
+            digest.update(chunk)  # hashlib releases the GIL on large buffers: threads hash in parallel
+    return digest.hexdigest()
+
+
+def dump_files(folder: str) -> list[str]:
+    """Relative paths (``dump/...``) of every entry under ``folder/dump``, sorted. Only regular files are
+    expected there: anything else is reported by the callers as not belonging to a backup."""
+    found = []
+    base = os.path.join(folder, DUMP_DIR)
+    for dirpath, dirnames, filenames in os.walk(base):
+        dirnames.sort()
+        for entry in sorted(filenames) + [d for d in dirnames if os.path.islink(os.path.join(dirpath, d))]:
+            found.append(os.path.relpath(os.path.join(dirpath, entry), folder).replace(os.sep, "/"))
+    return sorted(found)
+
+
+def hash_dump(folder: str) -> dict[str, dict]:
+    """{relative path: {size, sha256}} of every file of the dump."""
+    files = {}
+    for rel in dump_files(folder):
+        path = os.path.join(folder, rel)
+        info = os.lstat(path)
+        if not stat.S_ISREG(info.st_mode):
+            raise BackupError(f"{rel} is not a regular file")
+        files[rel] = {"size": info.st_size, "sha256": sha256_file(path)}
+    return files
+
+
+# -- manifest ---------------------------------------------------------------------------------------------------
+def write_manifest(folder: str, manifest: dict) -> None:
+    """Atomically, durably: a manifest is either absent or complete."""
+    path = os.path.join(folder, MANIFEST)
+    tmp = path + ".tmp"
+    with open(tmp, "w", encoding="utf-8") as handle:
+        json.dump(manifest, handle, indent=2, sort_keys=True)
+        handle.write("\n")
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.chmod(tmp, 0o640)
+    os.replace(tmp, path)
+
+
+def read_manifest(folder: str) -> dict:
+    """The manifest of the backup in ``folder``, checked for shape (not yet against the files)."""
+    name = os.path.basename(folder)
+    path = os.path.join(folder, MANIFEST)
+    try:
+        info = os.lstat(path)
+        if not stat.S_ISREG(info.st_mode):
+            raise BackupError(f"backup {name}: {MANIFEST} is not a regular file")
+        if info.st_size > _MANIFEST_MAX_BYTES:
+            raise BackupError(f"backup {name}: {MANIFEST} is implausibly large ({info.st_size} bytes)")
+        with open(path, encoding="utf-8") as handle:
+            manifest = json.load(handle)
+    except FileNotFoundError:
+        raise BackupError(f"backup {name} has no {MANIFEST}: not a backup made by sec, or not complete") \
+            from None
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise BackupError(f"backup {name}: {MANIFEST} cannot be read: {_one_line(exc)}") from None
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
+        raise BackupError(f"backup {name}: {MANIFEST} is not a {FORMAT} manifest")
+    files = manifest.get("files")
+    if not isinstance(files, dict) or not files:
+        raise BackupError(f"backup {name}: {MANIFEST} lists no files")
+    for rel, entry in files.items():
+        if (not isinstance(rel, str) or not rel.startswith(DUMP_DIR + "/") or ".." in rel.split("/")
+                or not isinstance(entry, dict) or not isinstance(entry.get("size"), int)
+                or not isinstance(entry.get("sha256"), str) or not _SHA256_RE.match(entry["sha256"])):
+            raise BackupError(f"backup {name}: {MANIFEST} has a malformed entry for {rel!r}")
+    if f"{DUMP_DIR}/toc.dat" not in files:
+        raise BackupError(f"backup {name}: {MANIFEST} does not list {DUMP_DIR}/toc.dat")
+    return manifest
+
+
+def verify_files(folder: str, manifest: dict) -> int:
+    """Check every file against the manifest (presence, size, sha256) and that the dump holds nothing
+    else. Raises BackupError naming the first bad file. Returns the number of files checked."""
+    name = os.path.basename(folder)
+    listed: dict = manifest["files"]
+    present = set(dump_files(folder))
+    extra = sorted(present - set(listed))
+    if extra:
+        raise BackupError(f"backup {name}: {extra[0]} is not in the manifest (the backup was changed after it "
+                          "was made)")
+    for rel in sorted(listed):
+        expected = listed[rel]
+        path = os.path.join(folder, rel)
+        try:
+            info = os.lstat(path)
+        except FileNotFoundError:
+            raise BackupError(f"backup {name}: {rel} is missing") from None
+        if not stat.S_ISREG(info.st_mode):
+            raise BackupError(f"backup {name}: {rel} is not a regular file")
+        if info.st_size != expected["size"]:
+            what = "truncated" if info.st_size < expected["size"] else "longer than recorded"
+            raise BackupError(f"backup {name}: {rel} is {what} ({info.st_size} bytes, the manifest says "
+                              f"{expected['size']})")
+        if sha256_file(path) != expected["sha256"]:
+            raise BackupError(f"backup {name}: {rel} is corrupt (its sha256 differs from the manifest's)")
+    return len(listed)
+
+
+# -- listing and retention ------------------------------------------------------------------------------------
+def list_backups(site_dir: str) -> list[dict]:
+    """The complete backups in the site's backup folder, oldest first: one dict each with name, path,
+    started, version, site, database, size, file_count, verified (as recorded: checksums are not read).
+    Folders without a readable sec manifest are not listed (they are not ours to manage)."""
+    root = backup_root(site_dir)
+    try:
+        names = os.listdir(root)
+    except FileNotFoundError:
+        return []
+    found = []
+    for name in names:
+        path = os.path.join(root, name)
+        if name.startswith(".") or os.path.islink(path) or not os.path.isdir(path):
+            continue
+        try:
+            manifest = read_manifest(path)
+        except BackupError:
+            continue
+        verified = manifest.get("verified") or {}
+        found.append({
+            "name": name,
+            "path": path,
+            "started": manifest.get("started"),
+            "ended": manifest.get("ended"),
+            "version": manifest.get("version"),
+            "site": manifest.get("site"),
+            "database": manifest.get("database"),
+            "label": manifest.get("label"),
+            "size": manifest.get("size"),
+            "file_count": len(manifest["files"]),
+            "compression": (manifest.get("dump") or {}).get("compression"),
+            "verified": bool(verified.get("toc") and verified.get("restore_to_null") and verified.get("checksums")),
+        })
+    found.sort(key=lambda b: (str(b["started"] or ""), b["name"]))
+    return found
+
+
+def plan_retention(backups: list[dict], keep: int, just_made: str | None = None) -> list[dict]:
+    """The backups to remove so that ``keep`` newest remain (``just_made`` never goes); keep 0 keeps all."""
+    if keep <= 0:
+        return []
+    newest_first = sorted(backups, key=lambda b: (str(b["started"] or ""), b["name"]), reverse=True)
+    kept = [b for b in newest_first if b["name"] == just_made]
+    removable = [b for b in newest_first if b["name"] != just_made]
+    room = max(keep - len(kept), 0)
+    return list(reversed(removable[room:]))
+
+
+def stale_partials(site_dir: str) -> list[str]:
+    """Partial folders whose writer is gone (killed mid-backup): safe to remove."""
+    root = backup_root(site_dir)
+    try:
+        names = os.listdir(root)
+    except FileNotFoundError:
+        return []
+    stale = []
+    for name in sorted(names):
+        match = _PARTIAL_RE.match(name)
+        if match and not _pid_alive(int(match.group("pid"))):
+            stale.append(os.path.join(root, name))
+    return stale
+
+
+def _pid_alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except OSError as exc:
+        return exc.errno == errno.EPERM
+    return True
+
+
+def remove_tree(path: str) -> None:
+    """Remove a backup or partial folder (the files are ours: pg_dump writes them as the caller)."""
+    if os.path.lexists(path):
+        shutil.rmtree(path)
+
+
+def fsync_dir(path: str) -> None:
+    """Make a rename in ``path`` durable."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def folder_size(folder: str) -> int:
+    total = 0
+    for dirpath, _dirnames, filenames in os.walk(folder):
+        for entry in filenames:
+            try:
+                total += os.lstat(os.path.join(dirpath, entry)).st_size
+            except OSError:
+                pass
+    return total
+
+
+def _one_line(exc: object) -> str:
+    return " ".join(str(exc).split())

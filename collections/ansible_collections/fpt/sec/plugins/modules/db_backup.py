@@ -1,0 +1,409 @@
+#!/usr/bin/python
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: db_backup
+short_description: Back a site's database up into the site's backup folder, verified
+version_added: "0.1.0"
+description:
+  - Runs on the App server. Dumps the site's PostgreSQL database, as C(<site_dir>/shared/config/database.yml)
+    describes it, into C(<site_dir>/db_backup/<UTC start>_<site version>[_<label>]/).
+  - Uses C(pg_dump --format=directory --jobs=N) with fast compression. V(auto) takes the fastest method this
+    C(pg_dump) build has. That is C(zstd:1), else C(lz4) (both from PostgreSQL 16 on, when built in), else
+    gzip level 1 (the only choice with a PostgreSQL 15 client).
+  - The dump is written under a hidden temporary name (C(.partial-<name>-<pid>)). It is then verified. The
+    checks are C(pg_restore --list) of the archive, a full C(pg_restore --file /dev/null) that reads and
+    decompresses every byte, and the sha256 of every file, recorded in C(manifest.json) and read back.
+    Only then is the folder renamed to its final name. A failure, or an interruption the module can catch,
+    removes the temporary folder. A folder under the final name is always a complete, verified backup.
+  - The dump and its verification run under C(nice -n 10) and C(ionice -c3), where available, so that the
+    live site keeps the CPU and disk it needs.
+  - After a successful backup, only the newest O(keep) complete backups are kept. The one just made is
+    never removed. Temporary folders left by a killed backup, whose process is gone, are removed too.
+    Other files in the backup folder (the vendor's own dumps) are never touched.
+  - The database password is read on the App server and handed to the PostgreSQL tools through a temporary
+    0600 passfile that is removed afterwards. It is never on a command line, in a log or in the result.
+author:
+  - sec maintainers (!UNKNOWN)
+options:
+  site_dir:
+    description: The site's folder on the App server, for example C(/var/rails/com_teststudio_prod).
+    type: path
+    required: true
+  site:
+    description:
+      - The site's name (C(prod.teststudio.com)), recorded in the manifest so that a restore can refuse a
+        backup of another site. Defaults to the name of O(site_dir).
+    type: str
+  keep:
+    description:
+      - How many complete backups to keep, newest first, counting the one just made. V(0) keeps them all.
+    type: int
+    default: 5
+  jobs:
+    description:
+      - Parallel C(pg_dump) jobs (one table each at a time). Defaults to the number of CPUs, at most 4.
+    type: int
+  compression:
+    description:
+      - V(auto), or a C(pg_dump) compression such as V(gzip:1), V(gzip:6), V(lz4), V(zstd:3), V(none), or a
+        gzip level V(0) to V(9). lz4 and zstd need a PostgreSQL 16 or newer client.
+    type: str
+    default: auto
+  label:
+    description:
+      - A short tag added to the folder name, for example V(before-upgrade). Letters, digits and C(. + -).
+    type: str
+  low_priority:
+    description: Run the dump and its verification under C(nice -n 10) and C(ionice -c3).
+    type: bool
+    default: true
+attributes:
+  check_mode:
+    support: full
+    description:
+      - Connects to the database (proving the credentials), picks the compression and reports the folder it
+        would write, the command it would run and what retention would remove. Writes nothing.
+  diff_mode:
+    support: none
+    description: A backup has no meaningful diff.
+notes:
+  - The database's role needs only to read the site's tables. Restoring needs more (see M(fpt.sec.db_restore)).
+  - The client tools are found on C(PATH), then in C(/usr/lib/postgresql/*/bin) (Debian, Ubuntu) or
+    C(/usr/pgsql-*/bin) (RHEL), and must be at least as new as the server.
+seealso:
+  - module: fpt.sec.db_restore
+"""
+
+EXAMPLES = r"""
+- name: Back the site's database up, keeping the 5 newest backups
+  fpt.sec.db_backup:
+    site_dir: "{{ sec_site.site_dir }}"
+    site: "{{ sec_site.name }}"
+  register: backup
+
+- name: A labelled backup before an upgrade, keeping 10
+  fpt.sec.db_backup:
+    site_dir: /var/rails/com_teststudio_prod
+    site: prod.teststudio.com
+    label: before-upgrade
+    keep: 10
+
+- name: Smaller archive, slower backup
+  fpt.sec.db_backup:
+    site_dir: /var/rails/com_teststudio_prod
+    compression: gzip:6
+"""
+
+RETURN = r"""
+path:
+  description: The backup's folder (in check mode, the folder it would write).
+  returned: always
+  type: str
+  sample: /var/rails/com_teststudio_prod/db_backup/20240501T120000Z_8.0.0
+name:
+  description: The backup's folder name, what M(fpt.sec.db_restore) takes as O(fpt.sec.db_restore#module:backup).
+  returned: always
+  type: str
+  sample: 20240501T120000Z_8.0.0
+dump_bytes:
+  description:
+    - Bytes of the dump files. Zero in check mode.
+    - Not called C(size), which Ansible fills with the stat of O(path)'s folder.
+  returned: always
+  type: int
+  sample: 734003200
+duration:
+  description: Seconds from start to the verified, renamed backup.
+  returned: always
+  type: float
+  sample: 41.7
+verified:
+  description: The archive was listed, fully read back and its checksums matched. False in check mode.
+  returned: always
+  type: bool
+  sample: true
+database:
+  description: The database dumped.
+  returned: always
+  type: str
+  sample: teststudio_prod
+version:
+  description: The site's version (the release C(current) points at), part of the name.
+  returned: always
+  type: str
+  sample: 8.0.0
+compression:
+  description: The compression used (or that would be).
+  returned: always
+  type: str
+  sample: gzip:1
+jobs:
+  description: Parallel pg_dump jobs.
+  returned: always
+  type: int
+  sample: 4
+pg_dump_version:
+  description: The C(pg_dump) client's version.
+  returned: always
+  type: str
+  sample: "15.18"
+server_version:
+  description: The server's version.
+  returned: always
+  type: str
+  sample: "15.18"
+commands:
+  description:
+    - The commands run, as argument vectors (in check mode, the dump command it would run). They carry no
+      secret. The password reaches the tools through a temporary passfile.
+  returned: always
+  type: list
+  elements: list
+  sample:
+    - [nice, -n, "10", ionice, -c3, /usr/bin/pg_dump, -h, 127.0.0.1, -p, "5432", -U, teststudio_prod, -w,
+       --format=directory, --jobs=4, -Z, "1", --lock-wait-timeout=120000, --file,
+       /var/rails/com_teststudio_prod/db_backup/.partial-20240501T120000Z_8.0.0-4242/dump, -d, teststudio_prod]
+removed:
+  description:
+    - Backups removed by retention, oldest first (in check mode, those that would be), and temporary
+      folders of killed backups.
+  returned: always
+  type: list
+  elements: str
+  sample: [20240401T120000Z_8.0.0]
+manifest:
+  description: The manifest written, without its per-file list (see C(manifest.json) in the folder).
+  returned: success, not in check mode
+  type: dict
+  sample:
+    format: sec-db-backup/1
+    site: prod.teststudio.com
+    database: teststudio_prod
+    version: 8.0.0
+    started: "2024-05-01T12:00:00Z"
+    ended: "2024-05-01T12:00:42Z"
+    size: 734003200
+    file_count: 112
+"""
+
+import os
+import signal
+import threading
+import time
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.fpt.sec.plugins.module_utils import db_backups
+from ansible_collections.fpt.sec.plugins.module_utils.postgres import (
+    PgClient,
+    PostgresError,
+    binary_version,
+    default_jobs,
+    low_priority_prefix,
+)
+from ansible_collections.fpt.sec.plugins.module_utils.site_model import (
+    DatabaseConfigError,
+    looks_like_site_dir,
+    read_running_version,
+)
+
+
+class Interrupted(Exception):
+    """SIGTERM/SIGHUP while working: raised so that the temporary folder is removed on the way out."""
+
+
+def _on_signal(signum: int, _frame: object) -> None:
+    raise Interrupted(f"interrupted by signal {signum}")
+
+
+class BackupFailed(Exception):
+    pass
+
+
+def _hash_in_background(folder: str) -> tuple[threading.Thread, dict]:
+    """Checksums computed while pg_restore reads the same files: two CPUs, one pass over the page cache."""
+    box: dict = {}
+
+    def work() -> None:
+        try:
+            box["files"] = db_backups.hash_dump(folder)
+        except Exception as exc:  # reported by the caller after join()
+            box["error"] = exc
+
+    thread = threading.Thread(target=work, name="sec-sha256", daemon=True)
+    thread.start()
+    return thread, box
+
+
+def dump_and_verify(client: PgClient, partial: str, dump_argv: list[str], pg_restore: str,
+                    prefix: list[str]) -> dict:
+    """Run pg_dump into ``partial``/dump and verify it; returns the per-file checksums."""
+    dump_dir = os.path.join(partial, db_backups.DUMP_DIR)
+    result = client.run(dump_argv)
+    if result.rc != 0:
+        raise BackupFailed(f"pg_dump failed (exit {result.rc}): {result.errors()}")
+    listing = client.run([pg_restore, "--list", dump_dir])
+    if listing.rc != 0 or "; Archive created at" not in listing.stdout:
+        raise BackupFailed(f"the new archive cannot be listed by pg_restore: {listing.errors()}")
+    thread, box = _hash_in_background(partial)
+    full = client.run(prefix + [pg_restore, "--file", os.devnull, dump_dir])
+    thread.join()
+    if full.rc != 0:
+        raise BackupFailed(f"the new archive does not read back in full (pg_restore to /dev/null): {full.errors()}")
+    if "error" in box:
+        raise BackupFailed(f"cannot checksum the new archive: {box['error']}")
+    return box["files"]
+
+
+def main() -> None:
+    module = AnsibleModule(
+        argument_spec={
+            "site_dir": {"type": "path", "required": True},
+            "site": {"type": "str"},
+            "keep": {"type": "int", "default": 5},
+            "jobs": {"type": "int"},
+            "compression": {"type": "str", "default": "auto"},
+            "label": {"type": "str"},
+            "low_priority": {"type": "bool", "default": True},
+        },
+        supports_check_mode=True,
+    )
+    params = module.params
+    started_at = db_backups.utc_now()
+    clock = time.monotonic()
+    site_dir = os.path.abspath(params["site_dir"])
+    if not looks_like_site_dir(site_dir):
+        module.fail_json(msg=f"{site_dir} is not a site dir (no current and shared/ in it)")
+    if params["keep"] < 0:
+        module.fail_json(msg=f"keep must be 0 (keep all) or more, got {params['keep']}")
+    jobs = params["jobs"] if params["jobs"] is not None else default_jobs()
+    if jobs < 1:
+        module.fail_json(msg=f"jobs must be 1 or more, got {jobs}")
+    try:
+        db_backups.check_label(params["label"])
+    except db_backups.BackupError as exc:
+        module.fail_json(msg=str(exc))
+    site = params["site"] or os.path.basename(site_dir.rstrip("/"))
+    version = read_running_version(site_dir)[0]
+    root = db_backups.backup_root(site_dir)
+
+    try:
+        client = PgClient.for_site(site_dir)
+    except (PostgresError, DatabaseConfigError) as exc:
+        module.fail_json(msg=f"cannot read the site's database settings: {exc}")
+    if client.password:
+        # Belt and braces: even a server message that quoted it would be masked in the result.
+        module.no_log_values.add(client.password)
+
+    result: dict = {"changed": False, "database": client.database, "version": version or "unknown",
+                    "jobs": jobs, "removed": [], "dump_bytes": 0, "verified": False}
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, _on_signal)
+
+    with client:
+        try:
+            server = client.server_version_num()
+            pg_dump = client.tool("pg_dump")
+            pg_restore = client.tool("pg_restore")
+            compression_args, compression = client.pg_dump_compression_args(pg_dump, params["compression"])
+        except PostgresError as exc:
+            module.fail_json(msg=f"database {client.database}: {exc}", **result)
+        result.update(
+            compression=compression,
+            server_version=f"{server // 10000}.{server % 10000}",
+            pg_dump_version="{}.{}".format(*binary_version(pg_dump)),
+        )
+        prefix = low_priority_prefix() if params["low_priority"] else []
+        existing = db_backups.list_backups(site_dir)
+        stale = db_backups.stale_partials(site_dir)
+        name = db_backups.new_backup_name(root, started_at, version, params["label"])
+        path = os.path.join(root, name)
+        partial = os.path.join(root, db_backups.partial_name(name))
+        dump_argv = prefix + [
+            pg_dump, *client.connection_args(), "--format=directory", f"--jobs={jobs}", *compression_args,
+            # Fail rather than wait for ever behind a migration's exclusive lock.
+            "--lock-wait-timeout=120000",
+            "--file", os.path.join(partial, db_backups.DUMP_DIR), "-d", client.dbname_arg(client.database),
+        ]
+        result.update(name=name, path=path)
+
+        if module.check_mode:
+            planned = existing + [{"name": name, "started": db_backups.iso(started_at)}]
+            doomed = db_backups.plan_retention(planned, params["keep"], just_made=name)
+            result.update(changed=True, commands=[dump_argv], duration=round(time.monotonic() - clock, 3),
+                          removed=[b["name"] for b in doomed] + [os.path.basename(p) for p in stale])
+            module.exit_json(**result)
+
+        try:
+            os.makedirs(root, mode=0o750, exist_ok=True)
+            os.mkdir(partial, 0o750)
+        except OSError as exc:
+            module.fail_json(msg=f"cannot create {partial}: {exc.strerror or exc}", **result)
+        try:
+            files = dump_and_verify(client, partial, dump_argv, pg_restore, prefix)
+            ended_at = db_backups.utc_now()
+            size = sum(entry["size"] for entry in files.values())
+            manifest = {
+                "format": db_backups.FORMAT,
+                "name": name,
+                "site": site,
+                "reverse_name": os.path.basename(site_dir.rstrip("/")),
+                "site_dir": site_dir,
+                "database": client.database,
+                "db_host": client.host,
+                "db_port": client.port,
+                "version": version,
+                "label": params["label"],
+                "started": db_backups.iso(started_at),
+                "ended": db_backups.iso(ended_at),
+                "duration": round(time.monotonic() - clock, 3),
+                "size": size,
+                "file_count": len(files),
+                "dump": {"tool": "pg_dump", "pg_dump_version": result["pg_dump_version"],
+                         "server_version": result["server_version"], "format": "directory", "jobs": jobs,
+                         "compression": compression},
+                "verified": {"toc": True, "restore_to_null": True, "checksums": True,
+                             "at": db_backups.iso(ended_at)},
+                "files": files,
+            }
+            db_backups.write_manifest(partial, manifest)
+            # The checksums read back from disk, as a restore will read them.
+            db_backups.verify_files(partial, db_backups.read_manifest(partial))
+            os.rename(partial, path)
+            db_backups.fsync_dir(root)
+        except (BackupFailed, PostgresError, db_backups.BackupError, OSError, Interrupted) as exc:
+            db_backups.remove_tree(partial)
+            result["commands"] = client.commands
+            module.fail_json(msg=f"backup of {client.database} failed, nothing kept: {exc}", **result)
+        except BaseException:
+            db_backups.remove_tree(partial)
+            raise
+
+    result.update(changed=True, dump_bytes=size, verified=True, commands=client.commands,
+                  manifest={k: v for k, v in manifest.items() if k != "files"})
+    # Retention only after a verified backup exists: a failed run never costs an old backup.
+    removed: list[str] = []
+    warnings: list[str] = []
+    for doomed in db_backups.plan_retention(db_backups.list_backups(site_dir), params["keep"], just_made=name):
+        try:
+            db_backups.remove_tree(doomed["path"])
+            removed.append(doomed["name"])
+        except OSError as exc:
+            warnings.append(f"could not remove old backup {doomed['name']}: {exc}")
+    for leftover in stale:
+        try:
+            db_backups.remove_tree(leftover)
+            removed.append(os.path.basename(leftover))
+        except OSError as exc:
+            warnings.append(f"could not remove {leftover}: {exc}")
+    for warning in warnings:
+        module.warn(warning)
+    result.update(removed=removed, duration=round(time.monotonic() - clock, 3))
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()

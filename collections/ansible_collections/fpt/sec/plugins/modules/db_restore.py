@@ -1,0 +1,431 @@
+#!/usr/bin/python
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: db_restore
+short_description: Restore a site's database from one of the site's own backups
+version_added: "0.1.0"
+description:
+  - Runs on the App server. Restores one backup made by M(fpt.sec.db_backup), named by its folder in
+    C(<site_dir>/db_backup/), the vendor's fixed location. Paths, C(..), absolute names, hidden (partial)
+    folders and symbolic links are refused.
+  - Checks first, before anything changes. The manifest must be sound, and every file must be present
+    with its recorded size and sha256, and nothing else in the dump. A flipped byte or a truncated file
+    fails with one line naming the file. The backup must belong to this site and database, and must not
+    come from a newer version than the site's code (the release C(current) points at) unless O(force).
+  - Restores with C(pg_restore --jobs=N) into a fresh database C(<db>_restore_<UTC time>), created with the
+    live database's encoding and locale, then runs C(ANALYZE) on it. Then it swaps it in, in one
+    transaction. New connections to the live database are refused, its sessions ended, the live database
+    renamed C(<db>_old_<UTC time>) and the fresh one given the live name. The old database is dropped only
+    after the swap succeeded, unless O(keep_old). When the live database does not exist at all (lost), the
+    backup is restored under its name, with a warning.
+  - A failure before the swap (a pg_restore error, a full disk) drops the fresh database and leaves the
+    live database as it was, serving. The swap itself either happens entirely or not at all.
+  - It does not put the site into maintenance nor check its health. The C(restore.yml) playbook composes
+    M(fpt.sec.site_lock), M(fpt.sec.maintenance), this module and M(fpt.sec.site_health).
+  - The database password is read on the App server and handed to the PostgreSQL tools through a temporary
+    0600 passfile that is removed afterwards. It is never on a command line, in a log or in the result.
+author:
+  - sec maintainers (!UNKNOWN)
+options:
+  site_dir:
+    description: The site's folder on the App server, for example C(/var/rails/com_teststudio_prod).
+    type: path
+    required: true
+  backup:
+    description:
+      - The backup's folder name in C(<site_dir>/db_backup/), for example C(20240501T120000Z_8.0.0), as
+        M(fpt.sec.db_backup) returns it and C(sec backups SITE) lists it.
+    type: str
+    required: true
+  site:
+    description:
+      - The site's name (C(prod.teststudio.com)) or reverse name, to check that the backup is of this site.
+        Defaults to the name of O(site_dir).
+    type: str
+  force:
+    description:
+      - Restore even a backup of another site or database, or of a newer version than the site's code.
+        The checksums are always checked.
+    type: bool
+    default: false
+  keep_old:
+    description:
+      - Keep the replaced database as C(<db>_old_<UTC time>) instead of dropping it after the swap.
+    type: bool
+    default: false
+  jobs:
+    description: Parallel C(pg_restore) jobs. Defaults to the number of CPUs, at most 4.
+    type: int
+  analyze:
+    description:
+      - Run C(ANALYZE) on the restored database before it goes live, so that the site's queries have
+        planner statistics from the first request (C(pg_restore) does not restore them).
+    type: bool
+    default: true
+  maintenance_db:
+    description:
+      - The database to connect to for creating, renaming and dropping databases (one cannot rename the
+        database one is connected to).
+    type: str
+    default: postgres
+attributes:
+  check_mode:
+    support: full
+    description:
+      - Does every check (manifest, checksums, site, version, connection, the role's rights, the archive's
+        table of contents) and reports the databases it would create and replace. Changes nothing.
+  diff_mode:
+    support: none
+    description: A database restore has no meaningful diff.
+notes:
+  - The site's database role must own the live database and have C(CREATEDB), as Flow Production Tracking
+    installs set it up.
+  - Objects are restored owned by the site's role (C(pg_restore --no-owner)). Settings made with
+    C(ALTER DATABASE ... SET) on the live database are not carried over to the restored one.
+seealso:
+  - module: fpt.sec.db_backup
+"""
+
+EXAMPLES = r"""
+- name: Check that a backup can be restored, changing nothing
+  fpt.sec.db_restore:
+    site_dir: "{{ sec_site.site_dir }}"
+    site: "{{ sec_site.name }}"
+    backup: 20240501T120000Z_8.0.0
+  check_mode: true
+
+- name: Restore it (the site should be in maintenance)
+  fpt.sec.db_restore:
+    site_dir: "{{ sec_site.site_dir }}"
+    site: "{{ sec_site.name }}"
+    backup: 20240501T120000Z_8.0.0
+  register: restore
+
+- name: Restore a backup taken on 8.1.0 into a site now on 8.0.0, keeping the replaced database
+  fpt.sec.db_restore:
+    site_dir: /var/rails/com_teststudio_prod
+    backup: 20240601T120000Z_8.1.0
+    force: true
+    keep_old: true
+"""
+
+RETURN = r"""
+backup:
+  description: The backup restored.
+  returned: always
+  type: str
+  sample: 20240501T120000Z_8.0.0
+backup_path:
+  description: Its folder.
+  returned: when the name was acceptable
+  type: str
+  sample: /var/rails/com_teststudio_prod/db_backup/20240501T120000Z_8.0.0
+database:
+  description: The live database, the name the site connects to.
+  returned: always
+  type: str
+  sample: teststudio_prod
+restore_database:
+  description: The fresh database the backup was restored into, which now carries the live name.
+  returned: when the checks passed
+  type: str
+  sample: teststudio_prod_restore_20240502093000
+old_database:
+  description:
+    - The name the replaced database got at the swap (dropped unless O(keep_old)). Null when there was no
+      live database to replace.
+  returned: when the checks passed
+  type: str
+  sample: teststudio_prod_old_20240502093000
+swapped:
+  description: Whether the restored database is now the live one.
+  returned: always
+  type: bool
+  sample: true
+dropped_old:
+  description: Whether the replaced database was dropped.
+  returned: always
+  type: bool
+  sample: true
+backup_version:
+  description: The site version the backup was taken on.
+  returned: when the manifest was readable
+  type: str
+  sample: 8.0.0
+site_version:
+  description: The version of the site's code (C(current)).
+  returned: always
+  type: str
+  sample: 8.0.0
+checked_files:
+  description: How many files of the backup were checked against their sha256.
+  returned: when the checks passed
+  type: int
+  sample: 112
+forced:
+  description: The refusals that O(force) overrode.
+  returned: always
+  type: list
+  elements: str
+  sample: []
+duration:
+  description: Seconds for the whole module run.
+  returned: always
+  type: float
+  sample: 63.2
+commands:
+  description:
+    - The commands run, as argument vectors (in check mode, the C(pg_restore) it would run). They carry no
+      secret. The password reaches the tools through a temporary passfile.
+  returned: always
+  type: list
+  elements: list
+  sample:
+    - [/usr/bin/pg_restore, -h, 127.0.0.1, -p, "5432", -U, teststudio_prod, -w, --jobs=4, --no-owner,
+       --exit-on-error, -d, teststudio_prod_restore_20240502093000,
+       /var/rails/com_teststudio_prod/db_backup/20240501T120000Z_8.0.0/dump]
+"""
+
+import os
+import signal
+import time
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.fpt.sec.plugins.module_utils import db_backups
+from ansible_collections.fpt.sec.plugins.module_utils.postgres import (
+    PgClient,
+    PostgresError,
+    default_jobs,
+    derived_name,
+    find_binary,
+)
+from ansible_collections.fpt.sec.plugins.module_utils.site_model import (
+    DatabaseConfigError,
+    looks_like_site_dir,
+    read_running_version,
+    reverse_name,
+)
+from ansible_collections.fpt.sec.plugins.module_utils.versions import Version
+
+
+class Interrupted(Exception):
+    """SIGTERM/SIGHUP while working: raised so that the fresh database is dropped on the way out."""
+
+
+def _on_signal(signum: int, _frame: object) -> None:
+    raise Interrupted(f"interrupted by signal {signum}")
+
+
+def _site_key(text: str | None) -> str | None:
+    """prod.teststudio.com and com_teststudio_prod name the same site."""
+    if not text or not text.strip():
+        return None
+    text = text.strip().lower()
+    return reverse_name(text) if "." in text else text
+
+
+def refusals(manifest: dict, site: str | None, site_dir: str, database: str, site_version: str | None) -> list[str]:
+    """Why this backup should not be restored into this site (overridable by force)."""
+    reasons = []
+    ours = {k for k in (_site_key(site), _site_key(os.path.basename(site_dir.rstrip("/")))) if k}
+    theirs = {k for k in (_site_key(manifest.get("site")), _site_key(manifest.get("reverse_name"))) if k}
+    if not ours & theirs:
+        reasons.append(f"it is a backup of site {manifest.get('site') or '(unknown)'}, "
+                       f"not of {site or os.path.basename(site_dir)}")
+    if manifest.get("database") != database:
+        reasons.append(f"it is a backup of database {manifest.get('database')}, this site uses {database}")
+    backup_version = manifest.get("version")
+    try:
+        if Version(str(backup_version)) > Version(str(site_version)):
+            reasons.append(f"it was taken on version {backup_version}, newer than the site's code "
+                           f"({site_version}): upgrade the code first")
+    except ValueError:
+        reasons.append(f"cannot compare the backup's version {backup_version} with the site's {site_version}")
+    return reasons
+
+
+def main() -> None:
+    module = AnsibleModule(
+        argument_spec={
+            "site_dir": {"type": "path", "required": True},
+            "backup": {"type": "str", "required": True},
+            "site": {"type": "str"},
+            "force": {"type": "bool", "default": False},
+            "keep_old": {"type": "bool", "default": False},
+            "jobs": {"type": "int"},
+            "analyze": {"type": "bool", "default": True},
+            "maintenance_db": {"type": "str", "default": "postgres"},
+        },
+        supports_check_mode=True,
+    )
+    params = module.params
+    clock = time.monotonic()
+    site_dir = os.path.abspath(params["site_dir"])
+    site_version = read_running_version(site_dir)[0] if looks_like_site_dir(site_dir) else None
+    result: dict = {"changed": False, "backup": params["backup"], "swapped": False, "dropped_old": False,
+                    "site_version": site_version, "forced": [], "commands": [], "database": None}
+
+    def fail(msg: str) -> None:
+        result["duration"] = round(time.monotonic() - clock, 3)
+        module.fail_json(msg=msg, **result)
+
+    if not looks_like_site_dir(site_dir):
+        fail(f"{site_dir} is not a site dir (no current and shared/ in it)")
+    jobs = params["jobs"] if params["jobs"] is not None else default_jobs()
+    if jobs < 1:
+        fail(f"jobs must be 1 or more, got {jobs}")
+
+    # 1. The backup itself: its name, manifest and every checksum, before any connection.
+    try:
+        path = db_backups.resolve_backup(site_dir, params["backup"])
+        result["backup_path"] = path
+        manifest = db_backups.read_manifest(path)
+        result["backup_version"] = manifest.get("version")
+        checked = db_backups.verify_files(path, manifest)
+    except db_backups.BackupError as exc:
+        fail(f"{exc}; nothing was changed")
+    result["checked_files"] = checked
+
+    try:
+        client = PgClient.for_site(site_dir)
+    except (PostgresError, DatabaseConfigError) as exc:
+        fail(f"cannot read the site's database settings: {exc}")
+    if client.password:
+        module.no_log_values.add(client.password)
+    live = client.database
+    result["database"] = live
+
+    # 2. Is it this site's, and not from the future?
+    reasons = refusals(manifest, params["site"], site_dir, live, site_version)
+    if reasons and not params["force"]:
+        fail(f"refusing to restore {params['backup']}: {'; '.join(reasons)} (force=true overrides); "
+             "nothing was changed")
+    result["forced"] = reasons
+
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, _on_signal)
+
+    stamp = db_backups.utc_now().strftime("%Y%m%d%H%M%S")
+    fresh = derived_name(live, "_restore_" + stamp)
+    old = derived_name(live, "_old_" + stamp)
+    result.update(restore_database=fresh, old_database=old)
+    dump_dir = os.path.join(path, db_backups.DUMP_DIR)
+    admin_db = params["maintenance_db"]
+
+    with client:
+        # 3. The server: reachable, the role may do the swap, the names are free, the archive is readable.
+        try:
+            # Through the maintenance database: the live one may be the very thing that was lost.
+            major = client.server_version_num(admin_db) // 10000
+            archive_version = str((manifest.get("dump") or {}).get("pg_dump_version") or "0")
+            archive_major = int(archive_version.split(".", maxsplit=1)[0]) if archive_version[:1].isdigit() else 0
+            pg_restore = find_binary("pg_restore", min_major=max(major, archive_major))
+            # A lost live database (dropped by mistake) is the disaster a restore is for: restore it under its
+            # name. Otherwise the role must be able to swap it out.
+            live_exists = client.database_exists(live, maintenance_db=admin_db)
+            if live_exists:
+                problem = client.role_can_replace(live, maintenance_db=admin_db)
+            else:
+                problem = client.role_can_create(maintenance_db=admin_db)
+                result["old_database"] = old = None
+                module.warn(f"database {live} does not exist: the backup will be restored under that name")
+            if problem:
+                fail(f"cannot restore into {live}: {problem}; nothing was changed")
+            for name in (fresh, old):
+                if name and client.database_exists(name, maintenance_db=admin_db):
+                    fail(f"database {name} already exists: another restore is running or was left behind; "
+                         "nothing was changed")
+            listing = client.run([pg_restore, "--list", dump_dir], record=False)
+            if listing.rc != 0:
+                fail(f"backup {params['backup']}: pg_restore cannot read its table of contents: {listing.errors()}; "
+                     "nothing was changed")
+        except PostgresError as exc:
+            fail(f"database {live}: {exc}; nothing was changed")
+
+        restore_argv = [pg_restore, *client.connection_args(), f"--jobs={jobs}", "--no-owner",
+                        "--exit-on-error", "-d", client.dbname_arg(fresh), dump_dir]
+        if module.check_mode:
+            result.update(changed=True, commands=[restore_argv], duration=round(time.monotonic() - clock, 3))
+            module.exit_json(**result)
+
+        # 4. Restore into the fresh database. Until the swap, the live database is not touched.
+        stage = "create"
+        try:
+            client.create_database_like(fresh, live if live_exists else None, maintenance_db=admin_db)
+            stage = "restore"
+            restored = client.run(restore_argv)
+            if restored.rc != 0:
+                raise PostgresError(f"pg_restore failed (exit {restored.rc}): {restored.errors()}")
+            if params["analyze"]:
+                stage = "analyze"
+                client.execute(["ANALYZE"], database=fresh)
+            stage = "swap"
+            if live_exists:
+                client.swap_databases(live, fresh, old, maintenance_db=admin_db)
+            else:
+                client.rename_database(fresh, live, maintenance_db=admin_db)
+        except (PostgresError, Interrupted, OSError) as exc:
+            result["commands"] = client.commands
+            swapped = stage == "swap" and _swap_happened(client, fresh, old or live, admin_db)
+            if not swapped:
+                if stage == "swap" and live_exists:
+                    _allow_quietly(client, live, admin_db)
+                cleanup = _drop_quietly(client, fresh, admin_db) if stage != "create" else ""
+                fail(f"restore of {params['backup']} into {fresh} failed at {stage}: {exc}. "
+                     f"The live database {live} was not changed{cleanup}")
+            result["swapped"] = True  # interrupted after the swap committed: report what is now true
+            fail(f"interrupted just after the swap: {live} now holds the backup"
+                 + (f", the replaced database is {old} (kept)" if old else ""))
+
+        result.update(changed=True, swapped=True)
+        # 5. The old database goes only now that the new one is live.
+        if old is None:
+            pass  # there was no live database to replace
+        elif params["keep_old"]:
+            try:
+                client.allow_connections(old, True, maintenance_db=admin_db)
+            except PostgresError as exc:
+                module.warn(f"the replaced database {old} was kept but still refuses connections: {exc}")
+        else:
+            try:
+                client.drop_database(old, maintenance_db=admin_db)
+                result["dropped_old"] = True
+            except PostgresError as exc:
+                module.warn(f"the restore succeeded but the replaced database {old} could not be dropped: {exc}")
+
+    result.update(commands=client.commands, duration=round(time.monotonic() - clock, 3))
+    module.exit_json(**result)
+
+
+def _swap_happened(client: PgClient, fresh: str, moved: str, admin_db: str) -> bool:
+    """After an interrupted swap: the fresh name gone and ``moved`` (the old name, or the live name when there
+    was no live database) present mean it committed."""
+    try:
+        return not client.database_exists(fresh, admin_db) and client.database_exists(moved, admin_db)
+    except PostgresError:
+        return False
+
+
+def _allow_quietly(client: PgClient, name: str, admin_db: str) -> None:
+    """A swap cut short may have left the live database refusing connections: let the site in again."""
+    try:
+        client.allow_connections(name, True, maintenance_db=admin_db)
+    except PostgresError:
+        pass
+
+
+def _drop_quietly(client: PgClient, name: str, admin_db: str) -> str:
+    """Drop the fresh database after a failure; returns the sentence to add to the error."""
+    try:
+        client.drop_database(name, maintenance_db=admin_db)
+        return f"; the incomplete copy {name} was dropped"
+    except PostgresError as exc:
+        return f"; the incomplete copy {name} could not be dropped ({exc}): drop it by hand"
+
+
+if __name__ == "__main__":
+    main()

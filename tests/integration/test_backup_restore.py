@@ -1,0 +1,442 @@
+"""Backup and restore of a site's database on the real sandbox, through the playbooks AWX runs and the
+modules on their own. Every test leaves the site as it found it: serving, out of maintenance, unlocked,
+with its data, and without the backups it made."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+import yaml
+from ansible_collections.fpt.sec.plugins.module_utils.postgres import PgClient
+
+from tests.integration.conftest import http_get, run_playbook, sandbox_inventory, site_by_name, site_status
+
+pytestmark = pytest.mark.integration
+
+SITE = "prod.teststudio.com"
+ROOT = Path(__file__).resolve().parents[2]
+
+
+# -- helpers ------------------------------------------------------------------------------------------------
+def _db(site: dict) -> dict:
+    return yaml.safe_load(Path(site["site_dir"], "shared/config/database.yml").read_text())["production"]
+
+
+def _connect(site: dict, dbname: str | None = None) -> psycopg.Connection:
+    db = _db(site)
+    return psycopg.connect(host=db["host"], port=db["port"], user=db["username"], password=str(db["password"]),
+                           dbname=dbname or db["database"], autocommit=True)
+
+
+def content(site: dict) -> dict[str, str]:
+    """Every table's rows (md5 in primary-key order, and count) and every sequence's position: computed here,
+    independently of the code under test."""
+    sums: dict[str, str] = {}
+    with _connect(site) as conn:
+        tables = conn.execute(
+            "SELECT c.relname, (SELECT string_agg(quote_ident(a.attname), ',' ORDER BY a.attnum) FROM pg_index i"
+            " JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey)"
+            " WHERE i.indrelid = c.oid AND i.indisprimary) FROM pg_class c JOIN pg_namespace n ON n.oid ="
+            " c.relnamespace WHERE n.nspname = 'public' AND c.relkind = 'r' ORDER BY 1").fetchall()
+        for table, pk in tables:
+            row = conn.execute(f"SELECT md5(coalesce(string_agg(t::text, E'\\n' ORDER BY {pk or 't::text'}), '')),"
+                               f" count(*) FROM public.{table} t").fetchone()
+            sums[table] = f"{row[0]}:{row[1]}"
+        for (seq,) in conn.execute("SELECT relname FROM pg_class WHERE relkind = 'S' ORDER BY 1").fetchall():
+            sums[f"seq:{seq}"] = str(conn.execute(f"SELECT last_value, is_called FROM public.{seq}").fetchone())
+    return sums
+
+
+def databases(site: dict) -> set[str]:
+    with _connect(site, "postgres") as conn:
+        return {r[0] for r in conn.execute("SELECT datname FROM pg_database WHERE NOT datistemplate")}
+
+
+def change_rows(site: dict) -> None:
+    """What a working day does: new events, trimmed events, edited shots."""
+    with _connect(site) as conn:
+        conn.execute("INSERT INTO event_log_entries (created_at, event_type, entity_type, entity_id, project_id,"
+                     " user_id, description, meta) SELECT now(), 'Shotgun_Shot_Change', 'Shot', g, 1, 1,"
+                     " 'after the backup', '{}'::jsonb FROM generate_series(1, 500) g")
+        conn.execute("DELETE FROM event_log_entries WHERE id <= 300")
+        conn.execute("UPDATE shots SET description = description || ' (edited)' WHERE id % 7 = 0")
+
+
+def flat(text: str) -> str:
+    """The output with its line wrapping undone (the YAML callback folds long messages)."""
+    return " ".join(text.split())
+
+
+def password_of(site: dict) -> str:
+    return str(_db(site)["password"])
+
+
+def assert_no_secret(site: dict, *texts: str) -> None:
+    secret = password_of(site)
+    for text in texts:
+        assert secret not in text
+
+
+def assert_serving_unlocked(sandbox: dict, site: dict, events: int | None = None) -> None:
+    status = site_status(sandbox, site["name"])  # 200 through the vhost, or it fails
+    if events is not None:
+        assert status["events"] == events
+    assert not Path(site["site_dir"], "tmp/maintenance.html").exists()
+    assert not Path(site["site_dir"], "tmp/sec-operation.lock").exists()
+    leftovers = {d for d in databases(site) if "_restore_" in d or "_old_" in d}
+    assert not leftovers
+
+
+def ansible_env() -> dict[str, str]:
+    return {**os.environ, "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"), "ANSIBLE_FORCE_COLOR": "0",
+            "ANSIBLE_NOCOLOR": "1"}
+
+
+def run_module(inventory: Path, module: str, args: dict, check: bool = False) -> tuple[dict, str]:
+    """One module on the App server, ad hoc: (its result, the raw output)."""
+    argv = ["ansible", "app1", "-i", str(inventory), "-m", f"fpt.sec.{module}", "-a", json.dumps(args)]
+    if check:
+        argv.append("--check")
+    env = {**ansible_env(), "ANSIBLE_CALLBACK_RESULT_FORMAT": "json"}
+    done = subprocess.run(argv, capture_output=True, text=True, stdin=subprocess.DEVNULL, env=env, cwd=ROOT,
+                          timeout=600)
+    # "app1 | CHANGED => {...}": the result is the JSON document after the arrow.
+    head = done.stdout.index("app1 | ")
+    start = done.stdout.index("=> ", head) + 3
+    result, _ = json.JSONDecoder().raw_decode(done.stdout[start:])
+    # The status word says whether it failed; the printed result does not always carry "failed".
+    result["failed"] = done.stdout[head:start].startswith("app1 | FAILED")
+    return result, done.stdout + done.stderr
+
+
+def run_playbook_check(playbook: str, inventory: Path, extravars: dict) -> subprocess.CompletedProcess:
+    vars_file = inventory.with_name("vars-check.json")
+    vars_file.write_text(json.dumps(extravars))
+    return subprocess.run(["ansible-playbook", "--check", "-i", str(inventory), str(ROOT / "playbooks" / playbook),
+                           "-e", f"@{vars_file}"], capture_output=True, text=True, stdin=subprocess.DEVNULL,
+                          env=ansible_env(), cwd=ROOT, timeout=600)
+
+
+def our_backups(site: dict) -> list[str]:
+    root = Path(site["site_dir"], "db_backup")
+    return sorted(p.name for p in root.iterdir() if (p / "manifest.json").exists())
+
+
+def clone_backup(site: dict, name: str, new_name: str) -> Path:
+    root = Path(site["site_dir"], "db_backup")
+    shutil.copytree(root / name, root / new_name, symlinks=True)
+    return root / new_name
+
+
+def data_file_of(backup: Path, table: str) -> Path:
+    """The dump file holding ``table``'s rows, from the archive's own table of contents."""
+    listing = subprocess.run(["pg_restore", "-l", str(backup / "dump")], capture_output=True, text=True,
+                             check=True).stdout
+    for line in listing.splitlines():
+        if " TABLE DATA public " in line and line.split()[-2] == table:
+            return backup / "dump" / f"{line.split(';')[0].strip()}.dat.gz"
+    raise AssertionError(f"no data for {table} in {backup}")
+
+
+def rewrite_manifest_entry(backup: Path, rel: str) -> None:
+    """Record the file's current size and checksum, as if it had always been so."""
+    manifest = json.loads((backup / "manifest.json").read_text())
+    data = (backup / rel).read_bytes()
+    manifest["files"][rel] = {"size": len(data), "sha256": hashlib.sha256(data).hexdigest()}
+    (backup / "manifest.json").write_text(json.dumps(manifest, indent=2))
+
+
+# -- fixtures --------------------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def site(sandbox: dict) -> dict:
+    return site_by_name(sandbox, SITE)
+
+
+@pytest.fixture(scope="module")
+def inventory(sandbox: dict, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = sandbox_inventory(sandbox, tmp_path_factory.mktemp("backup-inv") / "inventory.json")
+    data = json.loads(path.read_text())
+    url = f"http://127.0.0.1:{sandbox['state']['apache']['port']}/status"
+    for entry in data["all"]["hosts"]["app1"]["sec_sites"].values():
+        entry.setdefault("health_url", url)
+    path.write_text(json.dumps(data, indent=2))
+    return path
+
+
+@pytest.fixture(scope="module")
+def baseline(sandbox: dict, site: dict, inventory: Path) -> Iterator[dict]:
+    """The site's state before these tests, and a backup of it; put back at the end whatever happened."""
+    root = Path(site["site_dir"], "db_backup")
+    before_files = set(os.listdir(root))
+    before = content(site)
+    done = run_playbook("backup.yml", inventory, {"site": SITE, "keep": 50})
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert_no_secret(site, done.stdout, done.stderr)
+    name = our_backups(site)[-1]
+    yield {"content": before, "backup": name, "events": site_status(sandbox, SITE)["events"]}
+
+    # Teardown: the data as found (restored from the first backup if a test left it changed) ...
+    Path(site["site_dir"], "tmp/maintenance.html").unlink(missing_ok=True)
+    if content(site) != before:
+        again = run_playbook("restore.yml", inventory, {"site": SITE, "backup": name})
+        assert again.returncode == 0, again.stdout + again.stderr
+    # ... and only the backup folder's original entries.
+    for entry in set(os.listdir(root)) - before_files:
+        shutil.rmtree(root / entry, ignore_errors=True)
+    assert content(site) == before
+    assert_serving_unlocked(sandbox, site)
+
+
+# -- tests -----------------------------------------------------------------------------------------------------
+def test_backup_writes_a_verified_backup_with_its_manifest(site: dict, baseline: dict) -> None:
+    folder = Path(site["site_dir"], "db_backup", baseline["backup"])
+    manifest = json.loads((folder / "manifest.json").read_text())
+    assert manifest["format"] == "sec-db-backup/1"
+    assert manifest["site"] == SITE and manifest["database"] == _db(site)["database"]
+    assert manifest["version"] == "8.0.0" and baseline["backup"].endswith("_8.0.0")
+    assert manifest["dump"]["format"] == "directory" and manifest["dump"]["compression"] == "gzip:1"
+    assert all(manifest["verified"][k] for k in ("toc", "restore_to_null", "checksums"))
+    assert manifest["size"] == sum(f["size"] for f in manifest["files"].values()) > 0
+    for rel, entry in manifest["files"].items():
+        assert hashlib.sha256((folder / rel).read_bytes()).hexdigest() == entry["sha256"]
+    assert not [p for p in folder.parent.iterdir() if p.name.startswith(".partial-")]
+
+
+def test_the_password_travels_only_in_a_private_passfile(site: dict, baseline: dict) -> None:
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    leftover = Path(tempfile.gettempdir(), f"sec-pgpass-{gone.pid}-killed")  # a killed run's passfile
+    leftover.write_text("*:*:*:someone:secret\n")
+    leftover.chmod(0o600)
+    client = PgClient.for_site(site["site_dir"])
+    with client:
+        assert not leftover.exists()
+        env = client.environment()
+        passfile = Path(env["PGPASSFILE"])
+        assert passfile.stat().st_mode & 0o777 == 0o600
+        assert "PGPASSWORD" not in env
+        result = client.psql(["SELECT 1"])
+        assert result.rc == 0 and result.stdout.strip() == "1", result.stderr
+        assert_no_secret(site, " ".join(result.argv), repr(client.describe()))
+    assert not passfile.exists()
+    folder = Path(site["site_dir"], "db_backup", baseline["backup"])
+    assert_no_secret(site, (folder / "manifest.json").read_text())
+
+
+def test_backup_then_restore_returns_the_exact_content(sandbox: dict, site: dict, inventory: Path,
+                                                       baseline: dict) -> None:
+    change_rows(site)
+    changed = content(site)
+    assert changed != baseline["content"]
+    assert site_status(sandbox, SITE)["events"] == baseline["events"] + 200
+
+    done = run_playbook("restore.yml", inventory, {"site": SITE, "backup": baseline["backup"]})
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert_no_secret(site, done.stdout, done.stderr)
+    assert "Restored " + baseline["backup"] in flat(done.stdout)
+
+    assert content(site) == baseline["content"]
+    assert_serving_unlocked(sandbox, site, events=baseline["events"])
+
+
+@pytest.mark.parametrize("damage", ["flipped", "truncated"])
+def test_a_damaged_backup_is_refused_and_nothing_changes(sandbox: dict, site: dict, inventory: Path,
+                                                         baseline: dict, damage: str) -> None:
+    bad = clone_backup(site, baseline["backup"], f"20000101T000000Z_8.0.0_{damage}")
+    victim = data_file_of(bad, "event_log_entries")
+    data = bytearray(victim.read_bytes())
+    if damage == "flipped":
+        data[len(data) // 2] ^= 0x01
+    else:
+        del data[-100:]
+    victim.write_bytes(bytes(data))
+    change_rows(site)  # the live data differ from the backup: a wrongful restore would show
+    live = content(site)
+    try:
+        done = run_playbook("restore.yml", inventory, {"site": SITE, "backup": bad.name})
+        assert done.returncode != 0
+        word = "corrupt" if damage == "flipped" else "truncated"
+        assert f"dump/{victim.name} is {word}" in flat(done.stdout)
+        assert "nothing was changed" in flat(done.stdout)
+        assert "Put the site into maintenance" not in flat(done.stdout)  # stopped before touching the site
+        assert_no_secret(site, done.stdout, done.stderr)
+        assert content(site) == live
+        assert_serving_unlocked(sandbox, site, events=baseline["events"] + 200)
+    finally:
+        shutil.rmtree(bad)
+        back = run_playbook("restore.yml", inventory, {"site": SITE, "backup": baseline["backup"]})
+        assert back.returncode == 0, back.stdout
+
+
+def test_a_restore_whose_pg_restore_fails_leaves_the_old_data_serving(sandbox: dict, site: dict, inventory: Path,
+                                                                      baseline: dict) -> None:
+    # A backup whose checksums are right but whose data cannot be restored: a duplicated shot row, as a
+    # damaged source database could have produced. COPY takes it; the primary key then cannot be built.
+    bad = clone_backup(site, baseline["backup"], "20000101T000000Z_8.0.0_duplicate-pk")
+    shots = data_file_of(bad, "shots")
+    lines = gzip.decompress(shots.read_bytes()).decode().split("\n")
+    shots.write_bytes(gzip.compress("\n".join([lines[0], *lines]).encode()))
+    rewrite_manifest_entry(bad, f"dump/{shots.name}")
+    change_rows(site)
+    live = content(site)
+    try:
+        check, output = run_module(Path(inventory), "db_restore",
+                                   {"site_dir": site["site_dir"], "site": SITE, "backup": bad.name}, check=True)
+        assert not check.get("failed"), check  # it passes every check that can be made beforehand
+
+        done = run_playbook("restore.yml", inventory, {"site": SITE, "backup": bad.name})
+        assert done.returncode != 0
+        assert "failed at restore" in flat(done.stdout) and "shots_pkey" in flat(done.stdout)
+        assert "The old database is still live and unchanged; the site is back in service" in flat(done.stdout)
+        assert_no_secret(site, done.stdout, done.stderr, output)
+        assert content(site) == live
+        assert_serving_unlocked(sandbox, site, events=baseline["events"] + 200)
+    finally:
+        shutil.rmtree(bad)
+        back = run_playbook("restore.yml", inventory, {"site": SITE, "backup": baseline["backup"]})
+        assert back.returncode == 0, back.stdout
+
+
+def test_a_lost_database_is_restored_under_its_name(sandbox: dict, site: dict, inventory: Path,
+                                                     baseline: dict) -> None:
+    live = _db(site)["database"]
+    lost = f"{live}_lost_by_test"
+    with _connect(site, "postgres") as conn:  # "someone dropped it": moved aside, so the test can undo it
+        conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (live,))
+        conn.execute(f'ALTER DATABASE "{live}" RENAME TO "{lost}"')
+    try:
+        assert http_get(sandbox, SITE)[0] == 500  # the site's app cannot reach its database
+        result, output = run_module(inventory, "db_restore",
+                                    {"site_dir": site["site_dir"], "site": SITE, "backup": baseline["backup"]})
+        assert not result["failed"], result
+        assert result["swapped"] and result["old_database"] is None and not result["dropped_old"]
+        assert "does not exist: the backup will be restored under that name" in flat(output)
+        assert_no_secret(site, output)
+        assert content(site) == baseline["content"]
+        assert_serving_unlocked(sandbox, site, events=baseline["events"])
+    finally:
+        with _connect(site, "postgres") as conn:
+            if live in databases(site):
+                conn.execute(f'DROP DATABASE IF EXISTS "{lost}" WITH (FORCE)')
+            else:
+                conn.execute(f'ALTER DATABASE "{lost}" RENAME TO "{live}"')
+
+
+def test_a_failing_dump_leaves_no_partial_folder(site: dict, inventory: Path, baseline: dict) -> None:
+    before = sorted(os.listdir(Path(site["site_dir"], "db_backup")))
+    with _connect(site) as conn:  # a table the site's own role may not read: pg_dump fails on it
+        conn.execute("CREATE TABLE sec_test_unreadable (id int)")
+        conn.execute("REVOKE SELECT ON sec_test_unreadable FROM CURRENT_USER")
+    try:
+        result, output = run_module(inventory, "db_backup", {"site_dir": site["site_dir"], "site": SITE})
+    finally:
+        with _connect(site) as conn:
+            conn.execute("DROP TABLE sec_test_unreadable")
+    assert result.get("failed") and "pg_dump failed" in result["msg"] and "nothing kept" in result["msg"]
+    assert "permission denied" in result["msg"]
+    assert sorted(os.listdir(Path(site["site_dir"], "db_backup"))) == before
+    assert_no_secret(site, output)
+
+
+def test_retention_keeps_the_newest_and_leaves_foreign_files(site: dict, inventory: Path, baseline: dict) -> None:
+    root = Path(site["site_dir"], "db_backup")
+    vendor = root / "vendor_dump_2019.sql.gz"
+    vendor.write_bytes(gzip.compress(b"-- the vendor's own dump\n"))
+    stale = root / ".partial-20000101T000000Z_8.0.0-999999"  # a killed backup whose process is gone
+    (stale / "dump").mkdir(parents=True)
+    made = []
+    try:
+        for _ in range(3):
+            result, output = run_module(inventory, "db_backup",
+                                        {"site_dir": site["site_dir"], "site": SITE, "keep": 2, "label": "ret"})
+            assert result.get("changed") and result["verified"], result
+            assert_no_secret(site, output, json.dumps(result["commands"]))
+            made.append(result["name"])
+        ours = our_backups(site)
+        assert ours == sorted(made[-2:])  # the baseline backup and the first new one went
+        assert baseline["backup"] not in ours
+        assert vendor.exists() and not stale.exists()
+    finally:
+        vendor.unlink(missing_ok=True)
+        shutil.rmtree(stale, ignore_errors=True)
+    # put the baseline backup back, for the tests that follow
+    keep_name = made[-1]
+    for name in ours:
+        if name != keep_name:
+            shutil.rmtree(root / name)
+    os.rename(root / keep_name, root / baseline["backup"])
+
+
+def test_check_mode_writes_nothing(site: dict, inventory: Path, baseline: dict) -> None:
+    root = Path(site["site_dir"], "db_backup")
+    before = sorted(os.listdir(root))
+    result, output = run_module(inventory, "db_backup", {"site_dir": site["site_dir"], "site": SITE, "keep": 1},
+                                check=True)
+    assert result["changed"] and not result["verified"] and result["dump_bytes"] == 0
+    assert result["path"].startswith(str(root) + "/") and result["compression"] == "gzip:1"
+    assert set(result["removed"]) == set(our_backups(site))  # keep=1: all the existing ones would go
+    assert_no_secret(site, output)
+
+    live = content(site)
+    dbs = databases(site)
+    played = run_playbook_check("restore.yml", inventory, {"site": SITE, "backup": baseline["backup"]})
+    assert played.returncode == 0, played.stdout
+    played_backup = run_playbook_check("backup.yml", inventory, {"site": SITE, "keep": 1})
+    assert played_backup.returncode == 0, played_backup.stdout
+    assert "Would write" in flat(played_backup.stdout)
+    assert sorted(os.listdir(root)) == before
+    assert content(site) == live and databases(site) == dbs
+    assert not Path(site["site_dir"], "tmp/maintenance.html").exists()
+    assert not Path(site["site_dir"], "tmp/sec-operation.lock").exists()
+    assert_no_secret(site, played.stdout, played.stderr, played_backup.stdout, played_backup.stderr)
+
+
+def test_another_sites_or_a_newer_backup_is_refused_unless_forced(site: dict, inventory: Path,
+                                                                  baseline: dict) -> None:
+    args = {"site_dir": site["site_dir"], "site": SITE}
+    for suffix, edit, expected in [
+        ("newer", {"version": "9.0.0"}, "newer than the site's code (8.0.0)"),
+        ("other", {"site": "staging.teststudio.com", "reverse_name": "com_teststudio_staging"},
+         "backup of site staging.teststudio.com"),
+    ]:
+        copy = clone_backup(site, baseline["backup"], f"20000101T000000Z_8.0.0_{suffix}")
+        try:
+            manifest = json.loads((copy / "manifest.json").read_text())
+            manifest.update(edit)
+            (copy / "manifest.json").write_text(json.dumps(manifest))
+            refused, _ = run_module(inventory, "db_restore", {**args, "backup": copy.name}, check=True)
+            assert refused.get("failed") and expected in refused["msg"] and "force=true" in refused["msg"]
+            forced, _ = run_module(inventory, "db_restore", {**args, "backup": copy.name, "force": True}, check=True)
+            assert not forced.get("failed") and expected in forced["forced"][0]
+        finally:
+            shutil.rmtree(copy)
+
+
+@pytest.mark.parametrize("name", ["../com_teststudio_staging/db_backup/x", "/etc", "..", ".partial-x-1"])
+def test_only_a_backup_of_the_sites_own_folder_is_accepted(site: dict, inventory: Path, baseline: dict,
+                                                           name: str) -> None:
+    refused, _ = run_module(inventory, "db_restore", {"site_dir": site["site_dir"], "backup": name}, check=True)
+    assert refused.get("failed")
+    assert "not a path" in refused["msg"] or "not a complete backup" in refused["msg"]
+
+
+def test_the_playbooks_check_their_inputs_first(sandbox: dict, inventory: Path, baseline: dict) -> None:
+    done = run_playbook("restore.yml", inventory, {"site": SITE, "backup": "../../etc"})
+    assert done.returncode != 0 and "not a path" in flat(done.stdout)
+    done = run_playbook("restore.yml", inventory, {"site": SITE})
+    assert done.returncode != 0 and "The extra var `backup` must be the folder name" in flat(done.stdout)
+    done = run_playbook("backup.yml", inventory, {"site": SITE, "keep": "many"})
+    assert done.returncode != 0 and "`keep` must be a whole number" in flat(done.stdout)
+    done = run_playbook("backup.yml", inventory, {"site": "nosuch.teststudio.com"})
+    assert done.returncode != 0 and "is not in this inventory" in flat(done.stdout)
+    assert http_get(sandbox, SITE)[0] == 200
