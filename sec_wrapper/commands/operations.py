@@ -1,4 +1,5 @@
-"""Site operations: `sec maintenance`, `sec backup`, `sec backups`, `sec restore`, `sec redeploy`."""
+"""Site operations: `sec maintenance`, `sec backup`, `sec backups`, `sec restore`, `sec trim-events`,
+`sec redeploy`."""
 
 from __future__ import annotations
 
@@ -40,6 +41,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     restore.add_argument("--force", action="store_true",
                          help="accept a backup of another site or of a newer version than the site's code")
     restore.set_defaults(func=_restore)
+
+    trim = sub.add_parser("trim-events", help="archive events older than a date to a CSV, then delete them")
+    _site_args(trim)
+    trim.add_argument("--before", required=True, metavar="YYYY-MM-DD", help="events created before this day go")
+    trim.add_argument("--batch-size", type=int, help="rows per short transaction (default 5000)")
+    trim.add_argument("--throttle-ms", type=int, help="pause between batches (default 20)")
+    trim.add_argument("--keep-days", type=int, help="never trim the last N days (default 30)")
+    trim.add_argument("--vacuum", action="store_true", help="VACUUM (ANALYZE) the table afterwards")
+    trim.add_argument("--yes", action="store_true", help="needed to trim a production site")
+    trim.set_defaults(func=_trim)
 
     redeploy = sub.add_parser("redeploy", help="apply persisted settings: runtime config, graceful restarts")
     _site_args(redeploy)
@@ -110,4 +121,23 @@ def _redeploy(args: argparse.Namespace) -> int:
         print(f"{site.name}: redeployed ({done.get('reason') or 'settings applied'}), healthy")
     else:
         print(f"{site.name}: nothing pending, nothing redeployed")
+    return 0
+
+
+def _trim(args: argparse.Namespace) -> int:
+    _, site = store.find_site(args.site, args.cluster)
+    require_yes(site, args.yes, "trimming deletes events (archived to a CSV) of")
+    options = {"batch_size": args.batch_size, "throttle_ms": args.throttle_ms, "keep_days": args.keep_days}
+    extravars = {"before": args.before, "vacuum": args.vacuum,
+                 **{k: v for k, v in options.items() if v is not None}}
+    _, site, result = run_on_site("trim events", "trim_events.yml", site.reverse_name, args.cluster, extravars)
+    trimmed = first_result(result, "fpt.sec.events_trim")
+    if args.json:
+        print_json({"operation": result.id, "site": site.name, **trimmed})
+        return 0
+    print_fields({"site": site.name, "events archived": trimmed.get("rows_archived"),
+                  "events deleted": trimmed.get("rows_deleted"), "batches": trimmed.get("batches"),
+                  "longest batch": f"{trimmed.get('max_batch_ms') or 0:.0f} ms",
+                  "csv": trimmed.get("csv_path"), "csv size": human_size(trimmed.get("csv_size")),
+                  "duration": f"{trimmed.get('duration') or 0:.1f}s"})
     return 0
