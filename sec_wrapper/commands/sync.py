@@ -47,8 +47,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     media.add_argument("--dry-run", action="store_true", help="only list what would be copied")
     media.add_argument("--bwlimit", type=int, default=0, metavar="KIB_PER_S",
                        help="transfer rate limit, to spare a busy source (default 0: none)")
-    media.add_argument("--yes", action="store_true",
-                       help="needed to add files to a production site (nothing on it is ever replaced)")
     media.add_argument("--list", type=int, default=20, metavar="N",
                        help="how many of the copied files to print (default 20)")
     media.set_defaults(func=_sync_media)
@@ -77,14 +75,15 @@ def _run(operation: str, playbook: str, pair: SitePair, extravars: dict[str, Any
 def _sync_media(args: argparse.Namespace) -> int:
     pair = _pair(args)
     check_distinct(pair)
-    if pair.target.role != "staging" and not args.yes and not args.dry_run:
-        raise SecError(f"{pair.target.name} is a production site: media sync only adds the files it lacks and "
-                       "never replaces one, but writing to production needs --yes")
+    if pair.target.role != "staging" and not args.dry_run:
+        raise SecError(f"{pair.target.name} is a production site: nothing is ever synced into production "
+                       f"(--dry-run lists what it lacks); if it is a staging site: "
+                       f"sec site role {pair.target.name} staging")
     if args.bwlimit < 0 or args.list < 0:
         raise SecError("--bwlimit and --list take 0 or more")
-    extravars = {"dry_run": args.dry_run, "allow_production": bool(args.yes), "bwlimit": args.bwlimit}
+    extravars = {"dry_run": args.dry_run, "bwlimit": args.bwlimit}
     result = _run("sync-media", "sync_media.yml", pair, extravars,
-                  {"dry_run": args.dry_run, "bwlimit": args.bwlimit, "yes": args.yes})
+                  {"dry_run": args.dry_run, "bwlimit": args.bwlimit})
     media = first_result(result, "fpt.sec.media_sync")
     summary = {
         "operation": result.id, "source": pair.source.name, "target": pair.target.name,

@@ -210,11 +210,11 @@ def test_media_sync_on_one_host_is_a_local_copy(sandbox: dict, cluster: str, med
     assert set(tree(media["prod"])) <= set(tree(media["staging"]))
 
 
-def test_media_sync_into_production_needs_yes(sandbox: dict, cluster: str, media: dict, tmp_path: Path) -> None:
+def test_media_sync_into_production_is_refused(sandbox: dict, cluster: str, media: dict, tmp_path: Path) -> None:
     before = tree(media["prod"])
     refused = sec("sync-media", STAGING, PROD, "--cluster", cluster, check=False)
     assert refused.returncode == 2
-    assert "production site" in refused.stderr and "--yes" in refused.stderr
+    assert "production site" in refused.stderr and "nothing is ever synced into production" in refused.stderr
     # The playbook refuses on its own too, before touching the host.
     inventory = sandbox_inventory(sandbox, tmp_path / "inventory.json")
     done = run_playbook("sync_media.yml", inventory, {"source": STAGING, "target": PROD})
