@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import argparse
 
-from ansible.utils.plugin_docs import read_docstring
-
 from sec_wrapper.errors import SecError
 from sec_wrapper.paths import COLLECTIONS_DIR
 from sec_wrapper.render import print_json, print_table
@@ -17,6 +15,8 @@ NOT_LISTED = {"run_module", "site_lock"}
 
 
 def low_level_modules() -> list[dict]:
+    from ansible.utils.plugin_docs import read_docstring  # slow to import: only when listing
+
     rows = []
     for path in sorted(MODULES_DIR.glob("*.py")):
         if path.stem in NOT_LISTED or path.stem.startswith("_"):

@@ -6,7 +6,13 @@ import argparse
 from pathlib import Path
 
 from sec_wrapper.render import print_fields, print_json, print_table
-from sec_wrapper.sandbox import Sandbox
+
+
+def Sandbox(folder: Path | None):  # noqa: N802 (stands for the class, imported on use)
+    # The sandbox pulls in psycopg; import it only when a sandbox command runs, so `sec` starts fast.
+    from sec_wrapper.sandbox import Sandbox as _Sandbox
+
+    return _Sandbox(folder)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
