@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import importlib
 
-GROUPS = ["sandbox", "cluster", "host", "site", "operations", "advanced", "sync", "ops"]
+GROUPS = ["sandbox", "cluster", "host", "site", "operations", "advanced", "sync", "releases", "upgrade", "ops"]
 
 
 def load_all() -> list:
