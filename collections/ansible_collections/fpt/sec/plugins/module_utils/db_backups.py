@@ -37,6 +37,8 @@ import re
 import shutil
 import stat
 
+from ansible_collections.fpt.sec.plugins.module_utils import upgrade_journal
+
 FORMAT = "sec-db-backup/1"
 BACKUP_DIR = "db_backup"
 MANIFEST = "manifest.json"
@@ -272,13 +274,26 @@ def list_backups(site_dir: str) -> list[dict]:
     return found
 
 
-def plan_retention(backups: list[dict], keep: int, just_made: str | None = None) -> list[dict]:
-    """The backups to remove so that ``keep`` newest remain (``just_made`` never goes); keep 0 keeps all."""
-    if keep <= 0:
+def pinned_backups(site_dir: str) -> set[str] | None:
+    """Backups that must not be pruned: the one an unfinished upgrade would roll back to. None when that
+    cannot be known (an unreadable upgrade journal): then nothing is pruned."""
+    try:
+        record = upgrade_journal.read(site_dir)
+    except upgrade_journal.JournalError:
+        return None
+    return {record["backup"]} if record and record.get("backup") else set()
+
+
+def plan_retention(backups: list[dict], keep: int, just_made: str | None = None,
+                   pinned: set[str] | None = frozenset()) -> list[dict]:
+    """The backups to remove so that ``keep`` newest remain; ``just_made`` and ``pinned`` never go (they count
+    as kept); keep 0, or pinned None (unknown), keeps all."""
+    if keep <= 0 or pinned is None:
         return []
+    spared = {just_made, *pinned}
     newest_first = sorted(backups, key=lambda b: (str(b["started"] or ""), b["name"]), reverse=True)
-    kept = [b for b in newest_first if b["name"] == just_made]
-    removable = [b for b in newest_first if b["name"] != just_made]
+    kept = [b for b in newest_first if b["name"] in spared]
+    removable = [b for b in newest_first if b["name"] not in spared]
     room = max(keep - len(kept), 0)
     return list(reversed(removable[room:]))
 

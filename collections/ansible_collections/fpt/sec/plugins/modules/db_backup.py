@@ -332,7 +332,8 @@ def main() -> None:
 
         if module.check_mode:
             planned = existing + [{"name": name, "started": db_backups.iso(started_at)}]
-            doomed = db_backups.plan_retention(planned, params["keep"], just_made=name)
+            doomed = db_backups.plan_retention(planned, params["keep"], just_made=name,
+                                               pinned=db_backups.pinned_backups(site_dir))
             result.update(changed=True, commands=[dump_argv], duration=round(time.monotonic() - clock, 3),
                           removed=[b["name"] for b in doomed] + [os.path.basename(p) for p in stale])
             module.exit_json(**result)
@@ -387,7 +388,8 @@ def main() -> None:
     # Retention only after a verified backup exists: a failed run never costs an old backup.
     removed: list[str] = []
     warnings: list[str] = []
-    for doomed in db_backups.plan_retention(db_backups.list_backups(site_dir), params["keep"], just_made=name):
+    for doomed in db_backups.plan_retention(db_backups.list_backups(site_dir), params["keep"], just_made=name,
+                                            pinned=db_backups.pinned_backups(site_dir)):
         try:
             db_backups.remove_tree(doomed["path"])
             removed.append(doomed["name"])

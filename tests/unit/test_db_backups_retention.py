@@ -1,0 +1,36 @@
+"""Backup retention never removes the backup an unfinished upgrade would roll back to."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ansible_collections.fpt.sec.plugins.module_utils import db_backups, upgrade_journal
+
+
+def _backups(*names: str) -> list[dict]:
+    return [{"name": n, "started": n} for n in names]
+
+
+def test_keep_newest_and_the_one_just_made() -> None:
+    doomed = db_backups.plan_retention(_backups("a1", "a2", "a3", "a4"), keep=2, just_made="a4")
+    assert [b["name"] for b in doomed] == ["a1", "a2"]
+
+
+def test_pinned_backup_is_spared_and_counts_as_kept() -> None:
+    doomed = db_backups.plan_retention(_backups("a1", "a2", "a3", "a4"), keep=2, just_made="a4", pinned={"a1"})
+    assert [b["name"] for b in doomed] == ["a2", "a3"]
+
+
+def test_unknown_pins_prune_nothing() -> None:
+    assert db_backups.plan_retention(_backups("a1", "a2", "a3"), keep=1, pinned=None) == []
+
+
+def test_pinned_backups_read_the_upgrade_journal(tmp_path: Path) -> None:
+    (tmp_path / "tmp").mkdir()
+    assert db_backups.pinned_backups(str(tmp_path)) == set()
+    record = upgrade_journal.new_record("op1", "8.0.0", "8.2.0", ["8.1.2", "8.2.0"], "b-before", "releases/8.0.0",
+                                        [])
+    upgrade_journal.write(str(tmp_path), record)
+    assert db_backups.pinned_backups(str(tmp_path)) == {"b-before"}
+    Path(upgrade_journal.journal_path(str(tmp_path))).write_text("{broken")
+    assert db_backups.pinned_backups(str(tmp_path)) is None
