@@ -279,8 +279,7 @@ UNKNOWN = "nowhere.teststudio.com"
 NOT_IN_INVENTORY = f"Site {UNKNOWN} is not in this inventory"
 CASES = [
     Case("discover", good=({},), minimal={},
-         bad=(Bad({"apache_config": "relative/apache2.conf"}, "apache_config",
-                  xfail="discover.yml has no input-checking play: a bad apache_config reaches the App server"),)),
+         bad=(Bad({"apache_config": "relative/apache2.conf"}, "apache_config"),)),
     Case("maintenance", good=({"site": STAGING, "state": "on", "message": "Back soon (AWX test)"},
                               {"site": STAGING, "state": "off"}),
          minimal={"site": STAGING, "state": "on"}, bad=(Bad({"site": UNKNOWN, "state": "on"}, NOT_IN_INVENTORY),)),
@@ -292,9 +291,7 @@ CASES = [
     Case("backup", good=({"site": STAGING, "keep": 0, "label": "awx-backup"},), minimal={"site": STAGING},
          bad=(Bad({"site": STAGING, "label": "not a label"}, "`label` must be letters, digits and . + -"),)),
     Case("backups", good=({"site": STAGING, "check_files": "true"},), minimal={"site": STAGING},
-         bad=(Bad({"site": UNKNOWN}, NOT_IN_INVENTORY,
-                  xfail="backups.yml does not check that the site is in the inventory: the job ends successful "
-                        "having listed nothing"),)),
+         bad=(Bad({"site": UNKNOWN}, NOT_IN_INVENTORY),)),
     Case("restore", good=(Run("backup", {"site": STAGING, "keep": 0, "label": "awx-restore"}),
                           lambda box, jobs: {"site": STAGING, "backup": newest_backup(jobs, "awx-restore")}),
          minimal={"site": STAGING, "backup": "20240501T120000Z_8.0.0"},
@@ -308,9 +305,7 @@ CASES = [
          minimal={"site": STAGING, "module": "site_health"},
          bad=(Bad({"site": STAGING, "module": "site_health"}, "module_args must be a mapping",
                   raw_vars={"module_args": "url=http://example.invalid"}),
-              Bad({"site": UNKNOWN, "module": "site_health"}, NOT_IN_INVENTORY,
-                  xfail="run_module.yml does not check that the site is in the inventory: the job ends "
-                        "successful having run nothing"))),
+              Bad({"site": UNKNOWN, "module": "site_health"}, NOT_IN_INVENTORY))),
     Case("upgrade", good=(), minimal={"site": STAGING, "to": "8.0.1", "releases_dir": "RELEASES"},
          no_good_run="an upgrade moves the site's version for good (other tests expect 8.0.0): "
                      "tests/integration/test_upgrade.py runs it",
@@ -407,9 +402,6 @@ def test_bad_input_is_refused_before_any_host(awx: Awx, sandbox: dict, case: Cas
 
 
 BLANK_KNOWN_PROBLEMS = {
-    ("maintenance", "message", None): "maintenance.yml refuses message=null (`message is string`)",
-    ("site_settings", "settings_json", ""): "site_settings.yml parses settings_json='' as JSON and fails",
-    ("site_settings", "settings_json", None): "site_settings.yml refuses settings_json=null",
 }
 BLANK_CASES = [
     pytest.param(case, question["variable"], blank, id=f"{case.playbook}-{question['variable']}-{blank!r}",

@@ -167,6 +167,22 @@ def test_a_lock_of_another_controller_is_not_taken_over(inventory: Path, site: d
     assert not page_path(site).exists()
 
 
+def test_an_old_lock_of_another_controller_is_taken_over_past_sec_lock_stale_after(
+        sandbox: dict, inventory: Path, site: dict) -> None:
+    # An AWX job runs in a container of its own: a killed job's lock is judged by its age alone.
+    write_lock(site, "awx-41", "awx-job-container-41", 1, None)  # started 2024-05-01: old
+    try:
+        result = run_playbook("maintenance.yml", inventory,
+                              {"site": SITE, "state": "on", "sec_lock_stale_after": 3600})
+        assert result.returncode == 0, output(result)
+        assert "awx-41" in next(line for line in output(result).splitlines() if "over the lock of dead" in line)
+        assert http_get(sandbox, SITE)[0] == 503
+        assert not lock_path(site).exists()
+    finally:
+        run_playbook("maintenance.yml", inventory, {"site": SITE, "state": "off"})
+    assert http_get(sandbox, SITE)[0] == 200
+
+
 def test_a_dead_lock_is_taken_over_with_a_warning(sandbox: dict, inventory: Path, site: dict) -> None:
     gone = subprocess.Popen([sys.executable, "-c", "pass"])
     gone.wait()

@@ -70,6 +70,11 @@ class ActionModule(ActionBase):
         args["lock_owner"] = me
         args["takeover_token"] = None
         stale_after = args.get("stale_after")
+        if stale_after is None and (task_vars or {}).get("sec_lock_stale_after") not in (None, ""):
+            # Set once for every playbook (an AWX job template's extra var): a job killed in another
+            # controller's container can only be judged dead by the age of its lock.
+            stale_after = int(self._templar.template(task_vars["sec_lock_stale_after"]))
+            args["stale_after"] = stale_after
 
         found = self._execute_module(module_name=MODULE, module_args=dict(args), task_vars=task_vars)
         holder = found.get("holder")

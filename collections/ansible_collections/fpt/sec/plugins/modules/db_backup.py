@@ -112,7 +112,7 @@ name:
 dump_bytes:
   description:
     - Bytes of the dump files. Zero in check mode.
-    - Not called C(size), which Ansible fills with the stat of O(path)'s folder.
+    - Not called C(size), which Ansible fills with the stat of RV(path)'s folder.
   returned: always
   type: int
   sample: 734003200

@@ -21,7 +21,7 @@ options:
     type: path
     required: true
   check_files:
-    description: Re-read every file and compare it with the manifest (slower: reads every backup in full).
+    description: Re-read every file and compare it with the manifest; slower, as it reads every backup in full.
     type: bool
     default: false
 attributes:
@@ -30,8 +30,11 @@ attributes:
     description: Read-only; runs the same in check mode.
   diff_mode:
     support: none
+    description: Nothing changes, so there is no diff.
   platform:
+    support: full
     platforms: posix
+    description: Runs on the App server.
 """
 
 EXAMPLES = r"""
@@ -49,15 +52,33 @@ backups:
   elements: dict
   returned: always
   contains:
-    name: {description: The backup's folder name (what restore takes)., type: str}
-    path: {description: Its full path., type: str}
-    version: {description: The site's version when it was made., type: str}
-    started: {description: When the dump started (UTC, ISO 8601)., type: str}
-    age_seconds: {description: Seconds since it started., type: int}
-    size: {description: Bytes of dump data., type: int}
-    verified: {description: Whether it was verified when made., type: bool}
-    state: {description: "C(verified), C(unverified), or with O(check_files) C(damaged)", type: str}
-    problem: {description: With O(check_files), the first bad file of a damaged backup., type: str}
+    name:
+      description: The backup's folder name, which restore takes.
+      type: str
+    path:
+      description: Its full path.
+      type: str
+    version:
+      description: The site's version when it was made.
+      type: str
+    started:
+      description: When the dump started, UTC, ISO 8601.
+      type: str
+    age_seconds:
+      description: Seconds since it started.
+      type: int
+    size:
+      description: Bytes of dump data.
+      type: int
+    verified:
+      description: Whether it was verified when made.
+      type: bool
+    state:
+      description: C(verified), C(unverified), or with O(check_files) C(damaged).
+      type: str
+    problem:
+      description: With O(check_files), the first bad file of a damaged backup.
+      type: str
 """
 
 import datetime

@@ -32,8 +32,11 @@ attributes:
     description: The module runs in check mode when the task does.
   diff_mode:
     support: none
+    description: The module it runs reports its own diff, if any.
   platform:
+    support: full
     platforms: posix
+    description: Runs on the App server, as the module it runs does.
 notes:
   - An option given in O(args) wins over the value taken from the site.
 """

@@ -53,7 +53,9 @@ options:
       - Age in seconds after which another controller's lock, or an unreadable lock file, counts as dead
         and may be taken over. A holder on this controller is judged by its process alone and never goes
         stale while that process runs.
-      - Not set means never, so locks from other controllers must then be released with O(force=true).
+      - Not set means the play variable C(sec_lock_stale_after) when it is defined (one setting for every
+        playbook, for example on an AWX job template), else never, so locks from other controllers must then
+        be released with O(force=true).
     type: int
   lock_owner:
     description:
