@@ -81,3 +81,13 @@ def test_plugin_unreachable_port_is_one_clear_error(sandbox: dict, tmp_path: Pat
     result = _inventory(_source(tmp_path / "bad.apache_sites.yml", app))
     assert result.returncode != 0
     assert "unreachable over SSH" in result.stderr
+
+
+def test_site_roles_option_overrides_the_name_rule(sandbox: dict, tmp_path: Path) -> None:
+    source = _source(tmp_path / "roles.apache_sites.yml", sandbox["app_server"],
+                     site_roles={"com_teststudio_prod": "staging"})
+    result = _inventory(source)
+    assert result.returncode == 0, result.stderr
+    data = _plain(json.loads(result.stdout))
+    assert data["_meta"]["hostvars"]["127.0.0.1"]["sec_sites"]["com_teststudio_prod"]["role"] == "staging"
+    assert "production" not in data or "127.0.0.1" not in data["production"].get("hosts", [])

@@ -69,6 +69,13 @@ options:
     choices: [accept-new, "yes", "no"]
     env:
       - name: SEC_SSH_HOST_KEY_CHECKING
+  site_roles:
+    description:
+      - Roles of sites, by name or reverse name, where the name alone does not say it. Discovery marks a
+        site staging when its name contains C(staging), and production otherwise, the safe default since
+        nothing ever syncs into production.
+    type: dict
+    default: {}
   apache_config:
     description: Path of Apache's main configuration file on the App servers, to skip the search.
     type: path
@@ -85,6 +92,8 @@ app_servers:
   - address: app1.studio.lan
     user: sec
     private_key_file: ~/.ssh/sec_ed25519
+site_roles:
+  qa.studio.example: staging
 keyed_groups:
   - key: sec_roles
     prefix: role
@@ -165,7 +174,18 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
                 raise AnsibleParserError(f"apache_sites: {exc}") from exc
         return cluster_from_discovery(servers, discoveries)
 
+    def _apply_site_roles(self, cluster: dict) -> None:
+        roles = self.get_option("site_roles") or {}
+        bad = {k: v for k, v in roles.items() if v not in ("production", "staging")}
+        if bad:
+            raise AnsibleParserError(f"apache_sites: site_roles takes production or staging, not {bad}")
+        for site in cluster["sites"]:
+            role = roles.get(site["name"]) or roles.get(site["reverse_name"])
+            if role:
+                site["role"] = role
+
     def _populate(self, cluster: dict) -> None:
+        self._apply_site_roles(cluster)
         shaped = inventory_from_cluster(cluster, self.get_option("known_hosts_file"),
                                         self.get_option("host_key_checking"))
         strict = self.get_option("strict")
