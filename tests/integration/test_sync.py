@@ -252,7 +252,8 @@ def staging_config(sandbox: dict) -> Iterator[Path]:
     assert http_get(sandbox, STAGING)[0] == 200
 
 
-def _check_synced(sandbox: dict, settings_before: dict, staging_dir: Path, prod_backups: list[str]) -> None:
+def _check_synced(sandbox: dict, settings_before: dict, staging_dir: Path, prod_backups: list[str],
+                  staging_backups: list[str]) -> None:
     prod, staging = site_by_name(sandbox, PROD), site_by_name(sandbox, STAGING)
     assert data(staging) == data(prod), "staging holds production's data"
     status = site_status(sandbox, STAGING)
@@ -261,7 +262,7 @@ def _check_synced(sandbox: dict, settings_before: dict, staging_dir: Path, prod_
     assert settings == {**settings_before, "email_notifications_enabled": False}
     for site in (prod, staging):
         assert_serving_unlocked(sandbox, site)
-    assert backups(staging) == [], "the target's copy of the backup is gone"
+    assert backups(staging) == staging_backups, "the target's copy of the backup is gone"
     assert backups(prod) == prod_backups, "a backup made for the sync is gone, a given one stays"
 
 
@@ -275,19 +276,23 @@ def test_sync_db_copies_production_into_staging_while_production_serves(sandbox:
     prod = site_by_name(sandbox, PROD)
     prod_data = data(prod)
     assert data(site_by_name(sandbox, STAGING)) != prod_data
+    # Other tests may have left backups of their own: the sync must leave both folders as it found them.
+    prod_before, staging_before = backups(prod), backups(site_by_name(sandbox, STAGING))
 
     with Poller(sandbox, PROD) as poller:
         done = sync_json("sync-db", PROD, STAGING, "--cluster", cluster, "--yes")
     assert done["transfer"] == "hardlink" and done["new_backup"]
     assert len(poller.codes) > 20 and set(poller.codes) == {200}, "production answered 200 throughout"
     assert data(prod) == prod_data, "production's data is untouched"
-    _check_synced(sandbox, settings, staging_config, [])
+    _check_synced(sandbox, settings, staging_config, prod_before, staging_before)
 
 
 def test_sync_db_between_hosts_with_a_given_backup(sandbox: dict, cluster: str, remote_cluster: str,
                                                    staging_config: Path) -> None:
     prod = site_by_name(sandbox, PROD)
     settings = json.loads((staging_config / "shared/config/site_settings.json").read_text())
+    staging_before = backups(site_by_name(sandbox, STAGING))
+    prod_before = backups(prod)
     made = json.loads(sec("backup", PROD, "--cluster", cluster, "--keep", "0", "--label", "given", "--json").stdout)
     try:
         with Poller(sandbox, PROD) as poller:
@@ -296,7 +301,7 @@ def test_sync_db_between_hosts_with_a_given_backup(sandbox: dict, cluster: str, 
         assert done["transfer"] == "rsync" and not done["new_backup"] and done["backup"] == made["name"]
         assert set(poller.codes) == {200}
         # The given backup is the user's: it stays on the source.
-        _check_synced(sandbox, settings, staging_config, [made["name"]])
+        _check_synced(sandbox, settings, staging_config, sorted([*prod_before, made["name"]]), staging_before)
     finally:
         shutil.rmtree(Path(prod["site_dir"], "db_backup", made["name"]), ignore_errors=True)
 
