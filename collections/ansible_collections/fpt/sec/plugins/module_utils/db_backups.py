@@ -329,20 +329,6 @@ def remove_tree(path: str) -> None:
         shutil.rmtree(path)
 
 
-def fsync_dir(path: str) -> None:
-    """Make a rename in ``path`` durable."""
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
 def folder_size(folder: str) -> int:
     total = 0
     for dirpath, _dirnames, filenames in os.walk(folder):

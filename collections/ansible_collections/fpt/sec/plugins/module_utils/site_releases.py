@@ -25,6 +25,7 @@ import shutil
 import stat
 import time
 
+from ansible_collections.fpt.sec.plugins.module_utils.durable import fsync_dir
 from ansible_collections.fpt.sec.plugins.module_utils.site_model import read_running_version
 from ansible_collections.fpt.sec.plugins.module_utils.versions import Version
 
@@ -172,19 +173,6 @@ def link_text(site_dir: str, version: str, like: str | None) -> str:
     if like is not None and os.path.isabs(like):
         return release_dir(site_dir, version)
     return os.path.join(RELEASES, str(Version(version)))
-
-
-def fsync_dir(path: str) -> None:
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 def switch_current(site_dir: str, target: str) -> None:

@@ -17,7 +17,6 @@ Pure standard library, Python 3.8 compatible.
 
 from __future__ import annotations
 
-import errno
 import json
 import os
 import tempfile
@@ -25,6 +24,7 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
+from ansible_collections.fpt.sec.plugins.module_utils.durable import fsync_dir as _fsync_dir
 from ansible_collections.fpt.sec.plugins.module_utils.site_settings_schema import (
     RESERVED_PREFIX,
     diff_settings,
@@ -153,20 +153,6 @@ def _replace(path: str, data: bytes, folder: str, reference: os.stat_result | No
             pass
         raise
     _fsync_dir(folder)
-
-
-def _fsync_dir(folder: str) -> None:
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError as exc:  # some filesystems refuse fsync on a folder; the data itself is synced
-        if exc.errno not in (errno.EINVAL, errno.EBADF):
-            raise
-    finally:
-        os.close(fd)
 
 
 def touch(path: str) -> None:

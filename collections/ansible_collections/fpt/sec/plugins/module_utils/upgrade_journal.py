@@ -27,6 +27,7 @@ import json
 import os
 import tempfile
 
+from ansible_collections.fpt.sec.plugins.module_utils.durable import fsync_dir as _fsync_dir
 from ansible_collections.fpt.sec.plugins.module_utils.versions import Version
 
 JOURNAL_RELATIVE_PATH = os.path.join("tmp", "sec-upgrade.json")
@@ -141,16 +142,3 @@ def remove(site_dir: str) -> bool:
         return False
     _fsync_dir(os.path.dirname(path))
     return True
-
-
-def _fsync_dir(path: str) -> None:
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)

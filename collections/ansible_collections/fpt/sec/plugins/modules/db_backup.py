@@ -197,6 +197,7 @@ import time
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.fpt.sec.plugins.module_utils import db_backups
+from ansible_collections.fpt.sec.plugins.module_utils.durable import fsync_dir
 from ansible_collections.fpt.sec.plugins.module_utils.postgres import (
     PgClient,
     PostgresError,
@@ -374,7 +375,7 @@ def main() -> None:
             # The checksums read back from disk, as a restore will read them.
             db_backups.verify_files(partial, db_backups.read_manifest(partial))
             os.rename(partial, path)
-            db_backups.fsync_dir(root)
+            fsync_dir(root)
         except (BackupFailed, PostgresError, db_backups.BackupError, OSError, Interrupted) as exc:
             db_backups.remove_tree(partial)
             result["commands"] = client.commands

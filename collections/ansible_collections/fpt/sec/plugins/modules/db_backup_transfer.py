@@ -210,6 +210,7 @@ import time
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.fpt.sec.plugins.module_utils import db_backups
+from ansible_collections.fpt.sec.plugins.module_utils.durable import fsync_dir
 from ansible_collections.fpt.sec.plugins.module_utils.postgres import low_priority_prefix
 from ansible_collections.fpt.sec.plugins.module_utils.rsync_ssh import (
     OUT_FORMAT,
@@ -464,7 +465,7 @@ def main() -> None:
                 raise db_backups.BackupError(f"backup {name}: its manifest changed while it was copied")
             result["checked_files"] = db_backups.verify_files(partial, arrived)
             os.rename(partial, result["backup_path"])
-            db_backups.fsync_dir(root)
+            fsync_dir(root)
         except (db_backups.BackupError, RsyncError, Interrupted, OSError) as exc:
             db_backups.remove_tree(partial)
             detail = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
