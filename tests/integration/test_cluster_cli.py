@@ -100,3 +100,14 @@ def test_site_role_and_host_remove_guard(cluster: str) -> None:
 def test_cluster_connect_refreshes_versions(cluster: str) -> None:
     result = json.loads(sec("cluster", "connect", cluster, "--json").stdout)
     assert {s["name"] for s in result["cluster"]["sites"]} == {"prod.teststudio.com", "staging.teststudio.com"}
+
+
+def test_cluster_connect_rechecks_every_host(cluster: str, sec_home: Path) -> None:
+    sec("host", "add", cluster, "db2", "--address", "127.0.0.1", "--port", "1", "--roles", "db")
+    try:
+        before = (sec_home / "clusters" / f"{cluster}.json").read_bytes()
+        refused = sec("cluster", "connect", cluster, check=False)
+        assert refused.returncode == 2 and "127.0.0.1:1 unreachable" in refused.stderr
+        assert (sec_home / "clusters" / f"{cluster}.json").read_bytes() == before
+    finally:
+        sec("host", "remove", cluster, "db2")
