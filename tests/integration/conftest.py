@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import tempfile
+import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -91,19 +92,32 @@ def sandbox_inventory(sandbox: dict, path: Path) -> Path:
     return path
 
 
-def run_playbook(playbook: str, inventory: Path, extravars: dict | None = None,
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def ansible_env() -> dict[str, str]:
+    """The environment the tests run ansible and ansible-playbook in: the project's config, no colours."""
+    return {**os.environ, "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"), "ANSIBLE_FORCE_COLOR": "0",
+            "ANSIBLE_NOCOLOR": "1"}
+
+
+def run_playbook(playbook: str, inventory: Path, extravars: dict | None = None, *options: str,
                  timeout: float = 600) -> subprocess.CompletedProcess:
-    """ansible-playbook as AWX runs it: no TTY, stdin closed, variables from a JSON file."""
-    root = Path(__file__).resolve().parents[2]
-    argv = ["ansible-playbook", "-i", str(inventory), str(root / "playbooks" / playbook)]
+    """ansible-playbook as AWX runs it: no TTY, stdin closed, variables from a JSON file; `options` are
+    more command-line options (--check, --diff)."""
+    argv = ["ansible-playbook", "-i", str(inventory), str(ROOT / "playbooks" / playbook), *options]
     if extravars is not None:
-        vars_file = inventory.with_name(f"vars-{os.getpid()}-{abs(hash(playbook))}.json")
+        vars_file = inventory.with_name(f"vars-{os.getpid()}-{time.monotonic_ns()}.json")
         vars_file.write_text(json.dumps(extravars))
         argv += ["-e", f"@{vars_file}"]
-    env = {**os.environ, "ANSIBLE_CONFIG": str(root / "ansible.cfg"), "ANSIBLE_FORCE_COLOR": "0",
-           "ANSIBLE_NOCOLOR": "1"}
-    return subprocess.run(argv, capture_output=True, text=True, stdin=subprocess.DEVNULL, env=env,
-                          timeout=timeout, cwd=root)
+    return subprocess.run(argv, capture_output=True, text=True, stdin=subprocess.DEVNULL, env=ansible_env(),
+                          timeout=timeout, cwd=ROOT)
+
+
+@pytest.fixture
+def inventory(sandbox: dict, tmp_path: Path) -> Path:
+    """A discovery-shaped static inventory of the sandbox, in this test's own folder."""
+    return sandbox_inventory(sandbox, tmp_path / "inventory.json")
 
 
 def sec(*args: str, check: bool = True, timeout: float = 600) -> subprocess.CompletedProcess:

@@ -19,12 +19,19 @@ import pytest
 import yaml
 from ansible_collections.fpt.sec.plugins.module_utils.postgres import PgClient
 
-from tests.integration.conftest import http_get, run_playbook, sandbox_inventory, site_by_name, site_status
+from tests.integration.conftest import (
+    ROOT,
+    ansible_env,
+    http_get,
+    run_playbook,
+    sandbox_inventory,
+    site_by_name,
+    site_status,
+)
 
 pytestmark = pytest.mark.integration
 
 SITE = "prod.teststudio.com"
-ROOT = Path(__file__).resolve().parents[2]
 
 
 # -- helpers ------------------------------------------------------------------------------------------------
@@ -97,11 +104,6 @@ def assert_serving_unlocked(sandbox: dict, site: dict, events: int | None = None
     assert not leftovers
 
 
-def ansible_env() -> dict[str, str]:
-    return {**os.environ, "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"), "ANSIBLE_FORCE_COLOR": "0",
-            "ANSIBLE_NOCOLOR": "1"}
-
-
 def run_module(inventory: Path, module: str, args: dict, check: bool = False) -> tuple[dict, str]:
     """One module on the App server, ad hoc: (its result, the raw output)."""
     argv = ["ansible", "app1", "-i", str(inventory), "-m", f"fpt.sec.{module}", "-a", json.dumps(args)]
@@ -117,14 +119,6 @@ def run_module(inventory: Path, module: str, args: dict, check: bool = False) ->
     # The status word says whether it failed; the printed result does not always carry "failed".
     result["failed"] = done.stdout[head:start].startswith("app1 | FAILED")
     return result, done.stdout + done.stderr
-
-
-def run_playbook_check(playbook: str, inventory: Path, extravars: dict) -> subprocess.CompletedProcess:
-    vars_file = inventory.with_name("vars-check.json")
-    vars_file.write_text(json.dumps(extravars))
-    return subprocess.run(["ansible-playbook", "--check", "-i", str(inventory), str(ROOT / "playbooks" / playbook),
-                           "-e", f"@{vars_file}"], capture_output=True, text=True, stdin=subprocess.DEVNULL,
-                          env=ansible_env(), cwd=ROOT, timeout=600)
 
 
 def our_backups(site: dict) -> list[str]:
@@ -164,13 +158,8 @@ def site(sandbox: dict) -> dict:
 
 @pytest.fixture(scope="module")
 def inventory(sandbox: dict, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = sandbox_inventory(sandbox, tmp_path_factory.mktemp("backup-inv") / "inventory.json")
-    data = json.loads(path.read_text())
-    url = f"http://127.0.0.1:{sandbox['state']['apache']['port']}/status"
-    for entry in data["all"]["hosts"]["app1"]["sec_sites"].values():
-        entry.setdefault("health_url", url)
-    path.write_text(json.dumps(data, indent=2))
-    return path
+    # Module-scoped (the baseline fixture uses it), so not conftest's per-test `inventory`.
+    return sandbox_inventory(sandbox, tmp_path_factory.mktemp("backup-inv") / "inventory.json")
 
 
 @pytest.fixture(scope="module")
@@ -389,9 +378,9 @@ def test_check_mode_writes_nothing(site: dict, inventory: Path, baseline: dict) 
 
     live = content(site)
     dbs = databases(site)
-    played = run_playbook_check("restore.yml", inventory, {"site": SITE, "backup": baseline["backup"]})
+    played = run_playbook("restore.yml", inventory, {"site": SITE, "backup": baseline["backup"]}, "--check")
     assert played.returncode == 0, played.stdout
-    played_backup = run_playbook_check("backup.yml", inventory, {"site": SITE, "keep": 1})
+    played_backup = run_playbook("backup.yml", inventory, {"site": SITE, "keep": 1}, "--check")
     assert played_backup.returncode == 0, played_backup.stdout
     assert "Would write" in flat(played_backup.stdout)
     assert sorted(os.listdir(root)) == before

@@ -16,24 +16,18 @@ from pathlib import Path
 import pytest
 from ansible_collections.fpt.sec.plugins.module_utils.site_lock import process_start
 
-from tests.integration.conftest import http_get, run_playbook, sandbox_inventory, site_by_name, site_status
+from tests.integration.conftest import (
+    ROOT,
+    ansible_env,
+    http_get,
+    run_playbook,
+    site_by_name,
+    site_status,
+)
 
 pytestmark = pytest.mark.integration
 
 SITE = "prod.teststudio.com"
-ROOT = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture
-def inventory(sandbox: dict, tmp_path: Path) -> Path:
-    """The discovery-shaped inventory, with each site's health URL through the sandbox's Apache."""
-    path = sandbox_inventory(sandbox, tmp_path / "inventory.json")
-    data = json.loads(path.read_text())
-    sites = data["all"]["hosts"]["app1"]["sec_sites"]
-    for site in sandbox["sites"]:
-        sites[site["reverse_name"]].setdefault("health_url", site["url"].rstrip("/") + "/status")
-    path.write_text(json.dumps(data, indent=2))
-    return path
 
 
 @pytest.fixture
@@ -64,24 +58,6 @@ def recap(output: str) -> dict[str, dict[str, int]]:
         if match:
             counts[match.group(1)] = {k: int(v) for k, v in re.findall(r"(\w+)=(\d+)", match.group(2))}
     return counts
-
-
-def playbook_argv(inventory: Path, extravars: dict, *options: str, playbook: Path | None = None) -> list[str]:
-    vars_file = inventory.with_name(f"vars-{time.monotonic_ns()}.json")
-    vars_file.write_text(json.dumps(extravars))
-    return ["ansible-playbook", "-i", str(inventory), str(playbook or ROOT / "playbooks/maintenance.yml"),
-            "-e", f"@{vars_file}", *options]
-
-
-def playbook_env() -> dict[str, str]:
-    return {**os.environ, "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"), "ANSIBLE_FORCE_COLOR": "0",
-            "ANSIBLE_NOCOLOR": "1"}
-
-
-def run_with_options(inventory: Path, extravars: dict, *options: str) -> subprocess.CompletedProcess:
-    """Like conftest's run_playbook (AWX-like: no TTY, stdin closed), plus command-line options."""
-    return subprocess.run(playbook_argv(inventory, extravars, *options), capture_output=True, text=True,
-                          stdin=subprocess.DEVNULL, env=playbook_env(), timeout=600, cwd=ROOT)
 
 
 def output(result: subprocess.CompletedProcess) -> str:
@@ -127,14 +103,14 @@ def test_on_twice_then_off(sandbox: dict, inventory: Path, site: dict) -> None:
 
 
 def test_check_mode_predicts_and_changes_nothing(sandbox: dict, inventory: Path, site: dict) -> None:
-    on = run_with_options(inventory, {"site": SITE, "state": "on"}, "--check")
+    on = run_playbook("maintenance.yml", inventory, {"site": SITE, "state": "on"}, "--check")
     assert on.returncode == 0, output(on)
     assert recap(on.stdout)["app1"]["changed"] == 1  # predicted
     assert not page_path(site).exists() and not lock_path(site).exists()
     assert http_get(sandbox, SITE)[0] == 200
 
     page_path(site).write_text("<h1>by hand</h1>\n")
-    off = run_with_options(inventory, {"site": SITE, "state": "off"}, "--check", "--diff")
+    off = run_playbook("maintenance.yml", inventory, {"site": SITE, "state": "off"}, "--check", "--diff")
     assert off.returncode == 0, output(off)
     assert recap(off.stdout)["app1"]["changed"] == 1
     assert "by hand" in off.stdout  # the diff shows the page that would go
@@ -246,7 +222,7 @@ def test_the_lock_names_the_running_playbook_and_refuses_a_second_operation(
 """)
     argv = ["ansible-playbook", "-i", str(inventory), str(holder)]
     proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            stdin=subprocess.DEVNULL, env=playbook_env(), cwd=ROOT)
+                            stdin=subprocess.DEVNULL, env=ansible_env(), cwd=ROOT)
     try:
         deadline = time.monotonic() + 120
         while not lock_path(site).exists():
@@ -284,7 +260,7 @@ def run_module(inventory: Path, module: str, args: dict, *options: str) -> dict:
         ],
     }]))
     run = subprocess.run(["ansible-playbook", "-i", str(inventory), str(play), *options], capture_output=True,
-                         text=True, stdin=subprocess.DEVNULL, env=playbook_env(), timeout=300, cwd=ROOT)
+                         text=True, stdin=subprocess.DEVNULL, env=ansible_env(), timeout=300, cwd=ROOT)
     assert out.exists(), run.stdout + run.stderr
     result = json.loads(out.read_text())
     result["printed_warnings"] = [line for line in (run.stdout + run.stderr).splitlines() if "WARNING" in line]

@@ -13,24 +13,12 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.conftest import run_playbook, sandbox_inventory, site_by_name, site_status
+from tests.integration.conftest import run_playbook, site_by_name, site_status
 
 pytestmark = pytest.mark.integration
 
 SITE = "staging.teststudio.com"
 ROOT = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture
-def inventory(sandbox: dict, tmp_path: Path) -> Path:
-    """The discovery-shaped inventory, with each site's health URL through the sandbox's Apache."""
-    path = sandbox_inventory(sandbox, tmp_path / "inventory.json")
-    data = json.loads(path.read_text())
-    sites = data["all"]["hosts"]["app1"]["sec_sites"]
-    for site in sandbox["sites"]:
-        sites[site["reverse_name"]].setdefault("health_url", site["url"].rstrip("/") + "/status")
-    path.write_text(json.dumps(data, indent=2))
-    return path
 
 
 def _files(site: dict) -> dict[str, Path]:
