@@ -57,8 +57,12 @@ def refreshed(cluster: store.Cluster, facts: dict[str, dict]) -> tuple[store.Clu
         if data["name"] not in hosts:
             hosts[data["name"]] = store.Host.from_dict(data)
             notes.append(f"new host {data['name']} (roles {','.join(data['roles'])})")
-        elif "db" in data["roles"] and "db" not in hosts[data["name"]].roles:
-            hosts[data["name"]].roles.append("db")
+            continue
+        known = hosts[data["name"]]
+        if "db" in data["roles"] and "db" not in known.roles:
+            known.roles.append("db")
+        if known.python is None and data.get("python"):
+            known.python = data["python"]
     cluster.sites = sites
     cluster.hosts = sorted(hosts.values(), key=lambda h: h.name)
     return cluster, notes

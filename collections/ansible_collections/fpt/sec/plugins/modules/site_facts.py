@@ -166,7 +166,16 @@ apache:
       description: How it was found, one of V(option), V(environment), V(process), V(binary).
       type: str
       sample: process
+python:
+  description:
+    - The Python interpreter that ran this module on the host. Recorded with the host, it spares every later
+      operation Ansible's interpreter discovery (one SSH round trip per host and run).
+  returned: success
+  type: str
+  sample: /usr/bin/python3
 """
+
+import sys
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.fpt.sec.plugins.module_utils.apache_config import ApacheConfigError
@@ -192,7 +201,7 @@ def main() -> None:
 
     for warning in found["warnings"]:
         module.warn(warning)
-    module.exit_json(changed=False, sites=found["sites"], apache=found["apache"])
+    module.exit_json(changed=False, sites=found["sites"], apache=found["apache"], python=sys.executable)
 
 
 if __name__ == "__main__":

@@ -23,7 +23,8 @@ SITE_KEYS = ("name", "aliases", "reverse_name", "site_dir", "role", "version", "
 def cluster_from_discovery(app_servers: list[dict], discoveries: dict[str, dict]) -> dict:
     """Builds hosts and sites from what discovery returned for each App server.
 
-    app_servers: [{"name", "address", "port", "user", "key"}]; discoveries: {host name: discover_sites()}.
+    app_servers: [{"name", "address", "port", "user", "key"[, "python"]}]; discoveries: {host name:
+    discover_sites(), plus "python", the interpreter that ran it}.
     A site's DB host on loopback is the App server itself (it gets the db role); another DB host becomes
     a host of its own with the App server's SSH user and key, which `sec host edit` can change.
     """
@@ -31,6 +32,10 @@ def cluster_from_discovery(app_servers: list[dict], discoveries: dict[str, dict]
     sites: dict[str, dict] = {}
     for server in app_servers:
         hosts[server["name"]] = {**server, "roles": ["app"]}
+        # The interpreter that ran discovery there: later runs need no interpreter discovery of their own.
+        python = server.get("python") or discoveries.get(server["name"], {}).get("python")
+        if python:
+            hosts[server["name"]]["python"] = python
     for server in app_servers:
         for found in discoveries.get(server["name"], {}).get("sites", []):
             site = sites.setdefault(found["reverse_name"], {k: found.get(k) for k in SITE_KEYS})

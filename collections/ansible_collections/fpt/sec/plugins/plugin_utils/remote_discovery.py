@@ -28,6 +28,7 @@ try:
     from ansible_collections.fpt.sec.plugins.module_utils.discovery import discover_sites
     try:
         result = discover_sites(apache_config=%(apache_config)r)
+        result["python"] = sys.executable
         print(json.dumps({"ok": True, "result": result}))
     except Exception as exc:
         print(json.dumps({"ok": False, "error": str(exc)}))
