@@ -215,10 +215,19 @@ taken_over:
   description: The dead holder's record, when its lock was taken over.
   returned: when RV(outcome) is V(taken_over)
   type: dict
+site_version:
+  description:
+    - The version of the release the site's C(current) link points at, read once the lock is held (for
+      O(state=query), read as is). Null when it cannot be read. An operation that must refuse a site on the
+      wrong release checks it here, under its lock, without a task of its own.
+  returned: when O(state=present) or O(state=query) succeeds
+  type: str
+  sample: 8.0.0
 """
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.fpt.sec.plugins.module_utils import site_lock
+from ansible_collections.fpt.sec.plugins.module_utils.site_model import read_running_version
 
 
 def main() -> None:
@@ -242,7 +251,7 @@ def main() -> None:
         if state == "query":
             holder = site_lock.with_age(site_lock.read_lock(path))
             module.exit_json(changed=False, lock_path=path, outcome="query", held=holder is not None, lock=holder,
-                             holder=holder)
+                             holder=holder, site_version=read_running_version(params["site_dir"])[0])
         elif state == "present":
             found = site_lock.acquire(path, params["operation_id"], params["lock_owner"] or {},
                                       check_mode=module.check_mode, takeover_token=params["takeover_token"])
@@ -259,7 +268,8 @@ def main() -> None:
         module.fail_json(msg=f"site {params['site_dir']} is locked by {site_lock.describe(found['holder'])}",
                          held=True, lock=found["holder"], **result)
     if outcome in (site_lock.ACQUIRED, site_lock.ALREADY_HELD, site_lock.TAKEN_OVER):
-        module.exit_json(changed=outcome != site_lock.ALREADY_HELD, held=True, lock=found["lock"], **result)
+        module.exit_json(changed=outcome != site_lock.ALREADY_HELD, held=True, lock=found["lock"],
+                         site_version=read_running_version(params["site_dir"])[0], **result)
     if outcome == site_lock.RELEASED:
         module.exit_json(changed=True, held=False, lock=None, **result)
     note = "no lock to release" if found["holder"] is None else (
