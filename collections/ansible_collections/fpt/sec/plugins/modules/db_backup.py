@@ -372,8 +372,10 @@ def main() -> None:
                 "files": files,
             }
             db_backups.write_manifest(partial, manifest)
-            # The checksums read back from disk, as a restore will read them.
-            db_backups.verify_files(partial, db_backups.read_manifest(partial))
+            # The manifest read back as a restore will read it. The checksums in it were taken from the files
+            # on disk, while pg_restore read them: hashing them all a second time would prove nothing more.
+            if db_backups.read_manifest(partial).get("files") != files:
+                raise BackupFailed("the manifest written does not read back as written")
             os.rename(partial, path)
             fsync_dir(root)
         except (BackupFailed, PostgresError, db_backups.BackupError, OSError, Interrupted) as exc:
