@@ -12,9 +12,15 @@ live site writes them: event types, entities, attribute changes, JSON meta). The
 
 It prints sizes, durations and ratios against the targets of issue 4: sec backup within 1.15x of its raw
 command; at least 2x faster than pg_dump -Fc at no more than 1.15x its size. The time inside the module
-(from the manifest) is shown too, so that Ansible's fixed cost per run can be told from the backup's own.
+(from the manifest) is shown too, so that Ansible's fixed cost per run can be told from the backup's own, and
+so is raw `pg_restore --file /dev/null` of the raw dump: the read-back db_backup's verification must do.
 
-Run: python bench/backup.py [--size-gb 2] [--repeat 1] [--json]
+--sweep adds raw `pg_dump -Fd -j N` at every compression the client has (gzip 1-9, and lz4 and zstd levels
+with a 16+ client), each against pg_dump -Fc: which settings could meet the second target at all, whatever
+sec adds. --pg-bin DIR runs the sweep with another client build (a newer pg_dump, for zstd), leaving the
+one db_backup uses alone.
+
+Run: python bench/backup.py [--size-gb 2] [--repeat 1] [--sweep [--pg-bin DIR]] [--json]
 """
 
 from __future__ import annotations
@@ -128,8 +134,13 @@ def write_inventory(state: dict, work: Path) -> Path:
 def playbook(name: str, inventory: Path, extravars: dict, work: Path) -> tuple[list[str], dict]:
     vars_file = work / f"vars-{name}.json"
     vars_file.write_text(json.dumps(extravars))
-    env = {**os.environ, "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"), "ANSIBLE_NOCOLOR": "1"}
-    return ["ansible-playbook", "-i", str(inventory), str(ROOT / "playbooks" / name), "-e", f"@{vars_file}"], env
+    # The ansible-playbook beside this Python (the project's virtualenv), whatever PATH the caller has.
+    bin_dir = str(Path(sys.executable).parent)
+    env = {**os.environ, "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"), "ANSIBLE_NOCOLOR": "1",
+           "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}"}
+    argv = [os.path.join(bin_dir, "ansible-playbook"), "-i", str(inventory), str(ROOT / "playbooks" / name),
+            "-e", f"@{vars_file}"]
+    return argv, env
 
 
 def main() -> None:
@@ -139,6 +150,9 @@ def main() -> None:
     parser.add_argument("--dir", type=Path, help="work folder (default: a new one under /var/tmp)")
     parser.add_argument("--keep", action="store_true", help="leave the sandbox up afterwards")
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
+    parser.add_argument("--sweep", action="store_true",
+                        help="also time raw pg_dump -Fd at every compression the client has, against -Fc")
+    parser.add_argument("--pg-bin", type=Path, help="the sweep's client tools folder (default: db_backup's)")
     opts = parser.parse_args()
 
     work = opts.dir or Path(tempfile.mkdtemp(prefix="sec-bench-backup-", dir="/var/tmp"))
@@ -209,6 +223,11 @@ def run(opts: argparse.Namespace, state: dict, site: dict, work: Path) -> dict:
             sizes["raw_fc"] = folder_size(fc_file)
 
         for attempt in range(opts.repeat):
+            log(f"read-back round {attempt + 1}/{opts.repeat}")
+            null = timed([pg_restore, "--file", os.devnull, str(out / "raw-fd")], client)
+            best["raw_read_back"] = min(best.get("raw_read_back", null), null)
+
+        for attempt in range(opts.repeat):
             log(f"restore round {attempt + 1}/{opts.repeat}")
             target = f"{client.database}_bench_raw"
             client.drop_database(target)
@@ -223,7 +242,10 @@ def run(opts: argparse.Namespace, state: dict, site: dict, work: Path) -> dict:
             sec = timed(argv, env=env)
             best["sec_restore"] = min(best.get("sec_restore", sec), sec)
 
+        sweep = compression_sweep(client, opts, out) if opts.sweep else None
+
     return {
+        "sweep": sweep,
         "database_bytes": db_size,
         "cpus": os.cpu_count(),
         "pg_dump": find_binary("pg_dump"),
@@ -236,6 +258,40 @@ def run(opts: argparse.Namespace, state: dict, site: dict, work: Path) -> dict:
     }
 
 
+def compression_sweep(client: PgClient, opts: argparse.Namespace, out: Path) -> dict:
+    """Raw pg_dump -Fc, then -Fd -j N at each compression this client build has: seconds and bytes."""
+    pg_dump = str(opts.pg_bin / "pg_dump") if opts.pg_bin else client.tool("pg_dump")
+    major = int(subprocess.run([pg_dump, "--version"], capture_output=True, text=True, check=True)
+                .stdout.split()[-1].split(".")[0])
+    login, database, jobs = client.connection_args(), ["-d", client.database], default_jobs()
+    specs = [f"gzip:{level}" for level in range(1, 10)]
+    if major >= 16:
+        specs += ["lz4"] + [f"zstd:{level}" for level in (1, 3, 5, 6, 7, 9)]
+    runs: dict[str, dict] = {}
+    target = out / "sweep"
+    shutil.rmtree(target, ignore_errors=True)
+    log(f"sweep with pg_dump {major}: -Fc")
+    seconds = timed([pg_dump, *login, "-Fc", "-f", str(target), *database], client)
+    runs["-Fc"] = {"seconds": round(seconds, 2), "bytes": folder_size(target)}
+    target.unlink()
+    for spec in specs:
+        args = ["-Z", spec.split(":")[1]] if major < 16 else [f"--compress={spec}"]
+        argv = [pg_dump, *login, "--format=directory", f"--jobs={jobs}", *args, "--file", str(target), *database]
+        log(f"sweep: -Fd -j{jobs} {spec}")
+        started = time.monotonic()
+        done = client.run(argv, record=False)
+        elapsed = time.monotonic() - started
+        if done.rc == 0:  # a build without lz4 or zstd refuses it: skipped
+            runs[spec] = {"seconds": round(elapsed, 2), "bytes": folder_size(target)}
+        shutil.rmtree(target, ignore_errors=True)
+    fc = runs["-Fc"]
+    for run in runs.values():
+        run["faster_than_fc"] = round(fc["seconds"] / run["seconds"], 2)
+        run["size_vs_fc"] = round(run["bytes"] / fc["bytes"], 3)
+        run["meets_second_target"] = run["faster_than_fc"] >= 2.0 and run["size_vs_fc"] <= 1.15
+    return {"pg_dump_major": major, "jobs": jobs, "runs": runs}
+
+
 def report(results: dict, opts: argparse.Namespace) -> None:
     s, b = results["seconds"], results["bytes"]
     ratios = {
@@ -244,6 +300,8 @@ def report(results: dict, opts: argparse.Namespace) -> None:
         "raw_fc_vs_sec_backup_speed": s["raw_fc"] / s["sec_backup"],
         "sec_size_vs_raw_fc": b["sec_backup"] / b["raw_fc"],
         "sec_restore_vs_raw_pg_restore": s["sec_restore"] / s["raw_restore"],
+        # The least a verified backup costs against the raw command when the read-back follows the dump.
+        "raw_dump_plus_read_back_vs_raw": (s["raw_fd"] + s["raw_read_back"]) / s["raw_fd"],
     }
     results["ratios"] = {k: round(v, 3) for k, v in ratios.items()}
     results["targets"] = {
@@ -264,6 +322,7 @@ def report(results: dict, opts: argparse.Namespace) -> None:
         ("raw db_backup command (pg_dump -Fd)", s["raw_fd"], b["raw_fd"]),
         ("sec backup (backup.yml)", s["sec_backup"], b["sec_backup"]),
         ("  of which the module", results["module_seconds"], None),
+        ("raw pg_restore --file /dev/null", s["raw_read_back"], None),
         ("raw pg_restore -j", s["raw_restore"], None),
         ("sec restore (restore.yml)", s["sec_restore"], None),
     ]
@@ -275,6 +334,14 @@ def report(results: dict, opts: argparse.Namespace) -> None:
     print("targets:")
     for key, met in results["targets"].items():
         print(f"  {'met' if met else 'MISSED':7}{key}")
+    sweep = results.get("sweep")
+    if sweep:
+        print(f"sweep: raw pg_dump {sweep['pg_dump_major']}, -Fd -j{sweep['jobs']} against -Fc "
+              "(the second target needs >= 2.00x faster at <= 1.15x the size)")
+        print(f"  {'':10}{'seconds':>9}{'MiB':>9}{'faster':>9}{'size':>9}")
+        for spec, run in sweep["runs"].items():
+            print(f"  {spec:10}{run['seconds']:>9.2f}{run['bytes'] / mib:>9.1f}{run['faster_than_fc']:>8.2f}x"
+                  f"{run['size_vs_fc']:>8.3f}x{'  both' if run['meets_second_target'] else ''}")
 
 
 if __name__ == "__main__":

@@ -33,6 +33,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from datetime import datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -62,6 +63,36 @@ def sec(*args: str) -> float:
     if done.returncode != 0:
         raise SystemExit(f"sec {' '.join(args)} failed:\n{done.stdout[-2000:]}\n{done.stderr[-3000:]}")
     return elapsed
+
+
+def last_operation_tasks() -> list[dict]:
+    """The tasks of the newest operation in SEC_HOME, from its job events: name, module and seconds (the
+    module's own `duration` too where it reports one), so that sec's time can be told apart."""
+    operations = Path(os.environ["SEC_HOME"]) / "operations"
+    newest = max(operations.iterdir(), key=lambda p: p.name)
+    tasks = []
+    for path in sorted(newest.rglob("job_events/*.json")):
+        event = json.loads(path.read_text())
+        if event.get("event") not in ("runner_on_ok", "runner_on_failed"):
+            continue
+        data = event["event_data"]
+        if not (data.get("start") and data.get("end")):
+            continue
+        seconds = (datetime.fromisoformat(data["end"]) - datetime.fromisoformat(data["start"])).total_seconds()
+        tasks.append({"counter": event["counter"], "task": data["task"], "action": data["task_action"],
+                      "seconds": round(seconds, 2), "module_seconds": (data.get("res") or {}).get("duration")})
+    return sorted(tasks, key=lambda t: t["counter"])
+
+
+def breakdown(tasks: list[dict], heavy: tuple[str, ...]) -> dict:
+    """The heavy modules' task times, and the count and sum of every other task (Ansible's fixed costs)."""
+    parts: dict = {}
+    for task in tasks:
+        if task["action"] in heavy:
+            name = task["action"].rsplit(".", 1)[-1]
+            parts[name] = round(parts.get(name, 0) + task["seconds"], 2)
+    others = [t for t in tasks if t["action"] not in heavy]
+    return {**parts, "other_tasks": len(others), "other_tasks_seconds": round(sum(t["seconds"] for t in others), 2)}
 
 
 def timed(argv: list[str], env: dict | None = None) -> float:
@@ -124,12 +155,14 @@ def bench_media(opts: argparse.Namespace, state: dict, work: Path) -> dict:
     seconds["raw_noop"] = timed(raw)
     log("sec sync-media, no-op run")
     seconds["sec_noop"] = sec("sync-media", PROD, STAGING, *pair)
+    noop_tasks = breakdown(last_operation_tasks(), ("fpt.sec.media_sync",))
     copied = sum(1 for p in (Path(next(s for s in state["sites"] if s["name"] == STAGING)["site_dir"])
                              / "media/files").rglob("bench_*"))
     if copied != files:
         raise SystemExit(f"sec sync-media copied {copied} of {files} files")
     shutil.rmtree(raw_target)
-    return {"files": files, "bytes": size, "seconds": {k: round(v, 2) for k, v in seconds.items()}}
+    return {"files": files, "bytes": size, "seconds": {k: round(v, 2) for k, v in seconds.items()},
+            "noop_tasks": noop_tasks}
 
 
 # -- database ----------------------------------------------------------------------------------------------------
@@ -167,8 +200,10 @@ def bench_db(opts: argparse.Namespace, state: dict, work: Path) -> dict:
         log("sec sync-db")
         seconds["sec_sync_db"] = sec("sync-db", PROD, STAGING, "--source-cluster", NEAR, "--target-cluster", FAR,
                                      "--yes")
+        tasks = breakdown(last_operation_tasks(),
+                          ("fpt.sec.db_backup", "fpt.sec.db_backup_transfer", "fpt.sec.db_restore"))
     return {"database_bytes": db_size, "jobs": jobs, "compression": compression,
-            "seconds": {k: round(v, 2) for k, v in seconds.items()}}
+            "seconds": {k: round(v, 2) for k, v in seconds.items()}, "tasks": tasks}
 
 
 # -- run and report ---------------------------------------------------------------------------------------------
@@ -243,12 +278,20 @@ def report(results: dict, opts: argparse.Namespace) -> None:
                 ("raw rsync, no-op", "raw_noop"), ("sec sync-media, no-op", "sec_noop"))
         for label, key in rows:
             print(f"  {label:42}{s[key]:>9.2f} s")
+        noop = media["noop_tasks"]
+        print(f"    no-op: media_sync task {noop.get('media_sync', 0):.2f} s, {noop['other_tasks']} other tasks "
+              f"{noop['other_tasks_seconds']:.2f} s, the rest is sec, ansible-runner and ansible-playbook starting")
     if database:
         s = database["seconds"]
         print(f"database: {database['database_bytes'] / 1024**3:.2f} GiB, jobs {database['jobs']}, "
               f"compression {database['compression']}, host to host over SSH")
         print(f"  {'raw pg_dump -Fd + pg_restore -j':42}{s['raw_pair']:>9.2f} s")
         print(f"  {'sec sync-db':42}{s['sec_sync_db']:>9.2f} s")
+        tasks = database["tasks"]
+        print(f"    of which tasks: db_backup {tasks.get('db_backup', 0):.2f} s (dump and its verification), "
+              f"db_backup_transfer {tasks.get('db_backup_transfer', 0):.2f} s, db_restore (check and restore) "
+              f"{tasks.get('db_restore', 0):.2f} s, {tasks['other_tasks']} other tasks "
+              f"{tasks['other_tasks_seconds']:.2f} s")
     print("ratios:")
     for key, value in results["ratios"].items():
         print(f"  {key:34}{value:>8.3f}")
