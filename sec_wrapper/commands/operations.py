@@ -4,10 +4,14 @@
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING, Any
 
 from sec_wrapper import store
 from sec_wrapper.render import human_age, human_size, print_fields, print_json, print_table
 from sec_wrapper.site_operation import first_result, require_yes, run_on_site
+
+if TYPE_CHECKING:
+    from sec_wrapper.runner import OperationResult
 
 
 def _site_args(parser: argparse.ArgumentParser) -> None:
@@ -61,11 +65,31 @@ def register(sub: argparse._SubParsersAction) -> None:
 def _maintenance(args: argparse.Namespace) -> int:
     extravars = {"state": args.state, **({"message": args.message} if args.message else {})}
     _, site, result = run_on_site("maintenance", "maintenance.yml", args.site, args.cluster, extravars)
+    recovery = _upgrade_recovery(result)
     if args.json:
-        print_json({"operation": result.id, "site": site.name, "state": args.state})
-    else:
-        print(f"{site.name}: maintenance {args.state}")
+        print_json({"operation": result.id, "site": site.name, "state": args.state, "upgrade_recovery": recovery})
+        return 0
+    print(f"{site.name}: maintenance {args.state}")
+    if recovery and recovery["rolled_back"]:
+        restored = ", its database restored from the backup taken before it" if recovery["database_restored"] else ""
+        print(f"the upgrade {recovery['from']} -> {recovery['to']} interrupted in its maintenance window was rolled "
+              f"back first{restored}: the site runs {recovery['from']}")
+    elif recovery:
+        print(f"the upgrade {recovery['from']} -> {recovery['to']} interrupted after it had finished was closed: "
+              f"the site runs {recovery['to']}")
     return 0
+
+
+def _upgrade_recovery(result: OperationResult) -> dict[str, Any] | None:
+    """What leaving maintenance did about an upgrade killed in its window (maintenance.yml), or None."""
+    found = first_result(result, "Look for an upgrade interrupted in its maintenance window")
+    if not found.get("recovery_needed"):
+        return None
+    journal = found.get("journal") or {}
+    return {"from": journal.get("from"), "to": journal.get("to"),
+            # The rollback switches `current` back; an upgrade that had finished is only closed.
+            "rolled_back": bool(first_result(result, "fpt.sec.release_activate")),
+            "database_restored": bool(first_result(result, "fpt.sec.db_restore"))}
 
 
 def _backup(args: argparse.Namespace) -> int:

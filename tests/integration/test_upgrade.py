@@ -372,7 +372,10 @@ def test_killed_in_the_window_then_maintenance_off_rolls_back(world: World) -> N
     assert current_link(world, PROD) == "releases/8.0.0"
     assert "sec-upgrade.json" in leftovers(world, PROD)
 
-    usec(world, "maintenance", PROD, "off")
+    out = usec(world, "maintenance", PROD, "off")
+    said = " ".join(out.stdout.split())
+    assert "the upgrade 8.0.0 -> 8.3.0 interrupted in its maintenance window was rolled back first" in said
+    assert "its database restored from the backup taken before it: the site runs 8.0.0" in said
     assert get(world, PROD) == (200, "8.0.0")
     assert checksums(world, PROD) == before
     assert current_link(world, PROD) == "releases/8.0.0"
