@@ -28,11 +28,9 @@ description:
     0600 passfile that is removed afterwards. It is never on a command line, in a log or in the result.
 author:
   - sec maintainers (!UNKNOWN)
+extends_documentation_fragment:
+  - fpt.sec.site
 options:
-  site_dir:
-    description: The site's folder on the App server, for example C(/var/rails/com_teststudio_prod).
-    type: path
-    required: true
   site:
     description:
       - The site's name (C(prod.teststudio.com)), recorded in the manifest so that a restore can refuse a
@@ -191,13 +189,13 @@ manifest:
 """
 
 import os
-import signal
 import threading
 import time
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.fpt.sec.plugins.module_utils import db_backups
 from ansible_collections.fpt.sec.plugins.module_utils.durable import fsync_dir
+from ansible_collections.fpt.sec.plugins.module_utils.interrupt import Interrupted, raise_on_signals
 from ansible_collections.fpt.sec.plugins.module_utils.postgres import (
     PgClient,
     PostgresError,
@@ -210,14 +208,6 @@ from ansible_collections.fpt.sec.plugins.module_utils.site_model import (
     looks_like_site_dir,
     read_running_version,
 )
-
-
-class Interrupted(Exception):
-    """SIGTERM/SIGHUP while working: raised so that the temporary folder is removed on the way out."""
-
-
-def _on_signal(signum: int, _frame: object) -> None:
-    raise Interrupted(f"interrupted by signal {signum}")
 
 
 class BackupFailed(Exception):
@@ -301,8 +291,8 @@ def main() -> None:
 
     result: dict = {"changed": False, "database": client.database, "version": version or "unknown",
                     "jobs": jobs, "removed": [], "dump_bytes": 0, "verified": False}
-    for signum in (signal.SIGTERM, signal.SIGHUP):
-        signal.signal(signum, _on_signal)
+    # SIGTERM/SIGHUP while working raise Interrupted, so that the temporary folder is removed on the way out.
+    raise_on_signals()
 
     with client:
         try:

@@ -15,11 +15,9 @@ description:
   - With O(check_files), every file of every backup is read again and compared with its manifest (size and
     sha256), so a backup damaged since it was made shows as C(damaged) with the first bad file named.
   - Folders without a sec manifest (for example the vendor's own dumps) are not listed and never touched.
+extends_documentation_fragment:
+  - fpt.sec.site
 options:
-  site_dir:
-    description: The site dir, for example C(/var/rails/com_teststudio_prod).
-    type: path
-    required: true
   check_files:
     description: Re-read every file and compare it with the manifest; slower, as it reads every backup in full.
     type: bool

@@ -9,7 +9,8 @@ module: db_backup_transfer
 short_description: Bring another site's database backup into this site's backup folder, verified
 version_added: "0.1.0"
 description:
-  - Runs on the App server of the target site. Copies one backup made by M(fpt.sec.db_backup) from the
+  - Runs on the App server of the target site, whose folder on this host is O(site_dir) (for example
+    C(/var/rails/com_teststudio_staging)). Copies one backup made by M(fpt.sec.db_backup) from the
     source site's backup folder, C(<source_site_dir>/db_backup/<backup>/), into the target's,
     C(<site_dir>/db_backup/<backup>/), where M(fpt.sec.db_restore) can restore it. This is the transfer
     step of a production to staging sync.
@@ -31,11 +32,9 @@ description:
     If it fails its checks, the task fails and leaves it alone.
 author:
   - sec maintainers (!UNKNOWN)
+extends_documentation_fragment:
+  - fpt.sec.site
 options:
-  site_dir:
-    description: The target site's folder on this host, for example C(/var/rails/com_teststudio_staging).
-    type: path
-    required: true
   backup:
     description:
       - The backup's folder name in the source's C(db_backup/), for example C(20240501T120000Z_8.0.0), as
@@ -204,13 +203,13 @@ import datetime
 import errno
 import os
 import shutil
-import signal
 import tempfile
 import time
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.fpt.sec.plugins.module_utils import db_backups
 from ansible_collections.fpt.sec.plugins.module_utils.durable import fsync_dir
+from ansible_collections.fpt.sec.plugins.module_utils.interrupt import Interrupted, raise_on_signals
 from ansible_collections.fpt.sec.plugins.module_utils.postgres import low_priority_prefix
 from ansible_collections.fpt.sec.plugins.module_utils.rsync_ssh import (
     OUT_FORMAT,
@@ -234,14 +233,6 @@ from ansible_collections.fpt.sec.plugins.module_utils.versions import Version
 COPY_OPTIONS = ["--recursive", "--times", "--protect-args", "--no-human-readable", "--8-bit-output", "--stats"]
 # Room to leave beyond the backup's size, so that a transfer never fills the disk the site writes to.
 FREE_SPACE_MARGIN = 256 * 1024 * 1024
-
-
-class Interrupted(Exception):
-    """SIGTERM/SIGHUP while copying: raised so that the temporary folder is removed on the way out."""
-
-
-def _on_signal(signum: int, _frame: object) -> None:
-    raise Interrupted(f"interrupted by signal {signum}")
 
 
 class Refused(Exception):
@@ -372,8 +363,8 @@ def main() -> None:
     if params["max_age_hours"] < 0:
         fail("max_age_hours must be 0 (any age) or more")
 
-    for signum in (signal.SIGTERM, signal.SIGHUP):
-        signal.signal(signum, _on_signal)
+    # SIGTERM/SIGHUP while copying raise Interrupted, so that the temporary folder is removed on the way out.
+    raise_on_signals()
 
     # Already there (a sync run again with the same backup): checked in full, then reused.
     if os.path.lexists(result["backup_path"]):

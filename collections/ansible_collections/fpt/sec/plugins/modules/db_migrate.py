@@ -27,11 +27,9 @@ description:
     applied. A rollback can then never race a migration left running by a dead upgrade.
 author:
   - sec maintainers (!UNKNOWN)
+extends_documentation_fragment:
+  - fpt.sec.site
 options:
-  site_dir:
-    description: The site's folder on the App server, for example C(/var/rails/com_teststudio_prod).
-    type: path
-    required: true
   release:
     description:
       - The staged release whose migrations to apply, for example V(8.2.0), or several in order, for

@@ -30,11 +30,9 @@ description:
     0600 passfile that is removed afterwards. It is never on a command line, in a log or in the result.
 author:
   - sec maintainers (!UNKNOWN)
+extends_documentation_fragment:
+  - fpt.sec.site
 options:
-  site_dir:
-    description: The site's folder on the App server, for example C(/var/rails/com_teststudio_prod).
-    type: path
-    required: true
   backup:
     description:
       - The backup's folder name in C(<site_dir>/db_backup/), for example C(20240501T120000Z_8.0.0), as
@@ -191,11 +189,11 @@ commands:
 """
 
 import os
-import signal
 import time
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.fpt.sec.plugins.module_utils import db_backups
+from ansible_collections.fpt.sec.plugins.module_utils.interrupt import Interrupted, raise_on_signals
 from ansible_collections.fpt.sec.plugins.module_utils.postgres import (
     PgClient,
     PostgresError,
@@ -210,14 +208,6 @@ from ansible_collections.fpt.sec.plugins.module_utils.site_model import (
     reverse_name,
 )
 from ansible_collections.fpt.sec.plugins.module_utils.versions import Version
-
-
-class Interrupted(Exception):
-    """SIGTERM/SIGHUP while working: raised so that the fresh database is dropped on the way out."""
-
-
-def _on_signal(signum: int, _frame: object) -> None:
-    raise Interrupted(f"interrupted by signal {signum}")
 
 
 def _site_key(text: str | None) -> str | None:
@@ -306,8 +296,8 @@ def main() -> None:
              "nothing was changed")
     result["forced"] = reasons
 
-    for signum in (signal.SIGTERM, signal.SIGHUP):
-        signal.signal(signum, _on_signal)
+    # SIGTERM/SIGHUP while working raise Interrupted, so that the fresh database is dropped on the way out.
+    raise_on_signals()
 
     stamp = db_backups.utc_now().strftime("%Y%m%d%H%M%S")
     fresh = derived_name(live, "_restore_" + stamp)

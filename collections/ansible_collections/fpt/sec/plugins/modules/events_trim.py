@@ -27,11 +27,9 @@ description:
     reaches C(psql) only through a temporary 0600 passfile, never an argument.
 author:
   - sec maintainers (!UNKNOWN)
+extends_documentation_fragment:
+  - fpt.sec.site
 options:
-  site_dir:
-    description: The site's folder on the App server, for example C(/var/rails/com_teststudio_prod).
-    type: path
-    required: true
   before:
     description:
       - A date as C(YYYY-MM-DD). Events with C(created_at) before midnight UTC of that day go.

@@ -18,11 +18,9 @@ description:
   - Idempotent. The same page already in place, or no page when turning off, reports no change.
 author:
   - sec maintainers (!UNKNOWN)
+extends_documentation_fragment:
+  - fpt.sec.site
 options:
-  site_dir:
-    description: The site's folder on the App server, for example C(/var/rails/com_teststudio_prod).
-    type: path
-    required: true
   state:
     description: V(on) shows the maintenance page, V(off) removes it.
     type: str

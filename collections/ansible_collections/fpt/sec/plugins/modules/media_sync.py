@@ -229,11 +229,11 @@ command:
 """
 
 import os
-import signal
 import tempfile
 import time
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.fpt.sec.plugins.module_utils.interrupt import Interrupted, raise_on_signals
 from ansible_collections.fpt.sec.plugins.module_utils.postgres import low_priority_prefix
 from ansible_collections.fpt.sec.plugins.module_utils.rsync_ssh import (
     ADD_ONLY_OPTIONS,
@@ -247,14 +247,6 @@ from ansible_collections.fpt.sec.plugins.module_utils.rsync_ssh import (
     ssh_transport,
     write_known_hosts,
 )
-
-
-class Interrupted(Exception):
-    """SIGTERM/SIGHUP: raised so that rsync is stopped rather than left running without us."""
-
-
-def _on_signal(signum: int, _frame: object) -> None:
-    raise Interrupted(f"interrupted by signal {signum}")
 
 
 def _inside(path: str, folder: str) -> bool:
@@ -335,8 +327,8 @@ def main() -> None:
             fail(f"source_dir {source_dir} and target_dir {target_dir} overlap: they must be two sites' "
                  "own media folders")
 
-    for signum in (signal.SIGTERM, signal.SIGHUP):
-        signal.signal(signum, _on_signal)
+    # SIGTERM/SIGHUP raise Interrupted, so that rsync is stopped rather than left running without us.
+    raise_on_signals()
 
     try:
         rsync = find_rsync()

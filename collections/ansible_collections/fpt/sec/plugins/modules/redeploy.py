@@ -27,11 +27,9 @@ description:
   - A health check through the virtual host is the caller's next step (M(fpt.sec.site_health)).
 author:
   - sec maintainers (!UNKNOWN)
+extends_documentation_fragment:
+  - fpt.sec.site
 options:
-  site_dir:
-    description: The site's folder on the App server, for example C(/var/rails/com_teststudio_prod).
-    type: path
-    required: true
   force:
     description: Redeploy even when nothing is pending (regenerate, reload the application, restart Apache).
     type: bool

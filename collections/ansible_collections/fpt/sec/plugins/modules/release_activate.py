@@ -9,9 +9,10 @@ module: release_activate
 short_description: Switch a site's current release atomically, and restart its application
 version_added: "0.1.0"
 description:
-  - Points C(<site_dir>/current) at the staged release C(releases/<version>). The new link is made under a
-    temporary name and renamed over the old one. The rename replaces it in one step, so there is never a
-    moment without C(current). It is never removed and made again.
+  - Runs on the site's App or API server. Points C(<site_dir>/current) at the staged release
+    C(releases/<version>). The new link is made under a temporary name and renamed over the old one. The
+    rename replaces it in one step, so there is never a moment without C(current). It is never removed
+    and made again.
   - Then touches C(<site_dir>/tmp/restart.txt), so that the application reloads on the new release
     (Passenger's convention).
   - Switching back to the previous release (a rollback) is the same call with the older version.
@@ -25,11 +26,9 @@ description:
     in the same task as the switch, one task sooner.
 author:
   - sec maintainers (!UNKNOWN)
+extends_documentation_fragment:
+  - fpt.sec.site
 options:
-  site_dir:
-    description: The site's folder on the App or API server, for example C(/var/rails/com_teststudio_prod).
-    type: path
-    required: true
   version:
     description: The staged release to make current, for example V(8.2.0).
     type: str

@@ -16,11 +16,9 @@ description:
   - Folders under C(releases/) whose names are not versions are never touched.
 author:
   - sec maintainers (!UNKNOWN)
+extends_documentation_fragment:
+  - fpt.sec.site
 options:
-  site_dir:
-    description: The site's folder on the server.
-    type: path
-    required: true
   keep:
     description: How many of the newest releases to keep, the current one included. At least 1.
     type: int

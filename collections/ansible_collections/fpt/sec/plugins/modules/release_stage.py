@@ -25,11 +25,9 @@ description:
     points at, which is refused.
 author:
   - sec maintainers (!UNKNOWN)
+extends_documentation_fragment:
+  - fpt.sec.site
 options:
-  site_dir:
-    description: The site's folder on the server, for example C(/var/rails/com_teststudio_prod).
-    type: path
-    required: true
   archive:
     description: The release archive on the server, C(<name>-<version>.tar.gz).
     type: path

@@ -25,11 +25,9 @@ description:
   - Taking a lock that this same O(operation_id) already holds changes nothing.
 author:
   - sec maintainers (!UNKNOWN)
+extends_documentation_fragment:
+  - fpt.sec.site
 options:
-  site_dir:
-    description: The site's folder on the App server, for example C(/var/rails/com_teststudio_prod).
-    type: path
-    required: true
   state:
     description:
       - V(present) takes the lock, V(absent) releases it, V(query) only reports who holds it.

@@ -34,11 +34,9 @@ description:
     C(api_rate_limit_per_minute) (integer, 0 to 1000000, 0 means no limit)."
 author:
   - sec maintainers (!UNKNOWN)
+extends_documentation_fragment:
+  - fpt.sec.site
 options:
-  site_dir:
-    description: The site's folder on the App server, for example C(/var/rails/com_teststudio_prod).
-    type: path
-    required: true
   state:
     description:
       - V(present) writes O(settings) into the file (merged into it, or as the whole file with

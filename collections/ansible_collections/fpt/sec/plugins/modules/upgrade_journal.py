@@ -16,14 +16,13 @@ description:
   - If it is still there, an upgrade was interrupted (killed) in its window. The next upgrade, or taking
     the site out of maintenance, must roll the site back first. O(state=query) tells, and reports what the
     upgrade playbook checks up front (running version, maintenance page, free disk space).
+  - Runs on the App server whose O(site_dir) holds the site lock (see M(fpt.sec.site_lock)).
   - The journal is written atomically and synced to disk, since it must survive the crash it is there for.
 author:
   - sec maintainers (!UNKNOWN)
+extends_documentation_fragment:
+  - fpt.sec.site
 options:
-  site_dir:
-    description: The site's folder on the App server that holds the site lock.
-    type: path
-    required: true
   state:
     description: V(query) reads it, V(present) writes it, V(absent) removes it.
     type: str

@@ -1,0 +1,16 @@
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The option that names the site a module works on: its folder on the host the module runs on."""
+
+from __future__ import annotations
+
+
+class ModuleDocFragment:
+    DOCUMENTATION = r"""
+options:
+  site_dir:
+    description:
+      - The site's folder (the site dir) on the host the module runs on, for example
+        C(/var/rails/com_teststudio_prod) on the site's App server.
+    type: path
+    required: true
+"""
