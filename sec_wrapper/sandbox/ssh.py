@@ -47,7 +47,11 @@ UsePAM no
 StrictModes no
 PrintMotd no
 # A host running several Apache instances can pin one for discovery; the sandbox pins its own.
-SetEnv SEC_APACHE_CONFIG={apache_config}
+# SHLVL=1: Debian's bash runs ~/.bashrc for every command ssh starts unless it is a nested shell. The
+# sandbox's login is this machine's own user, whose .bashrc may be a workstation's (here: pyenv init, about
+# 0.1 s per command and its shims first on PATH); an App server's service login has none, so neither has
+# the sandbox's. Commands get the plain system PATH, as on a server.
+SetEnv SEC_APACHE_CONFIG={apache_config} SHLVL=1
 Subsystem sftp internal-sftp
 LogLevel ERROR
 """
