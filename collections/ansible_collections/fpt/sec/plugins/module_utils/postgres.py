@@ -41,7 +41,6 @@ __all__ = [
     "default_jobs",
     "derived_name",
     "find_binary",
-    "low_priority_prefix",
     "parse_compression",
     "quote_ident",
     "quote_literal",
@@ -152,33 +151,6 @@ def find_binary(name: str, min_major: int | None = None) -> str:
         found.append(f"{path} ({major})")
     raise PostgresError(f"{name} must be version {min_major} or newer for this server; found only "
                         f"{', '.join(found)}: install postgresql-client-{min_major}")
-
-
-_priority_cache: list[str] | None = None
-
-
-def low_priority_prefix() -> list[str]:
-    """``nice -n 10 ionice -c3`` where available, so that a long dump leaves CPU and disk to the live site.
-
-    ionice's idle class is refused in some containers: it is then left out rather than failing the dump.
-    """
-    global _priority_cache
-    if _priority_cache is None:
-        prefix: list[str] = []
-        nice = shutil.which("nice")
-        if nice:
-            prefix += [nice, "-n", "10"]
-        ionice = shutil.which("ionice")
-        if ionice:
-            try:
-                ok = subprocess.run([ionice, "-c3", "true"], stdin=subprocess.DEVNULL, capture_output=True,
-                                    timeout=10, check=False).returncode == 0
-            except (OSError, subprocess.SubprocessError):
-                ok = False
-            if ok:
-                prefix += [ionice, "-c3"]
-        _priority_cache = prefix
-    return list(_priority_cache)
 
 
 def default_jobs() -> int:

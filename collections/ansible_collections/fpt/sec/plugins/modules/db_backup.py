@@ -201,8 +201,8 @@ from ansible_collections.fpt.sec.plugins.module_utils.postgres import (
     PostgresError,
     binary_version,
     default_jobs,
-    low_priority_prefix,
 )
+from ansible_collections.fpt.sec.plugins.module_utils.priority import low_priority_prefix
 from ansible_collections.fpt.sec.plugins.module_utils.site_model import (
     DatabaseConfigError,
     looks_like_site_dir,

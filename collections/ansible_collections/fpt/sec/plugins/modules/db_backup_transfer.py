@@ -210,7 +210,7 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.fpt.sec.plugins.module_utils import db_backups
 from ansible_collections.fpt.sec.plugins.module_utils.durable import fsync_dir
 from ansible_collections.fpt.sec.plugins.module_utils.interrupt import Interrupted, raise_on_signals
-from ansible_collections.fpt.sec.plugins.module_utils.postgres import low_priority_prefix
+from ansible_collections.fpt.sec.plugins.module_utils.priority import low_priority_prefix
 from ansible_collections.fpt.sec.plugins.module_utils.rsync_ssh import (
     OUT_FORMAT,
     RsyncError,

@@ -234,7 +234,7 @@ import time
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.fpt.sec.plugins.module_utils.interrupt import Interrupted, raise_on_signals
-from ansible_collections.fpt.sec.plugins.module_utils.postgres import low_priority_prefix
+from ansible_collections.fpt.sec.plugins.module_utils.priority import low_priority_prefix
 from ansible_collections.fpt.sec.plugins.module_utils.rsync_ssh import (
     ADD_ONLY_OPTIONS,
     OUT_FORMAT,
