@@ -18,7 +18,7 @@ forwarded agent), as between two real App servers.
 Every sec time is the wall time of the `sec` command, start to end. Targets (issue 7): media first run within
 1.1x of raw rsync, no-op run within raw + 3 s, sync-db within 1.2x of the raw pair.
 
-Run: python bench/sync.py [--files 100000] [--db-size-gb 2] [--skip-media] [--skip-db] [--json]
+Run: python bench/sync.py [--files 100000] [--db-size-gb 2] [--repeat 1] [--skip-media] [--skip-db] [--json]
 """
 
 from __future__ import annotations
@@ -137,30 +137,45 @@ def bench_media(opts: argparse.Namespace, state: dict, work: Path) -> dict:
     log(f"writing {opts.files} media files into {source}")
     files, size = write_media(source, opts.files, opts.min_kib, opts.max_kib)
     raw_target = work / "raw-media"
-    raw_target.mkdir()
+    staging_media = Path(next(s for s in state["sites"] if s["name"] == STAGING)["site_dir"]) / "media"
+    staging_before = set(staging_media.rglob("*"))
     settle()
     # The same transport sec's module uses: no compression (media does not compress), strict host key.
     ssh = (f"ssh -p {app['port']} -i {app['key']} -o UserKnownHostsFile={app['known_hosts']}"
            " -o StrictHostKeyChecking=yes -o BatchMode=yes -o Compression=no")
     raw = ["rsync", "-a", "--ignore-existing", "-e", ssh, f"{source}/", f"{app['user']}@127.0.0.1:{raw_target}/"]
     pair = ("--source-cluster", NEAR, "--target-cluster", FAR)
-    seconds: dict[str, float] = {}
-    log("raw rsync, first run")
-    seconds["raw_first"] = timed(raw)
-    settle()
-    log("sec sync-media, first run")
-    seconds["sec_first"] = sec("sync-media", PROD, STAGING, *pair)
-    settle()
-    log("raw rsync, no-op run")
-    seconds["raw_noop"] = timed(raw)
-    log("sec sync-media, no-op run")
-    seconds["sec_noop"] = sec("sync-media", PROD, STAGING, *pair)
-    noop_tasks = breakdown(last_operation_tasks(), ("fpt.sec.media_sync",))
-    copied = sum(1 for p in (Path(next(s for s in state["sites"] if s["name"] == STAGING)["site_dir"])
-                             / "media/files").rglob("bench_*"))
-    if copied != files:
-        raise SystemExit(f"sec sync-media copied {copied} of {files} files")
+    best: dict[str, float] = {}
+    noop_tasks: dict = {}
+
+    def keep_best(key: str, seconds: float) -> None:
+        best[key] = min(best.get(key, seconds), seconds)
+
+    for attempt in range(opts.repeat):
+        if attempt:  # back to empty targets: staging keeps only what it had before the first run
+            shutil.rmtree(raw_target)
+            for path in sorted(set(staging_media.rglob("*")) - staging_before, key=lambda p: -len(p.parts)):
+                path.rmdir() if path.is_dir() else path.unlink()
+        raw_target.mkdir()
+        settle()
+        log(f"round {attempt + 1}/{opts.repeat}: raw rsync, first run")
+        keep_best("raw_first", timed(raw))
+        settle()
+        log(f"round {attempt + 1}/{opts.repeat}: sec sync-media, first run")
+        keep_best("sec_first", sec("sync-media", PROD, STAGING, *pair))
+        settle()
+        log(f"round {attempt + 1}/{opts.repeat}: raw rsync, no-op run")
+        keep_best("raw_noop", timed(raw))
+        log(f"round {attempt + 1}/{opts.repeat}: sec sync-media, no-op run")
+        noop = sec("sync-media", PROD, STAGING, *pair)
+        if noop <= best.get("sec_noop", noop):
+            noop_tasks = breakdown(last_operation_tasks(), ("fpt.sec.media_sync",))
+        keep_best("sec_noop", noop)
+        copied = sum(1 for p in (staging_media / "files").rglob("bench_*"))
+        if copied != files:
+            raise SystemExit(f"sec sync-media copied {copied} of {files} files")
     shutil.rmtree(raw_target)
+    seconds = best
     return {"files": files, "bytes": size, "seconds": {k: round(v, 2) for k, v in seconds.items()},
             "noop_tasks": noop_tasks}
 
@@ -213,6 +228,8 @@ def main() -> None:
     parser.add_argument("--min-kib", type=float, default=1.0, help="smallest media file, KiB (default 1)")
     parser.add_argument("--max-kib", type=float, default=256.0, help="largest media file, KiB (default 256)")
     parser.add_argument("--db-size-gb", type=float, default=2.0, help="database size to generate (default 2)")
+    parser.add_argument("--repeat", type=int, default=1,
+                        help="media rounds (both targets emptied in between); the best of each measure counts")
     parser.add_argument("--skip-media", action="store_true")
     parser.add_argument("--skip-db", action="store_true")
     parser.add_argument("--dir", type=Path, help="work folder (default: a new one under /var/tmp)")
@@ -273,7 +290,8 @@ def report(results: dict, opts: argparse.Namespace) -> None:
     if media:
         s = media["seconds"]
         print(f"media: {media['files']} files, {media['bytes'] / 1024**3:.2f} GiB "
-              f"({opts.min_kib:g}-{opts.max_kib:g} KiB, log-uniform), host to host over SSH")
+              f"({opts.min_kib:g}-{opts.max_kib:g} KiB, log-uniform), host to host over SSH"
+              f"{f', best of {opts.repeat} rounds' if opts.repeat > 1 else ''}")
         rows = (("raw rsync -a --ignore-existing, first", "raw_first"), ("sec sync-media, first", "sec_first"),
                 ("raw rsync, no-op", "raw_noop"), ("sec sync-media, no-op", "sec_noop"))
         for label, key in rows:
