@@ -15,13 +15,14 @@ NOT_LISTED = {"run_module", "site_lock"}
 
 
 def low_level_modules() -> list[dict]:
-    from ansible.utils.plugin_docs import read_docstring  # slow to import: only when listing
+    # Slow to import (Ansible's doc parser): only when listing.
+    from ansible_collections.fpt.sec.plugins.plugin_utils.module_docs import module_doc
 
     rows = []
     for path in sorted(MODULES_DIR.glob("*.py")):
         if path.stem in NOT_LISTED or path.stem.startswith("_"):
             continue
-        doc = read_docstring(str(path)).get("doc") or {}
+        doc = module_doc(str(path))
         rows.append({"module": path.stem, "description": doc.get("short_description", ""),
                      "options": sorted(doc.get("options") or {})})
     return rows

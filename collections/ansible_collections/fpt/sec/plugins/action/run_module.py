@@ -14,7 +14,7 @@ from typing import Any
 from ansible.errors import AnsibleActionFail
 from ansible.plugins.action import ActionBase
 from ansible.plugins.loader import module_loader
-from ansible.utils.plugin_docs import read_docstring
+from ansible_collections.fpt.sec.plugins.plugin_utils.module_docs import module_doc
 
 COLLECTION = "fpt.sec"
 # Options a module may declare, and where their value comes from in the site's inventory facts.
@@ -26,8 +26,7 @@ def module_options(fqcn: str) -> dict[str, Any]:
     path = module_loader.find_plugin(fqcn)
     if not path:
         raise AnsibleActionFail(f"{fqcn} is not a module of this collection: see `sec advanced list`")
-    doc = read_docstring(path).get("doc") or {}
-    return doc.get("options") or {}
+    return module_doc(path)["options"]
 
 
 class ActionModule(ActionBase):
