@@ -42,6 +42,7 @@ sys.path.insert(0, str(ROOT))
 from ansible_collections.fpt.sec.plugins.module_utils import db_backups  # noqa: E402
 from ansible_collections.fpt.sec.plugins.module_utils.postgres import (  # noqa: E402
     PgClient,
+    binary_version,
     default_jobs,
     find_binary,
 )
@@ -261,8 +262,7 @@ def run(opts: argparse.Namespace, state: dict, site: dict, work: Path) -> dict:
 def compression_sweep(client: PgClient, opts: argparse.Namespace, out: Path) -> dict:
     """Raw pg_dump -Fc, then -Fd -j N at each compression this client build has: seconds and bytes."""
     pg_dump = str(opts.pg_bin / "pg_dump") if opts.pg_bin else client.tool("pg_dump")
-    major = int(subprocess.run([pg_dump, "--version"], capture_output=True, text=True, check=True)
-                .stdout.split()[-1].split(".")[0])
+    major = binary_version(pg_dump)[0]
     login, database, jobs = client.connection_args(), ["-d", client.database], default_jobs()
     specs = [f"gzip:{level}" for level in range(1, 10)]
     if major >= 16:

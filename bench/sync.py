@@ -182,7 +182,7 @@ def bench_media(opts: argparse.Namespace, state: dict, work: Path) -> dict:
 
 # -- database ----------------------------------------------------------------------------------------------------
 def bench_db(opts: argparse.Namespace, state: dict, work: Path) -> dict:
-    from backup import grow  # bench/backup.py: the same generated event log
+    from backup import grow, superuser_sql  # bench/backup.py: the same generated event log
 
     prod = next(s for s in state["sites"] if s["name"] == PROD)
     client = PgClient.for_site(prod["site_dir"])
@@ -211,6 +211,8 @@ def bench_db(opts: argparse.Namespace, state: dict, work: Path) -> dict:
         seconds["raw_pair"] = time.monotonic() - started
         client.drop_database(fresh)
         shutil.rmtree(dump)
+        # The raw restore's pages are flushed now, not during sec's low-I/O-priority backup.
+        superuser_sql(state, "CHECKPOINT")
         settle()
         log("sec sync-db")
         seconds["sec_sync_db"] = sec("sync-db", PROD, STAGING, "--source-cluster", NEAR, "--target-cluster", FAR,
