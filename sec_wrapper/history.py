@@ -17,6 +17,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from ansible_collections.fpt.sec.plugins.module_utils.process import pid_alive
+
 from sec_wrapper.errors import SecError
 from sec_wrapper.paths import sec_home
 from sec_wrapper.store import write_json_atomic
@@ -89,14 +91,8 @@ def process_start(pid: int) -> str | None:
 
 
 def process_alive(pid: int | None, start: str | None = None) -> bool:
-    if not pid:
+    if not pid or not pid_alive(pid):
         return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        pass
     stat = _proc_stat(pid)
     if stat is None:
         return True

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from ansible_collections.fpt.sec.plugins.module_utils import site_lock
+from ansible_collections.fpt.sec.plugins.module_utils import process, site_lock
 from ansible_collections.fpt.sec.plugins.module_utils.site_lock import (
     ACQUIRED,
     ALREADY_HELD,
@@ -183,8 +183,8 @@ def test_other_controller_is_dead_only_past_stale_after() -> None:
 def test_real_processes_alive_and_start_identity() -> None:
     child = subprocess.Popen([sys.executable, "-c", "pass"])
     child.wait()
-    assert site_lock.pid_alive(os.getpid())
-    assert not site_lock.pid_alive(child.pid)
+    assert process.pid_alive(os.getpid())
+    assert not process.pid_alive(child.pid)
     start = site_lock.process_start(os.getpid())
     if Path("/proc/self/stat").exists():
         assert start and start == site_lock.process_start(os.getpid())

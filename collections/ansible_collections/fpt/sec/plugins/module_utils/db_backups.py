@@ -29,7 +29,6 @@ Pure standard library and Python 3.8 compatible syntax: this file ships to manag
 from __future__ import annotations
 
 import datetime
-import errno
 import hashlib
 import json
 import os
@@ -38,6 +37,7 @@ import shutil
 import stat
 
 from ansible_collections.fpt.sec.plugins.module_utils import upgrade_journal
+from ansible_collections.fpt.sec.plugins.module_utils.process import pid_alive
 
 FORMAT = "sec-db-backup/1"
 BACKUP_DIR = "db_backup"
@@ -308,19 +308,9 @@ def stale_partials(site_dir: str) -> list[str]:
     stale = []
     for name in sorted(names):
         match = _PARTIAL_RE.match(name)
-        if match and not _pid_alive(int(match.group("pid"))):
+        if match and not pid_alive(int(match.group("pid"))):
             stale.append(os.path.join(root, name))
     return stale
-
-
-def _pid_alive(pid: int) -> bool:
-    if pid == os.getpid():
-        return True
-    try:
-        os.kill(pid, 0)
-    except OSError as exc:
-        return exc.errno == errno.EPERM
-    return True
 
 
 def remove_tree(path: str) -> None:

@@ -27,6 +27,7 @@ import tempfile
 import time
 from collections.abc import Sequence
 
+from ansible_collections.fpt.sec.plugins.module_utils.process import pid_alive
 from ansible_collections.fpt.sec.plugins.module_utils.site_model import (
     read_database_config,
     read_database_password,
@@ -213,21 +214,11 @@ def _sweep_passfiles() -> None:
         if not pid_text.isdigit():
             continue
         try:
-            if os.lstat(path).st_uid != os.getuid() or _pid_alive(int(pid_text)):
+            if os.lstat(path).st_uid != os.getuid() or pid_alive(int(pid_text)):
                 continue
             os.unlink(path)
         except OSError:
             continue
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _passfile_field(value: str) -> str:

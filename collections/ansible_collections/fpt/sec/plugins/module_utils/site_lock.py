@@ -26,6 +26,8 @@ import os
 import time
 import uuid
 
+from ansible_collections.fpt.sec.plugins.module_utils.process import pid_alive
+
 LOCK_RELATIVE_PATH = os.path.join("tmp", "sec-operation.lock")
 FORMAT = 1
 
@@ -252,16 +254,6 @@ def describe(holder: dict) -> str:
 
 
 # -- controller side: is the holder still running? -----------------------------------------------------
-
-def pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # it exists, it belongs to another user
-    return True
-
 
 def _boot_id() -> str:
     try:

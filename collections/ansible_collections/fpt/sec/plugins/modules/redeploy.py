@@ -175,6 +175,7 @@ from ansible_collections.fpt.sec.plugins.module_utils.apache_locate import (
     locate_apache,
 )
 from ansible_collections.fpt.sec.plugins.module_utils.discovery import discover_sites
+from ansible_collections.fpt.sec.plugins.module_utils.process import pid_alive
 from ansible_collections.fpt.sec.plugins.module_utils.site_runtime import (
     SettingsFileError,
     dump_json,
@@ -370,18 +371,8 @@ def graceful(module: AnsibleModule, instance: ApacheInstance, command: list[str]
                             "was told to reload already; fix Apache and run again with force")
     # The master keeps its pid through a graceful restart; if it exits, the new configuration killed it.
     time.sleep(0.5)
-    if instance.pid is not None and not alive(instance.pid):
+    if instance.pid is not None and not pid_alive(instance.pid):
         raise RedeployError(f"Apache (pid {instance.pid}) stopped after the graceful restart; see its error log")
-
-
-def alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 if __name__ == "__main__":
