@@ -31,13 +31,12 @@ import os
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "collections"))
-sys.path.insert(0, str(ROOT))
+from common import ROOT, log, private_sandbox  # the project's paths on sys.path first
+
+# isort: split
 
 from ansible_collections.fpt.sec.plugins.module_utils import db_backups  # noqa: E402
 from ansible_collections.fpt.sec.plugins.module_utils.postgres import (  # noqa: E402
@@ -74,9 +73,6 @@ FROM (SELECT g,
       FROM generate_series(1, ROWS) g) s
 """
 
-
-def log(msg: str) -> None:
-    print(f"[{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
 
 
 def superuser_sql(state: dict, sql: str, dbname: str = "postgres") -> list:
@@ -156,26 +152,9 @@ def main() -> None:
     parser.add_argument("--pg-bin", type=Path, help="the sweep's client tools folder (default: db_backup's)")
     opts = parser.parse_args()
 
-    work = opts.dir or Path(tempfile.mkdtemp(prefix="sec-bench-backup-", dir="/var/tmp"))
-    work.mkdir(parents=True, exist_ok=True)
-    work.chmod(0o755)
-    # The sandbox records itself in SEC_HOME: a private one, so that the user's own sandbox is left alone.
-    os.environ["SEC_HOME"] = str(work / "home")
-    from sec_wrapper.sandbox import Sandbox
-
-    box = Sandbox(work / "home" / "sandbox")
-    log(f"sandbox in {box.dir}")
-    box.up(events=10_000, media_files=2, sites=[SITE], progress=log)
-    try:
+    with private_sandbox("backup", opts.dir, opts.keep, events=10_000, media_files=2, sites=[SITE]) as (work, box):
         state = box.state()
-        site = state["sites"][0]
-        results = run(opts, state, site, work)
-    finally:
-        if opts.keep:
-            log(f"sandbox left up in {box.dir}: SEC_HOME={work / 'home'} sec sandbox down")
-        else:
-            box.down()
-            shutil.rmtree(work, ignore_errors=True)
+        results = run(opts, state, state["sites"][0], work)
     report(results, opts)
 
 

@@ -31,15 +31,13 @@ import random
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from datetime import datetime
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "collections"))
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "bench"))
+from common import ROOT, log, private_sandbox  # the project's paths on sys.path first
+
+# isort: split
 
 from ansible_collections.fpt.sec.plugins.module_utils.postgres import (  # noqa: E402
     PgClient,
@@ -49,9 +47,6 @@ from ansible_collections.fpt.sec.plugins.module_utils.postgres import (  # noqa:
 PROD, STAGING = "prod.teststudio.com", "staging.teststudio.com"
 NEAR, FAR = "near", "far"
 
-
-def log(msg: str) -> None:
-    print(f"[{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
 
 
 def sec(*args: str) -> float:
@@ -239,18 +234,9 @@ def main() -> None:
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
     opts = parser.parse_args()
 
-    work = opts.dir or Path(tempfile.mkdtemp(prefix="sec-bench-sync-", dir="/var/tmp"))
-    work.mkdir(parents=True, exist_ok=True)
-    work.chmod(0o755)
-    # The sandbox and the clusters live in a private SEC_HOME: the user's own are left alone.
-    os.environ["SEC_HOME"] = str(work / "home")
-    from sec_wrapper.sandbox import Sandbox
-
-    box = Sandbox(work / "home" / "sandbox")
-    log(f"sandbox in {box.dir}")
-    box.up(events=10_000, media_files=10, progress=log)
     results: dict = {"cpus": os.cpu_count()}
-    try:
+    # The clusters live in the sandbox's private SEC_HOME too.
+    with private_sandbox("sync", opts.dir, opts.keep, events=10_000, media_files=10) as (work, box):
         state = box.state()
         app = state["app_server"]
         for name, address in ((NEAR, "127.0.0.1"), (FAR, "localhost")):
@@ -260,12 +246,6 @@ def main() -> None:
             results["media"] = bench_media(opts, state, work)
         if not opts.skip_db:
             results["database"] = bench_db(opts, state, work)
-    finally:
-        if opts.keep:
-            log(f"sandbox left up in {box.dir}: SEC_HOME={work / 'home'} sec sandbox down")
-        else:
-            box.down()
-            shutil.rmtree(work, ignore_errors=True)
     report(results, opts)
 
 

@@ -24,18 +24,16 @@ import argparse
 import datetime
 import json
 import os
-import shutil
 import signal
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "collections"))
-sys.path.insert(0, str(ROOT))
+from common import ROOT, log, private_sandbox  # the project's paths on sys.path first
+
+# isort: split
 
 from ansible_collections.fpt.sec.plugins.module_utils.postgres import PgClient, find_binary  # noqa: E402
 
@@ -63,9 +61,6 @@ INSERT INTO event_log_entries (created_at, event_type, entity_type, entity_id, p
 COMMIT;
 """
 
-
-def log(msg: str) -> None:
-    print(f"[{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
 
 
 # -- the database -------------------------------------------------------------------------------------------
@@ -193,28 +188,10 @@ def main() -> None:
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
     opts = parser.parse_args()
 
-    work = opts.dir or Path(tempfile.mkdtemp(prefix="sec-bench-trim-", dir="/var/tmp"))
-    work.mkdir(parents=True, exist_ok=True)
-    work.chmod(0o755)  # as root, PostgreSQL runs as postgres and must reach its data folder
-    # The sandbox records itself in SEC_HOME: a private one, so that the user's own sandbox is left alone.
-    os.environ["SEC_HOME"] = str(work / "home")
-    (work / "home").mkdir(exist_ok=True)
-    (work / "home").chmod(0o755)
-    from sec_wrapper.sandbox import Sandbox
-
-    box = Sandbox(work / "home" / "sandbox")
-    try:
-        started = time.monotonic()
-        log(f"creating a site with {opts.events} events (server-side) in {work}")
-        box.up(events=opts.events, media_files=1, sites=[SITE])
+    log(f"creating a site with {opts.events} events (server-side)")
+    with private_sandbox("trim", opts.dir, opts.keep, events=opts.events, media_files=1, sites=[SITE]) as (work, box):
         state = box.state()
-        site = state["sites"][0]
-        log(f"seeded in {time.monotonic() - started:.0f} s")
-        results = run(opts, state, site, work)
-    finally:
-        if not opts.keep:
-            box.down()
-            shutil.rmtree(work, ignore_errors=True)
+        results = run(opts, state, state["sites"][0], work)
     report(results, opts)
 
 

@@ -25,7 +25,6 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -33,18 +32,15 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "collections"))
-sys.path.insert(0, str(ROOT))
+from common import ROOT, log  # the project's paths on sys.path first
+
+# isort: split
 
 SITE = ("upgrade-bench.teststudio.com", "production")
 ROUNDS = [("8.0.0", "8.3.0"), ("8.3.0", "9.1.0")]
 POLL = 0.1
 TARGET_OVERHEAD = 2.0
 
-
-def log(msg: str) -> None:
-    print(f"[{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
 
 
 class Poller:
