@@ -152,7 +152,7 @@ def main() -> None:
     parser.add_argument("--pg-bin", type=Path, help="the sweep's client tools folder (default: db_backup's)")
     opts = parser.parse_args()
 
-    with private_sandbox("backup", opts.dir, opts.keep, events=10_000, media_files=2, sites=[SITE]) as (work, box):
+    with private_sandbox("backup", opts.dir, opts.keep, events=10_000, media_files=2, sites=[SITE]) as (work, box, _):
         state = box.state()
         results = run(opts, state, state["sites"][0], work)
     report(results, opts)

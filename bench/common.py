@@ -23,9 +23,10 @@ def log(msg: str) -> None:
 
 
 @contextmanager
-def private_sandbox(name: str, folder: Path | None, keep: bool, **up: Any) -> Iterator[tuple[Path, Any]]:
+def private_sandbox(name: str, folder: Path | None, keep: bool, **up: Any) -> Iterator[tuple[Path, Any, dict]]:
     """Brings a sandbox up (`Sandbox.up(**up)`) in `folder`, or a new one under /var/tmp, and yields the work
-    folder and the sandbox. Afterwards the sandbox goes down and the folder goes, unless `keep`."""
+    folder, the sandbox and what `up` returned. Afterwards the sandbox goes down and the folder goes, unless
+    `keep`."""
     work = folder or Path(tempfile.mkdtemp(prefix=f"sec-bench-{name}-", dir="/var/tmp"))
     home = work / "home"
     home.mkdir(parents=True, exist_ok=True)
@@ -37,8 +38,7 @@ def private_sandbox(name: str, folder: Path | None, keep: bool, **up: Any) -> It
     box = Sandbox(home / "sandbox")
     log(f"sandbox in {box.dir}")
     try:
-        box.up(progress=log, **up)
-        yield work, box
+        yield work, box, box.up(progress=log, **up)
     finally:
         if keep:
             log(f"sandbox left up in {box.dir}: SEC_HOME={home} sec sandbox down")

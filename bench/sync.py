@@ -236,7 +236,7 @@ def main() -> None:
 
     results: dict = {"cpus": os.cpu_count()}
     # The clusters live in the sandbox's private SEC_HOME too.
-    with private_sandbox("sync", opts.dir, opts.keep, events=10_000, media_files=10) as (work, box):
+    with private_sandbox("sync", opts.dir, opts.keep, events=10_000, media_files=10) as (work, box, _):
         state = box.state()
         app = state["app_server"]
         for name, address in ((NEAR, "127.0.0.1"), (FAR, "localhost")):

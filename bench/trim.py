@@ -189,7 +189,8 @@ def main() -> None:
     opts = parser.parse_args()
 
     log(f"creating a site with {opts.events} events (server-side)")
-    with private_sandbox("trim", opts.dir, opts.keep, events=opts.events, media_files=1, sites=[SITE]) as (work, box):
+    sandbox = private_sandbox("trim", opts.dir, opts.keep, events=opts.events, media_files=1, sites=[SITE])
+    with sandbox as (work, box, _):
         state = box.state()
         results = run(opts, state, state["sites"][0], work)
     report(results, opts)

@@ -23,16 +23,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import subprocess
-import tempfile
 import threading
 import time
 import urllib.error
 import urllib.request
 from pathlib import Path
 
-from common import ROOT, log  # the project's paths on sys.path first
+from common import ROOT, log, private_sandbox  # the project's paths on sys.path first
 
 # isort: split
 
@@ -113,33 +111,18 @@ def main() -> None:
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
     opts = parser.parse_args()
 
-    work = opts.dir or Path(tempfile.mkdtemp(prefix="sec-bench-upgrade-", dir="/var/tmp"))
-    work.mkdir(parents=True, exist_ok=True)
-    work.chmod(0o755)
     runs = []
     for attempt in range(opts.repeat):
-        # A private SEC_HOME per run: the user's own sandbox, clusters and history are left alone.
-        home = work / f"home-{attempt}"
-        os.environ["SEC_HOME"] = str(home)
-        env = {**os.environ, "PATH": f"{ROOT / '.venv/bin'}{os.pathsep}{os.environ.get('PATH', '')}"}
-        from sec_wrapper.sandbox import Sandbox
-
-        box = Sandbox(home / "sandbox")
-        log(f"run {attempt + 1}/{opts.repeat}: sandbox in {box.dir}, {opts.events} events")
-        started = time.monotonic()
-        summary = box.up(events=opts.events, media_files=2, sites=[SITE], version=ROUNDS[0][0], progress=log)
-        log(f"sandbox up in {time.monotonic() - started:.0f} s")
+        # A fresh sandbox per run; only the last one may be kept.
+        log(f"run {attempt + 1}/{opts.repeat}: {opts.events} events")
+        folder = opts.dir / f"run-{attempt}" if opts.dir else None
         keep = opts.keep and attempt == opts.repeat - 1
-        try:
+        started = time.monotonic()
+        with private_sandbox("upgrade", folder, keep, events=opts.events, media_files=2, sites=[SITE],
+                             version=ROUNDS[0][0]) as (_work, box, summary):
+            log(f"sandbox up in {time.monotonic() - started:.0f} s")
+            env = {**os.environ, "PATH": f"{ROOT / '.venv/bin'}{os.pathsep}{os.environ.get('PATH', '')}"}
             runs.append(run(opts, env, summary, box.state()))
-        finally:
-            if keep:
-                log(f"sandbox left up in {box.dir}: SEC_HOME={home} sec sandbox down")
-            else:
-                box.down()
-                shutil.rmtree(home, ignore_errors=True)
-    if not opts.keep:
-        shutil.rmtree(work, ignore_errors=True)
     report({"events": opts.events, "cpus": os.cpu_count(), "runs": runs}, opts)
 
 
