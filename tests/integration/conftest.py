@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import tempfile
 import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+from typing import NamedTuple
 
 import pytest
 
@@ -112,6 +114,30 @@ def run_playbook(playbook: str, inventory: Path, extravars: dict | None = None, 
         argv += ["-e", f"@{vars_file}"]
     return subprocess.run(argv, capture_output=True, text=True, stdin=subprocess.DEVNULL, env=ansible_env(),
                           timeout=timeout, cwd=ROOT)
+
+
+class ModuleRun(NamedTuple):
+    result: dict  # the module's result as Ansible printed it, with `failed` always set
+    output: str  # the run's whole stdout + stderr (warnings included)
+
+
+def run_module(inventory: Path, module: str, args: dict, check: bool = False, timeout: float = 600) -> ModuleRun:
+    """One module of the collection (`fpt.sec.<module>`) on the App server, ad hoc through SSH as a playbook
+    task would run it. `result["failed"]` comes from the status word (the printed result does not always
+    carry it): true unless the host reported SUCCESS or CHANGED."""
+    argv = ["ansible", "app1", "-i", str(inventory), "-m", f"fpt.sec.{module}", "-a", json.dumps(args)]
+    if check:
+        argv.append("--check")
+    env = {**ansible_env(), "ANSIBLE_CALLBACK_RESULT_FORMAT": "json"}
+    done = subprocess.run(argv, capture_output=True, text=True, stdin=subprocess.DEVNULL, env=env, cwd=ROOT,
+                          timeout=timeout)
+    output = done.stdout + done.stderr
+    # "app1 | CHANGED => {...}": the result is the JSON document after the arrow.
+    status = re.search(r"^app1 \| (\w+)!? => ", done.stdout, re.MULTILINE)
+    assert status, output
+    result, _ = json.JSONDecoder().raw_decode(done.stdout[status.end():])
+    result["failed"] = status.group(1) not in ("SUCCESS", "CHANGED")
+    return ModuleRun(result, output)
 
 
 @pytest.fixture

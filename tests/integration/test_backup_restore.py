@@ -20,9 +20,8 @@ import yaml
 from ansible_collections.fpt.sec.plugins.module_utils.postgres import PgClient
 
 from tests.integration.conftest import (
-    ROOT,
-    ansible_env,
     http_get,
+    run_module,
     run_playbook,
     sandbox_inventory,
     site_by_name,
@@ -102,23 +101,6 @@ def assert_serving_unlocked(sandbox: dict, site: dict, events: int | None = None
     assert not Path(site["site_dir"], "tmp/sec-operation.lock").exists()
     leftovers = {d for d in databases(site) if "_restore_" in d or "_old_" in d}
     assert not leftovers
-
-
-def run_module(inventory: Path, module: str, args: dict, check: bool = False) -> tuple[dict, str]:
-    """One module on the App server, ad hoc: (its result, the raw output)."""
-    argv = ["ansible", "app1", "-i", str(inventory), "-m", f"fpt.sec.{module}", "-a", json.dumps(args)]
-    if check:
-        argv.append("--check")
-    env = {**ansible_env(), "ANSIBLE_CALLBACK_RESULT_FORMAT": "json"}
-    done = subprocess.run(argv, capture_output=True, text=True, stdin=subprocess.DEVNULL, env=env, cwd=ROOT,
-                          timeout=600)
-    # "app1 | CHANGED => {...}": the result is the JSON document after the arrow.
-    head = done.stdout.index("app1 | ")
-    start = done.stdout.index("=> ", head) + 3
-    result, _ = json.JSONDecoder().raw_decode(done.stdout[start:])
-    # The status word says whether it failed; the printed result does not always carry "failed".
-    result["failed"] = done.stdout[head:start].startswith("app1 | FAILED")
-    return result, done.stdout + done.stderr
 
 
 def our_backups(site: dict) -> list[str]:
@@ -279,7 +261,7 @@ def test_a_restore_whose_pg_restore_fails_leaves_the_old_data_serving(sandbox: d
     change_rows(site)
     live = content(site)
     try:
-        check, output = run_module(Path(inventory), "db_restore",
+        check, output = run_module(inventory, "db_restore",
                                    {"site_dir": site["site_dir"], "site": SITE, "backup": bad.name}, check=True)
         assert not check.get("failed"), check  # it passes every check that can be made beforehand
 

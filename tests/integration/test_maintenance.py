@@ -20,6 +20,7 @@ from tests.integration.conftest import (
     ROOT,
     ansible_env,
     http_get,
+    run_module,
     run_playbook,
     site_by_name,
     site_status,
@@ -245,67 +246,47 @@ def test_the_lock_names_the_running_playbook_and_refuses_a_second_operation(
     assert not lock_path(site).exists()
 
 
-def run_module(inventory: Path, module: str, args: dict, *options: str) -> dict:
-    """One module on the App server, from its own ansible-playbook run; its registered result, plus the
-    run's warnings as printed."""
-    out = inventory.with_name(f"result-{time.monotonic_ns()}.json")
-    play = inventory.with_name(f"module-{time.monotonic_ns()}.yml")
-    play.write_text(json.dumps([{
-        "name": "One module", "hosts": "app1", "gather_facts": False,
-        "tasks": [
-            {"name": "Run it", module: args, "register": "sec_result", "ignore_errors": True},
-            {"name": "Save the result", "ansible.builtin.copy": {"content": "{{ sec_result | to_json }}",
-                                                                   "dest": str(out)},
-             "delegate_to": "localhost", "check_mode": False},
-        ],
-    }]))
-    run = subprocess.run(["ansible-playbook", "-i", str(inventory), str(play), *options], capture_output=True,
-                         text=True, stdin=subprocess.DEVNULL, env=ansible_env(), timeout=300, cwd=ROOT)
-    assert out.exists(), run.stdout + run.stderr
-    result = json.loads(out.read_text())
-    result["printed_warnings"] = [line for line in (run.stdout + run.stderr).splitlines() if "WARNING" in line]
-    return result
-
-
 def test_module_returns(sandbox: dict, inventory: Path, site: dict) -> None:
     url = site["url"].rstrip("/") + "/status"
-    healthy = run_module(inventory, "fpt.sec.site_health", {"url": url, "host_header": SITE})
+    healthy = run_module(inventory, "site_health", {"url": url, "host_header": SITE}).result
     assert healthy["changed"] is False and healthy["status"] == 200
     assert healthy["version"] == "8.0.0" and healthy["events"] == 20_000
     assert healthy["body"]["site"] == SITE and healthy["elapsed"] >= 0 and healthy["attempts"] == 1
-    wrong = run_module(inventory, "fpt.sec.site_health", {"url": url, "host_header": SITE, "expect_version": "9.0.0"})
+    wrong = run_module(inventory, "site_health",
+                       {"url": url, "host_header": SITE, "expect_version": "9.0.0"}).result
     assert wrong["failed"] and "runs version 8.0.0, expected 9.0.0" in wrong["msg"]
 
-    on = run_module(inventory, "fpt.sec.maintenance", {"site_dir": site["site_dir"], "site_name": SITE})
+    on = run_module(inventory, "maintenance", {"site_dir": site["site_dir"], "site_name": SITE}).result
     assert on["changed"] is True and on["state"] == "on"
     assert on["page_path"] == str(page_path(site))
-    down = run_module(inventory, "fpt.sec.site_health",
-                      {"url": url, "host_header": SITE, "retries": 1, "delay": 0.1})
+    down = run_module(inventory, "site_health",
+                      {"url": url, "host_header": SITE, "retries": 1, "delay": 0.1}).result
     assert down["failed"] and down["status"] == 503 and down["attempts"] == 2
     assert f"answered 503 (expected 200): {SITE} is under maintenance after 2 tries" in down["msg"]
     assert "\n" not in down["msg"]
-    off = run_module(inventory, "fpt.sec.maintenance", {"site_dir": site["site_dir"], "state": "off"})
+    off = run_module(inventory, "maintenance", {"site_dir": site["site_dir"], "state": "off"}).result
     assert off["changed"] is True and off["state"] == "off"
 
-    free = run_module(inventory, "fpt.sec.site_lock", {"site_dir": site["site_dir"], "state": "query"})
+    free = run_module(inventory, "site_lock", {"site_dir": site["site_dir"], "state": "query"}).result
     assert free["held"] is False and free["lock"] is None and free["outcome"] == "query"
-    taken = run_module(inventory, "fpt.sec.site_lock", {"site_dir": site["site_dir"], "operation_id": "op-a"})
+    taken = run_module(inventory, "site_lock", {"site_dir": site["site_dir"], "operation_id": "op-a"}).result
     assert taken["changed"] is True and taken["outcome"] == "acquired" and taken["lock_path"] == str(lock_path(site))
     # ad-hoc `ansible` ended, so its lock is dead: query says so; another op takes it over with a warning.
-    query = run_module(inventory, "fpt.sec.site_lock", {"site_dir": site["site_dir"], "state": "query"})
+    query = run_module(inventory, "site_lock", {"site_dir": site["site_dir"], "state": "query"}).result
     assert query["held"] is True and query["lock"]["operation_id"] == "op-a"
-    other = run_module(inventory, "fpt.sec.site_lock", {"site_dir": site["site_dir"], "operation_id": "op-b"})
+    other, printed = run_module(inventory, "site_lock", {"site_dir": site["site_dir"], "operation_id": "op-b"})
     assert other["outcome"] == "taken_over" and other["taken_over"]["operation_id"] == "op-a"
-    assert any("over the lock of dead operation op-a" in w for w in other["printed_warnings"]), other
-    refused = run_module(inventory, "fpt.sec.site_lock",
-                         {"site_dir": site["site_dir"], "operation_id": "op-c", "state": "absent"})
+    warnings = [line for line in printed.splitlines() if "WARNING" in line]
+    assert any("over the lock of dead operation op-a" in w for w in warnings), (other, warnings)
+    refused = run_module(inventory, "site_lock",
+                         {"site_dir": site["site_dir"], "operation_id": "op-c", "state": "absent"}).result
     assert refused["changed"] is False and refused["outcome"] == "not_held" and "op-b" in refused["msg"]
     assert json.loads(lock_path(site).read_text())["operation_id"] == "op-b"
-    forced = run_module(inventory, "fpt.sec.site_lock", {"site_dir": site["site_dir"], "state": "absent",
-                                                           "force": True}, "--check")
+    forced = run_module(inventory, "site_lock", {"site_dir": site["site_dir"], "state": "absent", "force": True},
+                        check=True).result
     assert forced["changed"] is True and lock_path(site).exists()  # check mode predicts, keeps the lock
-    forced = run_module(inventory, "fpt.sec.site_lock", {"site_dir": site["site_dir"], "state": "absent",
-                                                           "force": True})
+    forced = run_module(inventory, "site_lock",
+                        {"site_dir": site["site_dir"], "state": "absent", "force": True}).result
     assert forced["changed"] is True and not lock_path(site).exists()
 
 

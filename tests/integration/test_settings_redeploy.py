@@ -7,18 +7,16 @@ from __future__ import annotations
 import json
 import os
 import re
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.integration.conftest import run_playbook, site_by_name, site_status
+from tests.integration.conftest import run_module, run_playbook, site_by_name, site_status
 
 pytestmark = pytest.mark.integration
 
 SITE = "staging.teststudio.com"
-ROOT = Path(__file__).resolve().parents[2]
 
 
 def _files(site: dict) -> dict[str, Path]:
@@ -51,21 +49,6 @@ def staging(sandbox: dict) -> Iterator[dict]:
     assert site_status(sandbox, SITE)["site_url"] == before["site_url"]
 
 
-def run_module(inventory: Path, module: str, args: dict, check: bool = False) -> tuple[bool, dict]:
-    """One module on the App server through SSH, as a playbook task would run it: (succeeded, result)."""
-    argv = ["ansible", "app1", "-i", str(inventory), "-m", f"fpt.sec.{module}", "-a", json.dumps(args)]
-    if check:
-        argv.append("--check")
-    env = {**os.environ, "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"), "ANSIBLE_NOCOLOR": "1",
-           "ANSIBLE_CALLBACK_RESULT_FORMAT": "json"}
-    proc = subprocess.run(argv, capture_output=True, text=True, stdin=subprocess.DEVNULL, env=env, timeout=300,
-                          cwd=ROOT)
-    match = re.search(r"^app1 \| (\w+)!? => ", proc.stdout, re.MULTILINE)
-    assert match, proc.stdout + proc.stderr
-    result = json.loads(proc.stdout[match.end():])
-    return match.group(1) in ("SUCCESS", "CHANGED"), result
-
-
 def recap(output: str) -> dict[str, int]:
     """The PLAY RECAP line of app1 as {ok, changed, failed, ...}."""
     line = next(line for line in output.splitlines() if line.startswith("app1 ") and "ok=" in line)
@@ -84,8 +67,8 @@ def graceful_restarts(sandbox: dict) -> int:
 
 
 def query(inventory: Path, site: dict) -> dict:
-    ok, result = run_module(inventory, "site_settings", {"site_dir": site["site_dir"], "state": "query"})
-    assert ok, result
+    result = run_module(inventory, "site_settings", {"site_dir": site["site_dir"], "state": "query"}).result
+    assert not result["failed"], result
     return result
 
 
@@ -102,9 +85,9 @@ def test_invalid_value_is_refused_with_the_key_and_the_file_unchanged(staging: d
     assert files["settings"].stat().st_mtime_ns == mtime
     assert not files["settings_prev"].exists()
 
-    ok, result = run_module(inventory, "site_settings",
-                            {"site_dir": staging["site_dir"], "settings": {"session_timeout_minutes": 1}})
-    assert not ok
+    result = run_module(inventory, "site_settings",
+                        {"site_dir": staging["site_dir"], "settings": {"session_timeout_minutes": 1}}).result
+    assert result["failed"]
     assert result["key"] == "session_timeout_minutes"
     assert result["msg"].startswith("invalid setting session_timeout_minutes: 1 is not allowed; expected an integer "
                                     "from 5 to 10080")
@@ -132,9 +115,9 @@ def test_unknown_key_is_refused_without_force(staging: dict, inventory: Path) ->
 def test_check_mode_predicts_and_writes_nothing(staging: dict, inventory: Path) -> None:
     files = _files(staging)
     before = files["settings"].read_bytes()
-    ok, result = run_module(inventory, "site_settings",
-                            {"site_dir": staging["site_dir"], "settings": {"max_upload_mb": "1234"}}, check=True)
-    assert ok and result["changed"]
+    result = run_module(inventory, "site_settings",
+                        {"site_dir": staging["site_dir"], "settings": {"max_upload_mb": "1234"}}, check=True).result
+    assert not result["failed"] and result["changed"]
     assert result["changes"] == [{"key": "max_upload_mb", "old": 500, "new": 1234}]
     assert result["settings"]["max_upload_mb"] == 1234
     assert files["settings"].read_bytes() == before
@@ -164,9 +147,9 @@ def test_a_change_is_pending_until_redeploy_then_applied(sandbox: dict, staging:
 
     # Writing the same value again changes nothing, not even the file's mtime.
     mtime = files["settings"].stat().st_mtime_ns
-    ok, result = run_module(inventory, "site_settings",
-                            {"site_dir": staging["site_dir"], "settings": {"site_url": new_url}})
-    assert ok and result["changed"] is False and result["changes"] == []
+    result = run_module(inventory, "site_settings",
+                        {"site_dir": staging["site_dir"], "settings": {"site_url": new_url}}).result
+    assert not result["failed"] and result["changed"] is False and result["changes"] == []
     assert result["pending_redeploy"] is True
     assert files["settings"].stat().st_mtime_ns == mtime
 
@@ -190,17 +173,17 @@ def test_a_change_is_pending_until_redeploy_then_applied(sandbox: dict, staging:
 
     # Nothing pending: the module does nothing; check mode with force predicts a redeploy and writes nothing.
     runtime_bytes = files["runtime"].read_bytes()
-    ok, result = run_module(inventory, "redeploy", {"site_dir": staging["site_dir"]})
-    assert ok and result["changed"] is False
+    result = run_module(inventory, "redeploy", {"site_dir": staging["site_dir"]}).result
+    assert not result["failed"] and result["changed"] is False
     assert result["restarted"] == {"app": False, "apache": False}
-    ok, result = run_module(inventory, "redeploy", {"site_dir": staging["site_dir"], "force": True}, check=True)
-    assert ok and result["changed"] is True
+    result = run_module(inventory, "redeploy", {"site_dir": staging["site_dir"], "force": True}, check=True).result
+    assert not result["failed"] and result["changed"] is True
     assert result["apache"]["pid"] == pid
     assert result["apache"]["command"][-2:] == ["-k", "graceful"]
     assert files["runtime"].read_bytes() == runtime_bytes
-    ok, result = run_module(inventory, "redeploy",
-                            {"site_dir": staging["site_dir"], "force": True, "restart_apache": False}, check=True)
-    assert ok and result["changed"] is True
+    result = run_module(inventory, "redeploy",
+                        {"site_dir": staging["site_dir"], "force": True, "restart_apache": False}, check=True).result
+    assert not result["failed"] and result["changed"] is True
     assert result["restarted"] == {"app": True, "apache": False} and result["apache"] is None
 
 
@@ -209,8 +192,8 @@ def test_redeploy_refuses_an_invalid_persisted_setting(staging: dict, inventory:
     broken = {**json.loads(files["settings"].read_text()), "max_upload_mb": 0}
     files["settings"].write_text(json.dumps(broken))
     runtime_before = files["runtime"].read_bytes() if files["runtime"].exists() else None
-    ok, result = run_module(inventory, "redeploy", {"site_dir": staging["site_dir"], "force": True})
-    assert not ok
+    result = run_module(inventory, "redeploy", {"site_dir": staging["site_dir"], "force": True}).result
+    assert result["failed"]
     assert "max_upload_mb: 0 is not allowed" in result["msg"]
     assert (files["runtime"].read_bytes() if files["runtime"].exists() else None) == runtime_before
 
