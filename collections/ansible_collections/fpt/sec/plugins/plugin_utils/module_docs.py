@@ -20,7 +20,7 @@ def fragment_doc(name: str) -> dict[str, Any]:
     """The documentation of fragment `fpt.sec.NAME[.VARIANT]`; {} for another collection's fragment."""
     if not name.startswith(COLLECTION + "."):
         return {}
-    fragment, _, variant = name[len(COLLECTION) + 1:].partition(".")
+    fragment, _dot, variant = name[len(COLLECTION) + 1:].partition(".")
     path = os.path.join(FRAGMENTS_DIR, fragment + ".py")
     with open(path, encoding="utf-8") as handle:
         tree = ast.parse(handle.read(), path)
