@@ -42,20 +42,14 @@ def start_daemon(argv: Sequence[str], log: Path, env: dict[str, str] | None = No
 
 
 def alive(pid: int) -> bool:
-    if not pid_alive(pid):
-        return False
-    # A zombie child of ours counts as gone.
+    if pid_alive(pid):
+        return True
+    # Gone, or a zombie: reap it if it is a child of ours.
     try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (OSError, IndexError):
-        return False
-    if state == "Z":
-        try:
-            os.waitpid(pid, os.WNOHANG)
-        except ChildProcessError:
-            pass
-        return False
-    return True
+        os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        pass
+    return False
 
 
 def descendants(pid: int) -> list[int]:
