@@ -278,6 +278,30 @@ def test_a_restore_whose_pg_restore_fails_leaves_the_old_data_serving(sandbox: d
         assert back.returncode == 0, back.stdout
 
 
+def test_a_session_the_site_may_not_end_fails_the_swap_clearly_and_the_old_data_serves(
+        sandbox: dict, site: dict, inventory: Path, baseline: dict) -> None:
+    """A DBA's superuser session on the live database: the site's role may not end it (nor an autovacuum
+    worker, which the rename stops itself). The swap leaves it alone, retries, then says why."""
+    from sec_wrapper.sandbox.postgres import superuser
+
+    change_rows(site)
+    live = content(site)
+    postgres = json.loads((Path(sandbox["dir"]) / "state.json").read_text())["postgres"]
+    with superuser(postgres, site["db_name"]) as dba:
+        dba.execute("SELECT 1")
+        done = run_playbook("restore.yml", inventory, {"site": SITE, "backup": baseline["backup"]})
+        assert dba.execute("SELECT 1").fetchone() == (1,)  # never ended
+    assert done.returncode != 0
+    said = flat(done.stdout)
+    assert "failed at swap" in said and "is being accessed by other users" in said, said[-2000:]
+    assert "must be a superuser" not in said
+    assert "The old database is still live and unchanged; the site is back in service" in said
+    assert content(site) == live
+    assert_serving_unlocked(sandbox, site, events=baseline["events"] + 200)
+    back = run_playbook("restore.yml", inventory, {"site": SITE, "backup": baseline["backup"]})
+    assert back.returncode == 0, back.stdout
+
+
 def test_a_lost_database_is_restored_under_its_name(sandbox: dict, site: dict, inventory: Path,
                                                      baseline: dict) -> None:
     live = _db(site)["database"]

@@ -442,9 +442,15 @@ class PgClient:
         return self.execute([f"DROP DATABASE IF EXISTS {quote_ident(name)}{force}"], database=maintenance_db)
 
     def terminate_sql(self, name: str) -> str:
-        """SQL that ends every other session on ``name`` (the site's own role may end its own sessions)."""
-        return (f"SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = {quote_literal(name)}"
-                " AND pid <> pg_backend_pid()")
+        """SQL that ends the other client sessions on ``name`` that this role may end: its own, and any but a
+        superuser's where it may signal other roles (pg_signal_backend). pg_terminate_backend fails the whole
+        statement on one it may not end. Autovacuum workers are left to ALTER/DROP DATABASE, which stop them
+        themselves; a session left running makes the rename fail with "being accessed by other users"."""
+        return (f"SELECT count(pg_terminate_backend(a.pid)) FROM pg_stat_activity a JOIN pg_roles r"
+                f" ON r.oid = a.usesysid WHERE a.datname = {quote_literal(name)} AND a.pid <> pg_backend_pid()"
+                " AND a.backend_type = 'client backend' AND ((SELECT rolsuper FROM pg_roles"
+                " WHERE rolname = current_user) OR (NOT r.rolsuper AND (pg_has_role(current_user, r.oid, 'MEMBER')"
+                " OR pg_has_role(current_user, 'pg_signal_backend', 'MEMBER'))))")
 
     def terminate_connections(self, name: str, maintenance_db: str | None = None) -> int:
         rows = self.execute([self.terminate_sql(name)], database=maintenance_db).stdout.split()
