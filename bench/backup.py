@@ -39,6 +39,7 @@ from common import ROOT, log, private_sandbox  # the project's paths on sys.path
 # isort: split
 
 from ansible_collections.fpt.sec.plugins.module_utils import db_backups  # noqa: E402
+from ansible_collections.fpt.sec.plugins.module_utils.files import folder_size  # noqa: E402
 from ansible_collections.fpt.sec.plugins.module_utils.postgres import (  # noqa: E402
     PgClient,
     binary_version,
@@ -83,8 +84,9 @@ def superuser_sql(state: dict, sql: str, dbname: str = "postgres") -> list:
         return cursor.fetchall() if cursor.description else []
 
 
-def folder_size(path: Path) -> int:
-    return path.stat().st_size if path.is_file() else db_backups.folder_size(str(path))
+def size_of(path: Path) -> int:
+    """Bytes of a dump: one file (-Fc) or a folder (-Fd)."""
+    return path.stat().st_size if path.is_file() else folder_size(str(path))
 
 
 def grow(client: PgClient, state: dict, size_gb: float) -> int:
@@ -186,7 +188,7 @@ def run(opts: argparse.Namespace, state: dict, site: dict, work: Path) -> dict:
             fd = timed([pg_dump, *login, "--format=directory", f"--jobs={jobs}", *compression_args,
                         "--lock-wait-timeout=120000", "--file", str(raw_dir), *database], client)
             best["raw_fd"] = min(best.get("raw_fd", fd), fd)
-            sizes["raw_fd"] = folder_size(raw_dir)
+            sizes["raw_fd"] = size_of(raw_dir)
 
             argv, env = playbook("backup.yml", inventory, {"site": site["name"], "keep": 1}, work)
             sec = timed(argv, env=env)
@@ -200,7 +202,7 @@ def run(opts: argparse.Namespace, state: dict, site: dict, work: Path) -> dict:
             fc_file.unlink(missing_ok=True)
             fc = timed([pg_dump, *login, "-Fc", "-f", str(fc_file), *database], client)
             best["raw_fc"] = min(best.get("raw_fc", fc), fc)
-            sizes["raw_fc"] = folder_size(fc_file)
+            sizes["raw_fc"] = size_of(fc_file)
 
         for attempt in range(opts.repeat):
             log(f"read-back round {attempt + 1}/{opts.repeat}")
@@ -251,7 +253,7 @@ def compression_sweep(client: PgClient, opts: argparse.Namespace, out: Path) -> 
     shutil.rmtree(target, ignore_errors=True)
     log(f"sweep with pg_dump {major}: -Fc")
     seconds = timed([pg_dump, *login, "-Fc", "-f", str(target), *database], client)
-    runs["-Fc"] = {"seconds": round(seconds, 2), "bytes": folder_size(target)}
+    runs["-Fc"] = {"seconds": round(seconds, 2), "bytes": size_of(target)}
     target.unlink()
     for spec in specs:
         args = ["-Z", spec.split(":")[1]] if major < 16 else [f"--compress={spec}"]
@@ -261,7 +263,7 @@ def compression_sweep(client: PgClient, opts: argparse.Namespace, out: Path) -> 
         done = client.run(argv, record=False)
         elapsed = time.monotonic() - started
         if done.rc == 0:  # a build without lz4 or zstd refuses it: skipped
-            runs[spec] = {"seconds": round(elapsed, 2), "bytes": folder_size(target)}
+            runs[spec] = {"seconds": round(elapsed, 2), "bytes": size_of(target)}
         shutil.rmtree(target, ignore_errors=True)
     fc = runs["-Fc"]
     for run in runs.values():

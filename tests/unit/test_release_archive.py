@@ -17,10 +17,10 @@ from pathlib import Path
 
 import pytest
 from ansible_collections.fpt.sec.plugins.module_utils import release_archive
+from ansible_collections.fpt.sec.plugins.module_utils.files import sha256_file
 from ansible_collections.fpt.sec.plugins.module_utils.release_archive import (
     ReleaseArchiveError,
     check_members,
-    file_sha256,
     read_manifest,
     safe_extract,
     split_archive_name,
@@ -437,11 +437,11 @@ def test_not_a_gzip_tar(tmp_path: Path) -> None:
 
 
 def test_file_sha256(tmp_path: Path) -> None:
-    data = os.urandom(3 * 1024 * 1024 + 17)  # spans several read chunks
+    data = os.urandom(9 * 1024 * 1024 + 17)  # spans several read chunks
     path = tmp_path / "blob"
     path.write_bytes(data)
-    assert file_sha256(path) == hashlib.sha256(data).hexdigest()
-    assert file_sha256(str(path)) == hashlib.sha256(data).hexdigest()
+    assert sha256_file(path) == hashlib.sha256(data).hexdigest()
+    assert sha256_file(str(path)) == hashlib.sha256(data).hexdigest()
 
 
 # --- extraction --------------------------------------------------------------------------------------

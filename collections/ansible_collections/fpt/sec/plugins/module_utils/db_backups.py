@@ -29,7 +29,6 @@ Pure standard library and Python 3.8 compatible syntax: this file ships to manag
 from __future__ import annotations
 
 import datetime
-import hashlib
 import json
 import os
 import re
@@ -37,6 +36,8 @@ import shutil
 import stat
 
 from ansible_collections.fpt.sec.plugins.module_utils import upgrade_journal
+from ansible_collections.fpt.sec.plugins.module_utils.durable import write_atomic
+from ansible_collections.fpt.sec.plugins.module_utils.files import sha256_file
 from ansible_collections.fpt.sec.plugins.module_utils.process import pid_alive
 
 FORMAT = "sec-db-backup/1"
@@ -44,7 +45,6 @@ BACKUP_DIR = "db_backup"
 MANIFEST = "manifest.json"
 DUMP_DIR = "dump"
 PARTIAL_PREFIX = ".partial-"
-_CHUNK = 4 * 1024 * 1024
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,199}$")
 _LABEL_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9.+-]{0,63}$")
 _SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
@@ -127,17 +127,6 @@ def resolve_backup(site_dir: str, name: str) -> str:
 
 
 # -- checksums --------------------------------------------------------------------------------------------------
-def sha256_file(path: str) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while True:
-            chunk = handle.read(_CHUNK)
-            if not chunk:
-                break
-            digest.update(chunk)  # hashlib releases the GIL on large buffers: threads hash in parallel
-    return digest.hexdigest()
-
-
 def dump_files(folder: str) -> list[str]:
     """Relative paths (``dump/...``) of every entry under ``folder/dump``, sorted. Only regular files are
     expected there: anything else is reported by the callers as not belonging to a backup."""
@@ -165,15 +154,8 @@ def hash_dump(folder: str) -> dict[str, dict]:
 # -- manifest ---------------------------------------------------------------------------------------------------
 def write_manifest(folder: str, manifest: dict) -> None:
     """Atomically, durably: a manifest is either absent or complete."""
-    path = os.path.join(folder, MANIFEST)
-    tmp = path + ".tmp"
-    with open(tmp, "w", encoding="utf-8") as handle:
-        json.dump(manifest, handle, indent=2, sort_keys=True)
-        handle.write("\n")
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.chmod(tmp, 0o640)
-    os.replace(tmp, path)
+    write_atomic(os.path.join(folder, MANIFEST), (json.dumps(manifest, indent=2, sort_keys=True) + "\n").encode(),
+                 0o640)
 
 
 def read_manifest(folder: str) -> dict:
@@ -317,17 +299,6 @@ def remove_tree(path: str) -> None:
     """Remove a backup or partial folder (the files are ours: pg_dump writes them as the caller)."""
     if os.path.lexists(path):
         shutil.rmtree(path)
-
-
-def folder_size(folder: str) -> int:
-    total = 0
-    for dirpath, _dirnames, filenames in os.walk(folder):
-        for entry in filenames:
-            try:
-                total += os.lstat(os.path.join(dirpath, entry)).st_size
-            except OSError:
-                pass
-    return total
 
 
 def _one_line(exc: object) -> str:

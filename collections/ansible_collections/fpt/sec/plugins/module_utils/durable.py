@@ -1,10 +1,12 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Making a rename durable: the one fsync of a folder that backups, releases, the upgrade journal and the
-runtime config all need after they rename a file into place."""
+"""Writing a file so that it is either the old one or the complete new one, even across a crash: the one way
+the maintenance page, the upgrade journal, backup manifests and the runtime config are written."""
 
 from __future__ import annotations
 
 import os
+import tempfile
+from collections.abc import Callable
 
 
 def fsync_dir(path: str) -> None:
@@ -20,3 +22,33 @@ def fsync_dir(path: str) -> None:
         pass
     finally:
         os.close(fd)
+
+
+def write_atomic(path: str, data: bytes, mode: int | None = None,
+                 prepare: Callable[[int], None] | None = None) -> None:
+    """Write ``data`` to a temporary file in the same folder (so the rename is atomic and keeps the folder's
+    SELinux context), fsync it, rename it over ``path`` and fsync the folder. The temporary file is removed on
+    any failure. ``mode`` is set on it (mkstemp makes 0600); without one, the umask's usual mode. ``prepare``
+    gets the open descriptor before the fsync, to set ownership say."""
+    folder = os.path.dirname(path) or "."
+    fd, temp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp", dir=folder)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            if mode is None:
+                umask = os.umask(0)
+                os.umask(umask)
+                mode = 0o666 & ~umask
+            os.fchmod(handle.fileno(), mode)
+            if prepare is not None:
+                prepare(handle.fileno())
+            os.fsync(handle.fileno())
+        os.replace(temp, path)
+    except BaseException:
+        try:
+            os.unlink(temp)
+        except OSError:
+            pass
+        raise
+    fsync_dir(folder)

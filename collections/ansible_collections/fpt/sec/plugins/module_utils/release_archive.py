@@ -80,15 +80,6 @@ def split_archive_name(filename: str) -> tuple[str, str]:
     return match.group("name"), match.group("version")
 
 
-def file_sha256(path: str | os.PathLike[str]) -> str:
-    """Lowercase hex sha256 of a file, read in chunks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(_CHUNK), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def _split(name: str, member: str, what: str = "path") -> list[str]:
     """Path components of an archive name; refuses absolute paths and any '..'."""
     if name.startswith("/"):

@@ -17,7 +17,6 @@ Pure standard library and Python 3.8 compatible syntax: this file ships to manag
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
@@ -26,6 +25,7 @@ import stat
 import time
 
 from ansible_collections.fpt.sec.plugins.module_utils.durable import fsync_dir
+from ansible_collections.fpt.sec.plugins.module_utils.files import sha256_file
 from ansible_collections.fpt.sec.plugins.module_utils.site_model import read_running_version
 from ansible_collections.fpt.sec.plugins.module_utils.versions import Version
 
@@ -37,7 +37,6 @@ MAINTENANCE_PAGE = os.path.join("tmp", "maintenance.html")
 MANIFEST_NAME = "MANIFEST.json"
 MIGRATIONS_DIR = os.path.join("db", "migrate")
 _MIGRATION_RE = re.compile(r"^(?P<version>[0-9]+)_(?P<name>[A-Za-z0-9_.-]+)\.sql$")
-_CHUNK = 1024 * 1024
 
 
 class ReleaseError(Exception):
@@ -83,14 +82,6 @@ def read_json(path: str) -> dict | None:
     return data if isinstance(data, dict) else None
 
 
-def _sha256(path: str) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(_CHUNK), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def staged_difference(folder: str, manifest: dict) -> str | None:
     """Why the staged ``folder`` is not the release ``manifest`` describes, or None when it is.
 
@@ -110,23 +101,11 @@ def staged_difference(folder: str, manifest: dict) -> str | None:
             return f"{path} is missing"
         if not stat.S_ISREG(info.st_mode):
             return f"{path} is not a regular file"
-        if _sha256(path) != digest:
+        if sha256_file(path) != digest:
             return f"{path} was modified (its sha256 differs from the release's)"
     return None
 
 
-def folder_size(folder: str) -> int:
-    total = 0
-    for dirpath, _dirs, files in os.walk(folder):
-        for name in files:
-            try:
-                total += os.lstat(os.path.join(dirpath, name)).st_size
-            except OSError:
-                pass
-    return total
-
-
-# -- migrations ---------------------------------------------------------------------------------------------
 def migrations_of(folder: str) -> list[dict]:
     """The migrations a staged release ships, in the order they run: [{version, name, file, path}].
 

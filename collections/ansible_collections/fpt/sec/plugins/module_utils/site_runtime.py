@@ -19,12 +19,11 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 import time
 from collections.abc import Mapping
 from typing import Any
 
-from ansible_collections.fpt.sec.plugins.module_utils.durable import fsync_dir as _fsync_dir
+from ansible_collections.fpt.sec.plugins.module_utils import durable
 from ansible_collections.fpt.sec.plugins.module_utils.site_settings_schema import (
     RESERVED_PREFIX,
     diff_settings,
@@ -94,7 +93,6 @@ def dump_json(doc: Mapping) -> bytes:
 
 
 def _copy_ownership(fd: int, reference: os.stat_result) -> None:
-    os.fchmod(fd, reference.st_mode & 0o7777)
     try:
         os.fchown(fd, reference.st_uid, reference.st_gid)
     except PermissionError:
@@ -111,7 +109,6 @@ def write_atomic(path: str, data: bytes, template: str | None = None, keep_previ
     the rename survives a crash. With ``keep_previous``, the old content is first saved the same way as
     ``<path>.prev``. Returns the path of the previous copy, or None.
     """
-    folder = os.path.dirname(path) or "."
     try:
         reference = os.stat(path)
     except FileNotFoundError:
@@ -126,33 +123,17 @@ def write_atomic(path: str, data: bytes, template: str | None = None, keep_previ
         with open(path, "rb") as handle:
             old = handle.read()
         previous = path + PREVIOUS_SUFFIX
-        _replace(previous, old, folder, reference)
-    _replace(path, data, folder, reference)
+        _replace(previous, old, reference)
+    _replace(path, data, reference)
     return previous
 
 
-def _replace(path: str, data: bytes, folder: str, reference: os.stat_result | None) -> None:
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix="." + os.path.basename(path) + ".", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            if reference is not None:
-                _copy_ownership(handle.fileno(), reference)
-            else:
-                # mkstemp makes the file 0600; a new file should get the usual mode under the umask.
-                umask = os.umask(0)
-                os.umask(umask)
-                os.fchmod(handle.fileno(), 0o666 & ~umask)
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-    _fsync_dir(folder)
+def _replace(path: str, data: bytes, reference: os.stat_result | None) -> None:
+    # A file that had an owner and mode keeps them; a new one gets the umask's usual mode.
+    if reference is None:
+        durable.write_atomic(path, data)
+    else:
+        durable.write_atomic(path, data, reference.st_mode & 0o7777, lambda fd: _copy_ownership(fd, reference))
 
 
 def touch(path: str) -> None:

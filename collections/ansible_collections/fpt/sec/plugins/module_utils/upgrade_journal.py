@@ -25,9 +25,9 @@ from __future__ import annotations
 import datetime
 import json
 import os
-import tempfile
 
 from ansible_collections.fpt.sec.plugins.module_utils.durable import fsync_dir as _fsync_dir
+from ansible_collections.fpt.sec.plugins.module_utils.durable import write_atomic
 from ansible_collections.fpt.sec.plugins.module_utils.versions import Version
 
 JOURNAL_RELATIVE_PATH = os.path.join("tmp", "sec-upgrade.json")
@@ -114,22 +114,7 @@ def write(site_dir: str, record: dict) -> str:
     folder = os.path.dirname(path)
     if not os.path.isdir(folder):
         os.makedirs(folder, 0o755)
-    fd, temp = tempfile.mkstemp(prefix=".sec-upgrade.", suffix=".tmp", dir=folder)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(record, handle, indent=2, sort_keys=True)
-            handle.write("\n")
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(temp, 0o644)
-        os.replace(temp, path)
-    except BaseException:
-        try:
-            os.unlink(temp)
-        except OSError:
-            pass
-        raise
-    _fsync_dir(folder)
+    write_atomic(path, (json.dumps(record, indent=2, sort_keys=True) + "\n").encode(), 0o644)
     return path
 
 

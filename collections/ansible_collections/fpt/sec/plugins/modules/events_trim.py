@@ -224,6 +224,7 @@ from collections.abc import Callable
 from subprocess import PIPE, Popen
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.fpt.sec.plugins.module_utils.durable import fsync_dir
 from ansible_collections.fpt.sec.plugins.module_utils.postgres import PgClient, PostgresError, find_binary
 from ansible_collections.fpt.sec.plugins.module_utils.site_model import DatabaseConfigError
 
@@ -420,14 +421,6 @@ def count_csv_records(data: bytes) -> int:
         if not in_quotes:
             records += 1
     return records
-
-
-def fsync_dir(path: str) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def write_all(fd: int, data: bytes) -> None:

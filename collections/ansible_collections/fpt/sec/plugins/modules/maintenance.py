@@ -85,9 +85,9 @@ state:
 
 import html
 import os
-import tempfile
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.fpt.sec.plugins.module_utils.durable import write_atomic
 
 PAGE_MODE = 0o644
 DEFAULT_MESSAGE = "The site is down for maintenance. Please try again shortly."
@@ -114,26 +114,6 @@ def read_bytes(path: str) -> bytes | None:
             return handle.read()
     except FileNotFoundError:
         return None
-
-
-def write_atomically(path: str, data: bytes) -> None:
-    # A temp file in the same folder, so that the rename is atomic and keeps the folder's SELinux context.
-    folder = os.path.dirname(path)
-    fd, temp = tempfile.mkstemp(prefix=".maintenance.", suffix=".html", dir=folder)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        # mkstemp makes 0600; Apache runs as its own user and must read the page.
-        os.chmod(temp, PAGE_MODE)
-        os.replace(temp, path)
-    except BaseException:
-        try:
-            os.unlink(temp)
-        except OSError:
-            pass
-        raise
 
 
 def main() -> None:
@@ -179,7 +159,7 @@ def main() -> None:
         try:
             if not os.path.isdir(folder):
                 os.mkdir(folder, 0o755)
-            write_atomically(path, data)
+            write_atomic(path, data, PAGE_MODE)  # Apache runs as its own user and must read it
         except OSError as exc:
             module.fail_json(msg=f"cannot write {path}: {exc.strerror or exc}", **result)
     module.exit_json(changed=changed, diff={"before": before, "after": content, "before_header": path,

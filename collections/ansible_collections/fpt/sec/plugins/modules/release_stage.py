@@ -123,6 +123,7 @@ import time
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.fpt.sec.plugins.module_utils import release_archive, site_releases
+from ansible_collections.fpt.sec.plugins.module_utils.files import folder_size
 from ansible_collections.fpt.sec.plugins.module_utils.versions import Version
 
 
@@ -208,7 +209,7 @@ def main() -> None:
 
     changed = outcome != "already_staged"
     if module.check_mode:
-        result["size"] = site_releases.folder_size(target) if outcome == "already_staged" else 0
+        result["size"] = folder_size(target) if outcome == "already_staged" else 0
         result["changed"] = changed or (params["remove_archive"] and os.path.exists(archive))
         module.exit_json(**result)
 
@@ -220,7 +221,7 @@ def main() -> None:
             replace_release(archive, target)
     except (release_archive.ReleaseArchiveError, OSError, site_releases.ReleaseError) as exc:
         module.fail_json(msg=f"cannot unpack release {version} into {target}: {exc}", **result)
-    result["size"] = site_releases.folder_size(target)
+    result["size"] = folder_size(target)
     if params["remove_archive"]:
         try:
             os.unlink(archive)
