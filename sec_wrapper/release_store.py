@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from ansible_collections.fpt.sec.plugins.module_utils import release_archive
+from ansible_collections.fpt.sec.plugins.module_utils.files import sha256_file
 from ansible_collections.fpt.sec.plugins.module_utils.versions import UpgradePathError, Version, upgrade_path
 from ansible_collections.fpt.sec.plugins.plugin_utils import release_folder
 
@@ -38,7 +39,7 @@ def add_release(source: str | Path, folder: Path | None = None) -> dict[str, Any
         manifest = release_archive.verify(str(path))
     except release_archive.ReleaseArchiveError as exc:
         raise SecError(f"{path.name} refused, nothing was added: {exc}") from None
-    digest = release_folder.sha256_of(str(path))
+    digest = sha256_file(str(path))
     info = {"version": version, "file": path.name, "sha256": digest, "size": path.stat().st_size,
             "migrations": list(manifest["migrations"]), "files": len(manifest["files"]),
             "path": str(folder / path.name)}
@@ -51,7 +52,7 @@ def add_release(source: str | Path, folder: Path | None = None) -> dict[str, Any
         if known["file"] != path.name:
             raise SecError(f"release {version} is already in {folder} as {known['file']}: remove it first if "
                            f"{path.name} should replace it")
-        if release_folder.sha256_of(known["path"]) != digest:
+        if sha256_file(known["path"]) != digest:
             raise SecError(f"release {version} is already in {folder} with different content "
                            f"({known['file']}): remove it first if this build should replace it")
         # The same bytes: make sure the sidecar says so (a copy dropped in by hand had none).
@@ -63,7 +64,7 @@ def add_release(source: str | Path, folder: Path | None = None) -> dict[str, Any
     try:
         shutil.copyfile(path, temp)
         os.chmod(temp, 0o644)
-        if release_folder.sha256_of(temp) != digest:
+        if sha256_file(temp) != digest:
             raise SecError(f"{path} changed while it was being copied: add it again")
         os.replace(temp, folder / path.name)
     except BaseException:

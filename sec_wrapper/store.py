@@ -17,6 +17,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from ansible_collections.fpt.sec.plugins.module_utils.durable import write_atomic
+
 from sec_wrapper import redact
 from sec_wrapper.errors import SecError
 from sec_wrapper.paths import sec_home
@@ -152,18 +154,7 @@ def now_iso() -> str:
 def write_json_atomic(path: Path, data: Any, mode: int = 0o600) -> None:
     """Writes JSON beside `path` and renames it over: readers see the old file or the new, never half."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(data, f, indent=2, sort_keys=True, default=str)
-            f.write("\n")
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_atomic(str(path), (json.dumps(data, indent=2, sort_keys=True, default=str) + "\n").encode(), mode)
 
 
 def _private_dir(path: Path) -> Path:

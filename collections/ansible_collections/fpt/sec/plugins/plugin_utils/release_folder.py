@@ -12,11 +12,12 @@ commands to agree on what the folder holds:
 
 from __future__ import annotations
 
-import hashlib
 import os
 import struct
 from typing import Any
 
+from ansible_collections.fpt.sec.plugins.module_utils.durable import write_atomic
+from ansible_collections.fpt.sec.plugins.module_utils.files import sha256_file
 from ansible_collections.fpt.sec.plugins.module_utils.release_archive import (
     ReleaseArchiveError,
     split_archive_name,
@@ -25,19 +26,10 @@ from ansible_collections.fpt.sec.plugins.module_utils.versions import UpgradePat
 
 SIDECAR_SUFFIX = ".sha256"
 VERIFIED, UNVERIFIED, BAD = "verified", "unverified", "bad"
-_CHUNK = 1024 * 1024
 
 
 class ReleaseFolderError(Exception):
     """The folder cannot be listed, or holds two archives of one version. ``str()`` is one line."""
-
-
-def sha256_of(path: str) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(_CHUNK), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def read_sidecar(path: str) -> str | None:
@@ -53,10 +45,8 @@ def read_sidecar(path: str) -> str | None:
 
 
 def write_sidecar(path: str, digest: str) -> None:
-    temp = f"{path}{SIDECAR_SUFFIX}.tmp-{os.getpid()}"
-    with open(temp, "w", encoding="utf-8") as handle:
-        handle.write(f"{digest}  {os.path.basename(path)}\n")
-    os.replace(temp, path + SIDECAR_SUFFIX)
+    """``<path>.sha256`` in sha256sum's format, written atomically."""
+    write_atomic(path + SIDECAR_SUFFIX, f"{digest}  {os.path.basename(path)}\n".encode(), 0o644)
 
 
 def unpacked_size(path: str) -> int | None:
@@ -74,8 +64,8 @@ def checksum_state(path: str, with_digest: bool = True) -> tuple[str, str | None
     """(verified | unverified | bad, sha256 or None). Reads the whole file when there is a sidecar."""
     expected = read_sidecar(path)
     if expected is None:
-        return UNVERIFIED, sha256_of(path) if with_digest else None
-    actual = sha256_of(path)
+        return UNVERIFIED, sha256_file(path) if with_digest else None
+    actual = sha256_file(path)
     return (VERIFIED if actual == expected else BAD), actual
 
 
