@@ -428,9 +428,19 @@ def test_conditionals(tmp_path: Path) -> None:
         "UnDefine WITH_A\n"
         "<IfDefine WITH_A>\n<VirtualHost *:11>\nServerName undefined-again\n</VirtualHost>\n</IfDefine>\n",
     )
-    names = [v.server_name for v in parse_apache_config(str(conf), defines=["FROM_CLI"]).vhosts]
+    binary = {"version": "2.4.62", "compiled_modules": ["core.c", "mod_so.c", "mod_log_config.c"]}
+    names = [v.server_name for v in parse_apache_config(str(conf), defines=["FROM_CLI"], **binary).vhosts]
     assert names == ["a", "cli", "rewrite", "builtin", "file", "version"]
-    assert "cli" not in [v.server_name for v in parse_apache_config(str(conf)).vhosts]
+    assert "cli" not in [v.server_name for v in parse_apache_config(str(conf), **binary).vhosts]
+    # Without a binary: nothing compiled in beyond core/http/so, and no version to test against.
+    without = parse_apache_config(str(conf), defines=["FROM_CLI"])
+    assert [v.server_name for v in without.vhosts] == ["a", "cli", "rewrite", "file"]
+    assert any("<IfVersion >= 2.4> not evaluated: no httpd/apache2 binary" in w for w in without.warnings)
+    reasons = {s.server_name: s.reason for s in without.skipped_vhosts}
+    assert reasons["builtin"] == f"inside <IfModule log_config_module> at {conf}:28, false: log_config_module is not loaded"
+    assert reasons["version"].endswith("not evaluated: no httpd/apache2 binary to read the version from")
+    assert reasons["undefined-again"].endswith("false: WITH_A is not defined")
+    assert reasons["no-file"].endswith(f"false: {tmp_path}/exists.txt exists")
 
 
 def test_false_branch_is_skipped_unread(tmp_path: Path) -> None:

@@ -223,6 +223,8 @@ def test_locate_from_a_running_master_with_d_and_relative_f(tmp_path: Path, proc
         "pid": 4242,
         "defines": ["DR_SITE"],
         "source": "process",
+        "version": None,
+        "env_sources": ["/proc/4242/environ"],
     }
     assert instance.env["SECRET_TOKEN"] == "x"  # used for ${VAR}, never reported
     assert runner.calls == []  # -d and -f said it all
@@ -273,7 +275,9 @@ def test_locate_from_the_binaries_on_the_path(tmp_path: Path, proc: FakeProc) ->
             str(httpd): dash_v(str(tmp_path / "etc" / "httpd"), "conf/httpd.conf"),
         }
     )
-    [instance] = locate_apache(proc_root=proc.path, run=runner, search_path=str(apache2.parent))
+    [instance] = locate_apache(
+        proc_root=proc.path, run=runner, search_path=str(apache2.parent), system_root=str(tmp_path / "host")
+    )
     assert instance.to_dict() == {
         "binary": str(apache2),
         "server_root": str(debian.parent),
@@ -281,6 +285,8 @@ def test_locate_from_the_binaries_on_the_path(tmp_path: Path, proc: FakeProc) ->
         "pid": None,
         "defines": [],
         "source": "binary",
+        "version": None,
+        "env_sources": [str(debian.parent / "envvars")],
     }
 
 

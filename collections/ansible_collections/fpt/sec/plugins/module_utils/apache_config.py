@@ -14,8 +14,12 @@ after it, as in httpd):
   environment given by the caller; an unknown variable stays literal, with a warning, as httpd does);
 * quoting and backslash escapes as ``ap_getword_conf`` does; a backslash as the very last character
   continues the line (a comment too swallows its continuation, as in httpd);
-* ``<IfDefine>``, ``<IfModule>``, ``<IfFile>`` are evaluated (``!`` negation included); a false branch is
-  skipped unread, as httpd skips it; other ``<If...>`` tests are assumed true;
+* ``<IfDefine>``, ``<IfModule>``, ``<IfFile>``, ``<IfVersion>``, ``<IfDirective>`` and ``<IfSection>`` are
+  evaluated (``!`` negation included) against what the server really has: the ``LoadModule`` lines read
+  so far plus the modules compiled into the binary (its ``-l``), and the binary's version (its ``-v``).
+  A false branch is skipped unread, as httpd skips it; a vhost inside it is listed in
+  ``skipped_vhosts`` with the reason. Without a version, an ``<IfVersion>`` block is skipped with a
+  warning rather than guessed;
 * ``<Macro>`` / ``Use`` (mod_macro), since some installs stamp their vhosts out of one macro;
 * ``<VirtualHost>`` with its addresses, and inside it ``ServerName``, ``ServerAlias``, ``DocumentRoot``,
   ``PassengerAppRoot``, ``SSLEngine`` and whole-site redirects (``Redirect``, ``RedirectMatch``,
@@ -36,6 +40,7 @@ from dataclasses import dataclass, field
 
 __all__ = [
     "ApacheConfig",
+    "SkippedVirtualHost",
     "ApacheConfigError",
     "Address",
     "VirtualHost",
@@ -44,25 +49,121 @@ __all__ = [
     "split_args",
 ]
 
-# Modules compiled into the stock httpd of the common distributions (``httpd -l`` on RHEL and Debian
-# lists these, or a subset); an <IfModule> on them is true without any LoadModule.
-BUILTIN_MODULES = frozenset(
-    {
-        "core_module",
-        "http_module",
-        "so_module",
-        "log_config_module",
-        "logio_module",
-        "version_module",
-        "unixd_module",
-        "watchdog_module",
-    }
+# Modules every httpd that reads LoadModule has compiled in. When the binary's ``-l`` is unknown, only these
+# count as built in (a distribution may compile in more, but guessing would invent sites).
+ALWAYS_BUILTIN_MODULES = frozenset({"core_module", "http_module", "so_module"})
+# Modules some distributions compile in (Debian's apache2 -l): without a binary, an <IfModule> on one of these
+# is taken as false with a warning.
+OFTEN_BUILTIN_MODULES = frozenset(
+    {"log_config_module", "logio_module", "version_module", "unixd_module", "watchdog_module"}
+)
+
+# Directives of the core (core.c, http_core.c, mod_so, the MPM-common ones): <IfDirective> on them is true.
+CORE_DIRECTIVES = frozenset(
+    """
+    acceptfilter acceptpathinfo accessfilename addcharset adddefaultcharset allowencodedslashes allowoverride
+    allowoverridelist cgimapextension cgipassauth cgivar contentdigest defaultruntimedir defaulttype define
+    documentroot enablemmap enablesendfile error errordocument errorlog errorlogformat extendedstatus
+    fileetag flushmaxpipelined flushmaxthreshold forcetype gprofdir hostnamelookups httpprotocoloptions
+    include includeoptional keepalive keepalivetimeout limitinternalrecursion limitrequestbody
+    limitrequestfields limitrequestfieldsize limitrequestline limitxmlrequestbody loglevel maxkeepaliverequests
+    maxrangeoverlaps maxrangereversals maxranges mergeslashes mergetrailers mutex namevirtualhost options
+    protocol protocols protocolshonororder qualifyredirecturl readbuffersize regexdefaultoptions
+    registerhttpmethod rlimitcpu rlimitmem rlimitnproc scriptinterpretersource seerequesttail serveradmin
+    serveralias servername serverpath serverroot serversignature servertokens sethandler setinputfilter
+    setoutputfilter stricthostcheck timeout traceenable undefine usecanonicalname usecanonicalphysicalport
+    loadmodule loadfile pidfile listen listenbacklog listencoresbucketsratio maxconnectionsperchild
+    maxmemfree maxrequestworkers maxsparethreads minsparethreads maxsparseservers maxspareservers
+    minspareservers receivebuffersize sendbuffersize serverlimit startservers threadlimit threadsperchild
+    threadstacksize coredumpdirectory enableexceptionhook gracefulshutdowntimeout scoreboardfile
+    asyncrequestworkerfactor maxrequestsperchild
+    """.split()
+)
+# Sections of the core: <IfSection> on them is true.
+CORE_SECTIONS = frozenset(
+    """
+    directory directorymatch files filesmatch location locationmatch virtualhost limit limitexcept if elseif
+    else ifmodule ifdefine iffile ifdirective ifsection
+    """.split()
+)
+# Which module provides a section, for <IfSection>.
+SECTION_MODULES = {
+    "ifversion": "version_module",
+    "macro": "macro_module",
+    "proxy": "proxy_module",
+    "proxymatch": "proxy_module",
+    "requireall": "authz_core_module",
+    "requireany": "authz_core_module",
+    "requirenone": "authz_core_module",
+    "authzprovideralias": "authz_core_module",
+    "authnprovideralias": "authn_core_module",
+    "mdomain": "md_module",
+    "mdomainset": "md_module",
+}
+# Which module provides a directive, for <IfDirective>: exact names, then name prefixes.
+DIRECTIVE_MODULES = {
+    "use": "macro_module",
+    "undefmacro": "macro_module",
+    "alias": "alias_module",
+    "aliasmatch": "alias_module",
+    "redirect": "alias_module",
+    "redirectmatch": "alias_module",
+    "redirectpermanent": "alias_module",
+    "redirecttemp": "alias_module",
+    "scriptalias": "alias_module",
+    "scriptaliasmatch": "alias_module",
+    "require": "authz_core_module",
+    "authname": "authn_core_module",
+    "authtype": "authn_core_module",
+    "header": "headers_module",
+    "requestheader": "headers_module",
+    "directoryindex": "dir_module",
+    "directoryslash": "dir_module",
+    "fallbackresource": "dir_module",
+    "addtype": "mime_module",
+    "addhandler": "mime_module",
+    "typesconfig": "mime_module",
+    "setenvif": "setenvif_module",
+    "browsermatch": "setenvif_module",
+    "setenv": "env_module",
+    "passenv": "env_module",
+    "unsetenv": "env_module",
+    "customlog": "log_config_module",
+    "logformat": "log_config_module",
+    "transferlog": "log_config_module",
+    "bufferedlogs": "log_config_module",
+    "globallog": "log_config_module",
+    "user": "unixd_module",
+    "group": "unixd_module",
+    "chrootdir": "unixd_module",
+    "suexec": "unixd_module",
+    "expiresactive": "expires_module",
+    "expiresbytype": "expires_module",
+    "expiresdefault": "expires_module",
+    "balancermember": "proxy_module",
+    "xsendfile": "xsendfile_module",
+    "xsendfilepath": "xsendfile_module",
+}
+DIRECTIVE_PREFIXES = (
+    ("passenger", "passenger_module"),
+    ("ssl", "ssl_module"),
+    ("rewrite", "rewrite_module"),
+    ("proxy", "proxy_module"),
+    ("wsgi", "wsgi_module"),
+    ("php_", "php_module"),
+    ("deflate", "deflate_module"),
+    ("authzldap", "authnz_ldap_module"),
+    ("authldap", "authnz_ldap_module"),
+    ("authuserfile", "authn_file_module"),
+    ("md", "md_module"),
+    ("h2", "http2_module"),
 )
 
 # Sections that only decide whether their content is read: a directive inside them still belongs to the
 # enclosing server or vhost. Every other section (<Directory>, <Location>, <If>...) narrows the scope.
 _CONDITIONAL_SECTIONS = frozenset({"ifmodule", "ifdefine", "iffile", "ifversion", "ifdirective", "ifsection"})
 
+_VERSION_OPERATORS = frozenset({"=", "==", "<", "<=", ">", ">=", "~"})
 _VAR_RE = re.compile(r"\$\{([^{}]+)\}")
 _URL_RE = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 _REDIRECT_STATUS = frozenset({"permanent", "temp", "seeother", "gone"})
@@ -145,6 +246,31 @@ class VirtualHost:
 
 
 @dataclass
+class SkippedVirtualHost:
+    """A ``<VirtualHost>`` httpd does not load (it sits in a false conditional section), and why.
+
+    Its directives are as written (never evaluated, as httpd never reads them); ``reason`` names the section.
+    """
+
+    file: str
+    line: int
+    reason: str
+    server_name: str | None = None
+    document_root: str | None = None
+    passenger_app_root: str | None = None
+
+    def to_dict(self) -> dict:
+        return {
+            "file": self.file,
+            "line": self.line,
+            "reason": self.reason,
+            "server_name": self.server_name,
+            "document_root": self.document_root,
+            "passenger_app_root": self.passenger_app_root,
+        }
+
+
+@dataclass
 class ApacheConfig:
     """The parsed configuration: main-server facts, every vhost, and what was read."""
 
@@ -158,6 +284,10 @@ class ApacheConfig:
     vhosts: list[VirtualHost] = field(default_factory=list)
     files: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    # The binary's version (``-v``) and compiled-in modules (``-l``), None when no binary was there.
+    version: str | None = None
+    compiled_modules: set[str] | None = None
+    skipped_vhosts: list[SkippedVirtualHost] = field(default_factory=list)
 
     def to_dict(self) -> dict:
         return {
@@ -171,6 +301,8 @@ class ApacheConfig:
             "vhosts": [v.to_dict() for v in self.vhosts],
             "files": list(self.files),
             "warnings": list(self.warnings),
+            "version": self.version,
+            "skipped_vhosts": [v.to_dict() for v in self.skipped_vhosts],
         }
 
 
@@ -360,8 +492,12 @@ class _Reader:
         server_root: str,
         defines: Iterable[str],
         env: Mapping[str, str],
+        version: str | None = None,
+        compiled_modules: Iterable[str] | None = None,
     ) -> None:
-        self.config = ApacheConfig(config_file=config_file, server_root=server_root)
+        self.config = ApacheConfig(config_file=config_file, server_root=server_root, version=version)
+        if compiled_modules is not None:
+            self.config.compiled_modules = {module_id(m) for m in compiled_modules} | ALWAYS_BUILTIN_MODULES
         for name in defines:
             self.config.defines[name] = None
         self.env = env
@@ -453,9 +589,12 @@ class _Reader:
         if name == "macro":
             self.define_macro(cursor, args, lineno)
             return
-        if name in ("ifdefine", "ifmodule", "iffile") and not self.condition(name, args, path, lineno):
-            self.skip(cursor, original, lineno)
-            return
+        if name in _CONDITIONAL_SECTIONS:
+            false_because = self.condition(name, args, path, lineno)
+            if false_because is not None:
+                reason = f"inside <{original} {arg_text.strip()}> at {path}:{lineno}, {false_because}"
+                self.skip(cursor, original, lineno, reason)
+                return
         vhost = None
         if name == "virtualhost":
             if self.current_vhost() is not None:
@@ -466,25 +605,106 @@ class _Reader:
             self.config.vhosts.append(vhost)
         self.stack.append(_Section(original, path, lineno, vhost))
 
-    def condition(self, name: str, args: list[str], path: str, lineno: int) -> bool:
+    def condition(self, name: str, args: list[str], path: str, lineno: int) -> str | None:
+        """None when the section's content is read, else why it is not (for the skipped vhosts' reason)."""
         if not args:
             raise ApacheConfigError(f"<{name}> needs an argument", path, lineno)
+        if name == "ifversion":
+            return self.version_condition(args, path, lineno)
         arg = args[0]
         negate = arg.startswith("!")
         if negate:
             arg = arg[1:]
         if name == "ifdefine":
-            result = arg in self.config.defines
+            result, what = arg in self.config.defines, f"{arg} is {'' if arg in self.config.defines else 'not '}defined"
         elif name == "ifmodule":
-            ident = module_id(arg)
-            result = ident in self.config.modules or ident in BUILTIN_MODULES
+            result = self.has_module(module_id(arg))
+            if not result and self.config.compiled_modules is None and module_id(arg) in OFTEN_BUILTIN_MODULES:
+                self.warn(
+                    f"{path}:{lineno}: <IfModule {arg}> taken as false: no httpd/apache2 binary (-l) to tell "
+                    "whether it is compiled in"
+                )
+            what = f"{arg} is {'' if result else 'not '}loaded"
+        elif name == "ifdirective":
+            result = self.has_directive(arg.lower(), path, lineno)
+            what = f"no loaded module provides {arg}" if not result else f"{arg} is available"
+        elif name == "ifsection":
+            result = self.has_section(arg.lower())
+            what = f"no loaded module provides <{arg}>" if not result else f"<{arg}> is available"
         else:
-            result = os.path.exists(self.server_relative(arg))
-        return result != negate
+            target = self.server_relative(arg)
+            result = os.path.exists(target)
+            what = f"{target} {'exists' if result else 'does not exist'}"
+        return None if result != negate else f"false: {what}"
 
-    def skip(self, cursor: _Cursor, opened: str, lineno: int) -> None:
-        """Skip a false conditional unread (no variables, no Includes), keeping track of nesting."""
+    def has_module(self, ident: str) -> bool:
+        if ident in self.config.modules or ident in ALWAYS_BUILTIN_MODULES:
+            return True
+        if self.config.compiled_modules is None:
+            return False
+        return ident in self.config.compiled_modules
+
+    def has_directive(self, name: str, path: str, lineno: int) -> bool:
+        if name in CORE_DIRECTIVES:
+            return True
+        provider = DIRECTIVE_MODULES.get(name)
+        if provider is None:
+            provider = next((module for prefix, module in DIRECTIVE_PREFIXES if name.startswith(prefix)), None)
+        if provider is None:
+            self.warn(f"{path}:{lineno}: cannot tell which module provides {name}; <IfDirective> taken as false")
+            return False
+        return self.has_module(provider)
+
+    def has_section(self, name: str) -> bool:
+        if name in CORE_SECTIONS:
+            return True
+        provider = SECTION_MODULES.get(name)
+        return provider is not None and self.has_module(provider)
+
+    def version_condition(self, args: list[str], path: str, lineno: int) -> str | None:
+        """``<IfVersion [[!]operator] version>`` as mod_version evaluates it, against the binary's version."""
+        operator, wanted = ("=", args[0]) if len(args) == 1 else (args[0], args[1])
+        negate = operator.startswith("!")
+        if negate:
+            operator = operator[1:]
+        if operator not in _VERSION_OPERATORS:
+            raise ApacheConfigError(f"unrecognized operator '{args[0]}' in <IfVersion>", path, lineno)
+        if len(wanted) > 1 and wanted.startswith("/") and wanted.endswith("/") and operator in ("=", "=="):
+            operator, wanted = "~", wanted[1:-1]
+        version = self.config.version
+        if version is None:
+            self.warn(
+                f"{path}:{lineno}: <IfVersion {' '.join(args)}> not evaluated: no httpd/apache2 binary to read "
+                "the version from; its content is skipped"
+            )
+            return "not evaluated: no httpd/apache2 binary to read the version from"
+        if operator == "~":
+            try:
+                result = re.search(wanted, version) is not None
+            except re.error as exc:
+                raise ApacheConfigError(f"<IfVersion> regular expression {wanted}: {exc}", path, lineno) from None
+        else:
+            have, want = _version_tuple(version), _version_tuple(wanted)
+            if want is None:
+                raise ApacheConfigError(f"<IfVersion> cannot read version {wanted}", path, lineno)
+            result = {
+                "=": have == want,
+                "==": have == want,
+                "<": have < want,
+                "<=": have <= want,
+                ">": have > want,
+                ">=": have >= want,
+            }[operator]
+        return None if result != negate else f"false for Apache {version}"
+
+    def skip(self, cursor: _Cursor, opened: str, lineno: int, reason: str) -> None:
+        """Skip a false conditional unread (no variables, no Includes), keeping track of nesting.
+
+        The vhosts in it are noted, with their names and folders as written, so a user can see why a site
+        they expected is not there.
+        """
         names = [opened]
+        skipped: SkippedVirtualHost | None = None
         while names:
             item = cursor.next()
             if item is None:
@@ -495,8 +715,35 @@ class _Reader:
                 if closing.lower() != names[-1].lower():
                     raise ApacheConfigError(f"Expected </{names[-1]}> but saw </{closing}>", cursor.path, inner_line_no)
                 names.pop()
+                if closing.lower() == "virtualhost":
+                    skipped = None
             elif text.startswith("<"):
-                names.append(text[1:].split(None, 1)[0].rstrip(">"))
+                tag = text[1:].split(None, 1)[0].rstrip(">")
+                names.append(tag)
+                if tag.lower() == "virtualhost":
+                    skipped = SkippedVirtualHost(file=cursor.path, line=inner_line_no, reason=reason)
+                    self.config.skipped_vhosts.append(skipped)
+            elif skipped is not None:
+                words = split_args(self.quiet_substitute(text))
+                key = words[0].lower() if len(words) > 1 else ""
+                at_vhost_level = names[-1].lower() == "virtualhost"
+                if key == "servername" and at_vhost_level:
+                    skipped.server_name = _host_name(words[1])
+                elif key == "documentroot" and at_vhost_level:
+                    skipped.document_root = self.server_relative(words[1])
+                elif key == "passengerapproot" and skipped.passenger_app_root is None:
+                    skipped.passenger_app_root = self.server_relative(words[1])
+
+    def quiet_substitute(self, line: str) -> str:
+        """``${VAR}`` replaced where known, without warnings: for reporting lines httpd does not read."""
+
+        def value(match: re.Match) -> str:
+            name = match.group(1)
+            if self.config.defines.get(name) is not None:
+                return self.config.defines[name] or ""
+            return self.env.get(name, match.group(0))
+
+        return _VAR_RE.sub(value, line) if "${" in line else line
 
     def define_macro(self, cursor: _Cursor, args: list[str], lineno: int) -> None:
         if not args:
@@ -666,6 +913,14 @@ class _Reader:
                 self.read_file(path, origin)
 
 
+def _version_tuple(text: str) -> tuple[int, int, int] | None:
+    """``2.4`` -> (2, 4, 0), as mod_version reads it: missing parts are 0."""
+    match = re.match(r"^(\d+)(?:\.(\d+))?(?:\.(\d+))?", text.strip())
+    if not match:
+        return None
+    return (int(match.group(1)), int(match.group(2) or 0), int(match.group(3) or 0))
+
+
 def _has_wildcard(path: str) -> bool:
     return any(ch in path for ch in "*?[")
 
@@ -720,6 +975,8 @@ def parse_apache_config(
     env: Mapping[str, str] | None = None,
     pre_directives: Iterable[str] = (),
     post_directives: Iterable[str] = (),
+    version: str | None = None,
+    compiled_modules: Iterable[str] | None = None,
 ) -> ApacheConfig:
     """Read the main configuration file and everything it includes.
 
@@ -727,7 +984,9 @@ def parse_apache_config(
     ``config_file`` stands in until a ``ServerRoot`` directive says otherwise. A relative ``config_file``
     is relative to the server root, as httpd's ``-f`` is. ``defines`` are ``-D`` names; ``env`` is the
     environment httpd runs with (for ``${VAR}`` not Define'd). ``pre_directives``/``post_directives``
-    are httpd's ``-C``/``-c`` lines. Raises `ApacheConfigError`.
+    are httpd's ``-C``/``-c`` lines. ``version`` (``2.4.62``) and ``compiled_modules`` (``-l``: ``core.c``,
+    ``mod_so.c``...) come from the binary; None when there is none (``<IfVersion>`` blocks are then skipped
+    with a warning, and only core, http and so count as compiled in). Raises `ApacheConfigError`.
     """
     if server_root:
         server_root = os.path.normpath(server_root)
@@ -736,7 +995,7 @@ def parse_apache_config(
     config_file = os.path.normpath(os.path.abspath(config_file))
     if not server_root:
         server_root = os.path.dirname(config_file)
-    reader = _Reader(config_file, server_root, defines, env or {})
+    reader = _Reader(config_file, server_root, defines, env or {}, version, compiled_modules)
     for label, lines in (("-C", pre_directives), (None, None), ("-c", post_directives)):
         if label is None:
             reader.read_file(config_file)

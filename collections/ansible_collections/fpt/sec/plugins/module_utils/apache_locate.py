@@ -12,6 +12,12 @@ In order, the first that gives an answer wins:
 3. the binaries on the PATH (plus ``/usr/sbin``, ``/usr/local/apache2/bin``...) and their ``-V``
    (HTTPD_ROOT, SERVER_CONFIG_FILE).
 
+The environment httpd runs with (for ``${VAR}``) and its ``-D`` names: a running master's own
+``/proc/<pid>/environ`` and command line; otherwise what would start it: the ``httpd``/``apache2`` systemd
+unit's ``Environment=``/``EnvironmentFile=`` (drop-ins included) and the ``-D`` of its ``ExecStart=``, else
+``/etc/sysconfig/httpd`` (its ``OPTIONS``), then Debian's ``envvars`` (which ``apache2ctl`` sources last).
+`binary_facts` reads the binary's version (``-v``) and compiled-in modules (``-l``).
+
 The ``/proc`` root, the command runner and the search PATH are parameters, so tests fake them.
 """
 
@@ -19,6 +25,7 @@ from __future__ import annotations
 
 import os
 import re
+import shlex
 import subprocess
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -34,12 +41,15 @@ __all__ = [
     "ApacheInstance",
     "ApacheNotFoundError",
     "EXTRA_BIN_DIRS",
+    "binary_facts",
+    "binary_for_config",
     "compiled_defaults",
     "find_binaries",
     "locate_apache",
     "parse_httpd_args",
     "read_envvars",
     "running_masters",
+    "service_environment",
 ]
 
 BINARY_NAMES = ("httpd", "apache2")
@@ -54,6 +64,12 @@ FALLBACK_DEFAULTS = {
 _BINARY_RE = re.compile(r"^(httpd|apache2)(\.(worker|event|prefork|itk))?$")
 _DEFINE_RE = re.compile(r'^\s*-D\s+([A-Z_]+)(?:="(.*)")?\s*$')
 _CONFIG_NAMES = ("httpd.conf", "apache2.conf", os.path.join("conf", "httpd.conf"))
+# Where systemd looks for units, highest priority first (relative to the system root).
+UNIT_DIRS = ("etc/systemd/system", "run/systemd/system", "usr/local/lib/systemd/system", "usr/lib/systemd/system",
+             "lib/systemd/system")
+SYSCONFIG_HTTPD = "etc/sysconfig/httpd"
+_SERVER_VERSION_RE = re.compile(r"^Server version:\s*[^/\s]+/(\d+(?:\.\d+)*)", re.M)
+_SHELL_VAR_RE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}|\$([A-Za-z_][A-Za-z0-9_]*)")
 
 
 class ApacheNotFoundError(Exception):
@@ -77,6 +93,10 @@ class ApacheInstance:
     post_directives: list[str] = field(default_factory=list)
     source: str = "explicit"
     env: dict[str, str] = field(default_factory=dict, repr=False)
+    # Where ``env`` and the defines came from (file paths, "process <pid>"): the names only, never values.
+    env_sources: list[str] = field(default_factory=list)
+    version: str | None = None
+    compiled_modules: list[str] | None = None
 
     def to_dict(self) -> dict:
         return {
@@ -86,6 +106,8 @@ class ApacheInstance:
             "pid": self.pid,
             "defines": list(self.defines),
             "source": self.source,
+            "version": self.version,
+            "env_sources": list(self.env_sources),
         }
 
 
@@ -152,6 +174,34 @@ def compiled_defaults(binary: str, run: Runner | None = None) -> dict:
         for key, value in fallback.items():
             values.setdefault(key, value)
     return values
+
+
+def binary_facts(binary: str | None, run: Runner | None = None) -> tuple[str | None, list[str] | None]:
+    """(version, compiled-in modules) of an httpd binary, from ``-v`` and ``-l``; (None, None) without one."""
+    if not binary:
+        return None, None
+    run = run or default_runner
+    try:
+        _rc, out, _err = run([binary, "-v"])
+    except OSError:
+        out = ""
+    match = _SERVER_VERSION_RE.search(out or "")
+    if not match:
+        return None, None
+    try:
+        _rc, out, _err = run([binary, "-l"])
+    except OSError:
+        out = ""
+    modules = [line.strip() for line in (out or "").splitlines() if line.strip().endswith(".c")]
+    return match.group(1), modules or None
+
+
+def binary_for_config(config: str, search_path: str | None = None) -> str | None:
+    """The binary that would serve a configuration found by path: ``apache2`` for ``apache2.conf``, else
+    ``httpd``, else whichever is there."""
+    found = find_binaries(search_path)
+    wanted = "apache2" if "apache2" in os.path.basename(config) or "/apache2/" in config else "httpd"
+    return next((b for b in found if _family(b) == wanted), found[0] if found else None)
 
 
 def _family(binary: str) -> str:
@@ -276,6 +326,154 @@ def read_envvars(server_root: str) -> dict[str, str]:
     return values
 
 
+def _read_lines(path: str) -> list[str] | None:
+    try:
+        with open(path, encoding="utf-8", errors="replace") as handle:
+            return handle.read().splitlines()
+    except OSError:
+        return None
+
+
+def _expand(text: str, env: Mapping[str, str]) -> str:
+    return _SHELL_VAR_RE.sub(lambda m: env.get(m.group(1) or m.group(2), ""), text)
+
+
+def read_environment_file(path: str) -> dict[str, str] | None:
+    """A systemd ``EnvironmentFile`` (RHEL's ``/etc/sysconfig/httpd``): ``NAME=value`` lines, ``#``/``;``
+    comments, quotes removed. None when the file cannot be read."""
+    lines = _read_lines(path)
+    if lines is None:
+        return None
+    values: dict[str, str] = {}
+    for line in lines:
+        line = line.strip()
+        if not line or line[0] in "#;" or "=" not in line:
+            continue
+        name, value = line.split("=", 1)
+        name = name.strip()
+        if name.startswith("export "):
+            name = name[len("export "):].strip()
+        value = value.strip()
+        if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
+            value = value[1:-1]
+        if re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", name):
+            values[name] = value
+    return values
+
+
+def _unit_files(unit: str, system_root: str) -> list[str]:
+    """The unit file systemd would use, then its drop-ins (``<unit>.d/*.conf``, by file name)."""
+    main = None
+    drop_ins: dict[str, str] = {}
+    for directory in UNIT_DIRS:
+        base = os.path.join(system_root, directory)
+        candidate = os.path.join(base, unit)
+        if main is None and os.path.isfile(candidate):
+            main = candidate
+        try:
+            names = sorted(os.listdir(candidate + ".d"))
+        except OSError:
+            names = []
+        for name in names:
+            if name.endswith(".conf"):
+                drop_ins.setdefault(name, os.path.join(candidate + ".d", name))
+    if main is None:
+        return []
+    return [main] + [drop_ins[name] for name in sorted(drop_ins)]
+
+
+def _unit_settings(files: list[str]) -> tuple[list[str], list[str], str | None]:
+    """(Environment= assignments, EnvironmentFile= paths, last ExecStart=) of a unit's [Service] section."""
+    assignments: list[str] = []
+    env_files: list[str] = []
+    exec_start: str | None = None
+    for path in files:
+        section = ""
+        for line in _read_lines(path) or []:
+            line = line.strip()
+            if not line or line[0] in "#;":
+                continue
+            if line.startswith("["):
+                section = line
+                continue
+            if section != "[Service]" or "=" not in line:
+                continue
+            key, value = (part.strip() for part in line.split("=", 1))
+            if key == "Environment":
+                try:
+                    words = shlex.split(value)
+                except ValueError:
+                    words = value.split()
+                assignments = assignments + words if words else []  # an empty assignment resets the list
+            elif key == "EnvironmentFile":
+                env_files = env_files + [value] if value else []
+            elif key == "ExecStart":
+                exec_start = value or None
+    return assignments, env_files, exec_start
+
+
+def _defines_from_words(words: list[str]) -> list[str]:
+    return parse_httpd_args(["httpd"] + words)["defines"]
+
+
+def service_environment(
+    family: str, server_root: str | None, system_root: str = "/"
+) -> tuple[dict[str, str], list[str], list[str]]:
+    """(environment, -D names, sources) httpd gets when its service starts it, for a server not running.
+
+    ``family`` is ``httpd`` or ``apache2`` (empty: both units are looked at); ``system_root`` is ``/``
+    except in tests. Sources are file paths, for the report; values may be secrets and stay out of it.
+    """
+    env: dict[str, str] = {}
+    defines: list[str] = []
+    sources: list[str] = []
+    units = {"httpd": ["httpd.service"], "apache2": ["apache2.service"]}.get(
+        family, ["httpd.service", "apache2.service"]
+    )
+    unit_files: list[str] = []
+    for unit in units:
+        unit_files = _unit_files(unit, system_root)
+        if unit_files:
+            break
+    if unit_files:
+        assignments, env_files, exec_start = _unit_settings(unit_files)
+        sources.extend(unit_files)
+        for assignment in assignments:
+            name, sep, value = assignment.partition("=")
+            if sep and name:
+                env[name] = value
+        # systemd: EnvironmentFile= wins over Environment=; a leading "-" means the file may be missing.
+        for entry in env_files:
+            path = entry[1:] if entry.startswith("-") else entry
+            values = read_environment_file(os.path.join(system_root, path.lstrip("/")))
+            if values is not None:
+                env.update(values)
+                sources.append(path)
+        if exec_start:
+            try:
+                words = shlex.split(_expand(exec_start.lstrip("-@:+!"), env))
+            except ValueError:
+                words = []
+            if words and _BINARY_RE.match(os.path.basename(words[0])):
+                defines.extend(_defines_from_words(words[1:]))
+    else:
+        values = read_environment_file(os.path.join(system_root, SYSCONFIG_HTTPD))
+        if values is not None:
+            env.update(values)
+            sources.append("/" + SYSCONFIG_HTTPD)
+            # The stock httpd.service runs "httpd $OPTIONS -DFOREGROUND".
+            defines.extend(_defines_from_words(shlex.split(values.get("OPTIONS", ""))))
+    if server_root:
+        envvars = read_envvars(server_root)
+        if envvars:
+            # apache2ctl sources envvars last, over what the unit set; it passes $APACHE_ARGUMENTS to apache2.
+            env.update(envvars)
+            sources.append(os.path.join(server_root, "envvars"))
+    if env.get("APACHE_ARGUMENTS"):
+        defines.extend(_defines_from_words(shlex.split(env["APACHE_ARGUMENTS"])))
+    return env, [d for i, d in enumerate(defines) if d not in defines[:i]], sources
+
+
 def _explicit(path: str) -> ApacheInstance:
     path = os.path.normpath(os.path.abspath(path))
     if os.path.isdir(path):
@@ -287,12 +485,22 @@ def _explicit(path: str) -> ApacheInstance:
     return ApacheInstance(config=path)
 
 
+def _with_service_environment(instance: ApacheInstance, system_root: str) -> ApacheInstance:
+    family = _family(instance.binary) if instance.binary else ""
+    env, defines, sources = service_environment(family, instance.server_root, system_root)
+    instance.env = env
+    instance.defines = instance.defines + [d for d in defines if d not in instance.defines]
+    instance.env_sources = sources
+    return instance
+
+
 def locate_apache(
     explicit: str | None = None,
     proc_root: str = "/proc",
     run: Runner | None = None,
     search_path: str | None = None,
     source: str = "explicit",
+    system_root: str = "/",
 ) -> list[ApacheInstance]:
     """Every Apache configuration to read on this host (see the module docstring for the order).
 
@@ -317,20 +525,22 @@ def locate_apache(
             continue
         if any(i.config == config and i.defines == args["defines"] for i in instances):
             continue
-        env = master["env"] or read_envvars(root)
-        instances.append(
-            ApacheInstance(
-                config=config,
-                server_root=root,
-                binary=master["binary"],
-                pid=master["pid"],
-                defines=args["defines"],
-                pre_directives=args["pre"],
-                post_directives=args["post"],
-                source="process",
-                env=env,
-            )
+        instance = ApacheInstance(
+            config=config,
+            server_root=root,
+            binary=master["binary"],
+            pid=master["pid"],
+            defines=args["defines"],
+            pre_directives=args["pre"],
+            post_directives=args["post"],
+            source="process",
+            env=master["env"],
+            env_sources=[f"/proc/{master['pid']}/environ"] if master["env"] else [],
         )
+        if not master["env"]:
+            # Not readable (another user's process, without become): what its service would give it.
+            _with_service_environment(instance, system_root)
+        instances.append(instance)
 
     if explicit:
         wanted = _explicit(explicit)
@@ -338,10 +548,10 @@ def locate_apache(
             if os.path.realpath(instance.config) == os.path.realpath(wanted.config):
                 instance.source = source
                 return [instance]
-        root = wanted.server_root or os.path.dirname(wanted.config)
-        wanted.env = read_envvars(root)
+        wanted.server_root = wanted.server_root or os.path.dirname(wanted.config)
+        wanted.binary = binary_for_config(wanted.config, search_path)
         wanted.source = source
-        return [wanted]
+        return [_with_service_environment(wanted, system_root)]
 
     if instances:
         return instances
@@ -353,9 +563,8 @@ def locate_apache(
         tried.append(f"{binary} -> {config}")
         if not os.path.isfile(config) or any(i.config == config for i in instances):
             continue
-        instances.append(
-            ApacheInstance(config=config, server_root=root, binary=binary, source="binary", env=read_envvars(root))
-        )
+        instance = ApacheInstance(config=config, server_root=root, binary=binary, source="binary")
+        instances.append(_with_service_environment(instance, system_root))
     if instances:
         return instances
 

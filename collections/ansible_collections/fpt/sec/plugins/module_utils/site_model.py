@@ -14,6 +14,10 @@ A site is a plain dict (JSON-ready, the same from the module, the inventory plug
 ``current_release``, ``database`` {host, port, name, user}, ``media_dir``, ``backup_dir``, ``role``,
 ``hosts`` {"db": [...]}, ``vhosts`` [{file, line, ports, ssl, redirect_only}].
 
+A vhost shaped like a site that is not one (its folder uses an undefined ``${VAR}``, has no ``current``
+or a dangling one, or no ``shared/``), or one httpd does not load (inside a false ``<If...>`` section), is
+listed in ``skipped`` with its reason: {name, file, line, site_dir, reason}.
+
 The database password never enters that dict: `read_database_password` is for the operation that needs it.
 """
 
@@ -24,7 +28,11 @@ import re
 from collections.abc import Iterable
 from urllib.parse import unquote, urlsplit
 
-from ansible_collections.fpt.sec.plugins.module_utils.apache_config import ApacheConfig, VirtualHost
+from ansible_collections.fpt.sec.plugins.module_utils.apache_config import (
+    ApacheConfig,
+    SkippedVirtualHost,
+    VirtualHost,
+)
 
 __all__ = [
     "DatabaseConfigError",
@@ -36,8 +44,10 @@ __all__ = [
     "read_database_password",
     "read_running_version",
     "reverse_name",
+    "site_dir_candidates",
     "site_dir_for_vhost",
     "site_role",
+    "why_not_a_site_dir",
 ]
 
 DATABASE_YML = os.path.join("shared", "config", "database.yml")
@@ -64,8 +74,8 @@ def looks_like_site_dir(path: str) -> bool:
     return os.path.lexists(os.path.join(path, "current")) and os.path.isdir(os.path.join(path, "shared"))
 
 
-def site_dir_for_vhost(vhost: VirtualHost) -> str | None:
-    """The site dir a vhost serves, or None when its code folder does not look like one."""
+def site_dir_candidates(vhost: VirtualHost | SkippedVirtualHost) -> list[str]:
+    """The folders a vhost's code paths name as its site dir: ``<d>/current/public``, PassengerAppRoot."""
     candidates: list[str] = []
     if vhost.passenger_app_root:
         root = os.path.normpath(vhost.passenger_app_root)
@@ -74,7 +84,32 @@ def site_dir_for_vhost(vhost: VirtualHost) -> str | None:
         root = os.path.normpath(vhost.document_root)
         if os.path.basename(root) == "public" and os.path.basename(os.path.dirname(root)) == "current":
             candidates.append(os.path.dirname(os.path.dirname(root)))
-    for candidate in candidates:
+    return candidates
+
+
+def why_not_a_site_dir(path: str) -> str:
+    """Why a folder a site-shaped vhost names is not a site dir (the first reason that applies)."""
+    variable = re.search(r"\$\{([^{}]+)\}", path)
+    if variable:
+        return (
+            f"{path} uses ${{{variable.group(1)}}}, which is not defined (no Define, not in the server's "
+            "environment); give it with the apache_env option"
+        )
+    if not os.path.isdir(path):
+        return f"{path} does not exist"
+    current = os.path.join(path, "current")
+    if not os.path.lexists(current):
+        return f"{path} has no current"
+    if os.path.islink(current) and not os.path.exists(current):
+        return f"{current} is a dangling symlink (-> {os.readlink(current)}): the vhost serves nothing"
+    if not os.path.isdir(os.path.join(path, "shared")):
+        return f"{path} has no shared/"
+    return f"{path} is not a site dir"
+
+
+def site_dir_for_vhost(vhost: VirtualHost) -> str | None:
+    """The site dir a vhost serves, or None when its code folder does not look like one."""
+    for candidate in site_dir_candidates(vhost):
         if looks_like_site_dir(candidate):
             return candidate
     return None
@@ -288,18 +323,40 @@ def _redirect_hosts(vhost: VirtualHost) -> set[str]:
     return hosts
 
 
-def build_sites(config: ApacheConfig, warnings: list[str] | None = None, environment: str = "production") -> list[dict]:
+def _skipped(vhost: VirtualHost | SkippedVirtualHost, site_dir: str | None, reason: str) -> dict:
+    return {"name": vhost.server_name, "file": vhost.file, "line": vhost.line, "site_dir": site_dir, "reason": reason}
+
+
+def build_sites(
+    config: ApacheConfig,
+    warnings: list[str] | None = None,
+    environment: str = "production",
+    skipped: list[dict] | None = None,
+) -> list[dict]:
     """Every site the parsed configuration serves, in configuration order, as plain dicts.
 
     Problems that do not stop discovery (a vhost without a name, an unreadable database.yml) are appended
-    to ``warnings`` when a list is given.
+    to ``warnings`` when a list is given; site-shaped vhosts that are not served sites, to ``skipped``.
     """
     notes: list[str] = warnings if warnings is not None else []
+    dropped: list[dict] = skipped if skipped is not None else []
+    for unloaded in config.skipped_vhosts:
+        candidates = site_dir_candidates(unloaded)
+        if candidates:
+            dropped.append(_skipped(unloaded, candidates[0], f"Apache does not load it: {unloaded.reason}"))
     groups: dict[str, dict] = {}
     leftovers: list[VirtualHost] = []
     for vhost in config.vhosts:
         site_dir = site_dir_for_vhost(vhost)
+        if site_dir is not None and os.path.islink(os.path.join(site_dir, "current")) and not os.path.exists(
+            os.path.join(site_dir, "current")
+        ):
+            dropped.append(_skipped(vhost, site_dir, why_not_a_site_dir(site_dir)))
+            continue
         if site_dir is None:
+            candidates = site_dir_candidates(vhost)
+            if candidates:
+                dropped.append(_skipped(vhost, candidates[0], why_not_a_site_dir(candidates[0])))
             leftovers.append(vhost)
             continue
         # The same folder reached through two spellings is still one site.
@@ -316,6 +373,7 @@ def build_sites(config: ApacheConfig, warnings: list[str] | None = None, environ
         if not name:
             first = serving[0]
             notes.append(f"{first.file}:{first.line}: vhost for {group['site_dir']} has no ServerName; skipped")
+            dropped.append(_skipped(first, group["site_dir"], "no ServerName, in the vhost or the main server"))
             continue
         names: list[str] = [name]
         for vhost in ordered:
