@@ -54,7 +54,7 @@ def discover_sites(
     """Everything discovery knows about this host's sites.
 
     Returns ``{"apache": [{binary, server_root, config, pid, defines, source, version, env_sources}],
-    "sites": [site dicts], "skipped": [{name, file, line, site_dir, reason}], "warnings": [str]}``;
+    "sites": [site dicts], "skipped_sites": [{name, file, line, site_dir, reason}], "warnings": [str]}``;
     ``source`` is one of ``option``, ``environment``, ``process``, ``binary``. ``apache_env`` (variables)
     and ``apache_defines`` (``-D`` names) are added to what the server is found to run with, and win.
     ``environ`` defaults to ``os.environ`` (read for ``SEC_APACHE_CONFIG`` and PATH); ``proc_root``,
@@ -117,4 +117,4 @@ def discover_sites(
                 f"site name {name} is served from several site dirs ({', '.join(dirs)}) by different Apache "
                 f"instances; pin one with the apache_config option or {ENV_APACHE_CONFIG}"
             )
-    return {"apache": [i.to_dict() for i in instances], "sites": sites, "skipped": skipped, "warnings": warnings}
+    return {"apache": [i.to_dict() for i in instances], "sites": sites, "skipped_sites": skipped, "warnings": warnings}

@@ -16,7 +16,7 @@ A site is a plain dict (JSON-ready, the same from the module, the inventory plug
 
 A vhost shaped like a site that is not one (its folder uses an undefined ``${VAR}``, has no ``current``
 or a dangling one, or no ``shared/``), or one httpd does not load (inside a false ``<If...>`` section), is
-listed in ``skipped`` with its reason: {name, file, line, site_dir, reason}.
+listed in ``skipped_sites`` with its reason: {name, file, line, site_dir, reason}.
 
 The database password never enters that dict: `read_database_password` is for the operation that needs it.
 """

@@ -30,6 +30,23 @@ options:
         several Apache instances (the E(SEC_APACHE_CONFIG) environment variable does the same per host).
     type: path
     required: false
+  apache_env:
+    description:
+      - Variables for C(${VAR}) in the configuration, added to (and winning over) the environment the server
+        is found to run with. For a variable that comes from somewhere discovery cannot read (a wrapper script,
+        a configuration management tool's template); a site whose folder uses an undefined variable is
+        listed in RV(skipped_sites) with the variable's name.
+    type: dict
+    required: false
+    default: {}
+  apache_defines:
+    description:
+      - C(-D) names the server is started with that discovery cannot read from the host (they add to those
+        of the running process or of its service), for C(<IfDefine>) and C(${VAR}).
+    type: list
+    elements: str
+    required: false
+    default: []
 attributes:
   check_mode:
     support: full
@@ -38,11 +55,19 @@ attributes:
     support: none
     description: Nothing changes, so there is no diff.
 notes:
-  - Relative paths in the configuration resolve against its C(ServerRoot); C(${VAR}) resolves against
-    C(Define)s, then the running server's environment when readable (run with become to read it), then
-    Debian's C(envvars) file.
-  - C(<IfModule>) is true when a C(LoadModule) for the module came before it or the module is commonly
-    built in; C(<IfDefine>) uses the C(Define)s and the server's C(-D) names.
+  - Relative paths in the configuration resolve against its C(ServerRoot).
+  - C(${VAR}) resolves against C(Define)s, then the environment the server runs with - the running master
+    process's C(/proc/<pid>/environ) when readable (run with become to read it); else what its service
+    would give it, the C(httpd)/C(apache2) systemd unit's C(Environment=) and C(EnvironmentFile=) (drop-ins
+    included), or C(/etc/sysconfig/httpd) without a unit, then Debian's C(envvars) - then O(apache_env).
+  - C(-D) names are the running process's, else those of the unit's C(ExecStart=), C(OPTIONS) in
+    C(/etc/sysconfig/httpd) or Debian's C(APACHE_ARGUMENTS), plus O(apache_defines).
+  - Conditional sections are evaluated as Apache evaluates them. C(<IfVersion>) (all operators,
+    C(=) C(==) C(<) C(<=) C(>) C(>=) C(~) and C(/regex/), C(!) negation) against the C(-v) of the
+    httpd/apache2 binary found; without a binary the block is skipped with a warning, never guessed.
+    C(<IfModule>) against the C(LoadModule) lines read so far plus the binary's compiled-in modules
+    (C(-l)); C(<IfDirective>) and C(<IfSection>) against the core and the loaded modules; C(<IfFile>)
+    against the file system; C(<IfDefine>) against the C(Define)s and C(-D) names.
 """
 
 EXAMPLES = r"""
@@ -58,6 +83,13 @@ EXAMPLES = r"""
 - name: Read a configuration that is not the running one
   fpt.sec.site_facts:
     apache_config: /opt/apache/conf/httpd.conf
+  register: found
+
+- name: Give a variable and a -D name the host's files do not show
+  fpt.sec.site_facts:
+    apache_env:
+      SITES_ROOT: /srv/shotgun
+    apache_defines: [SHOTGUN_SSL]
   register: found
 
 - name: Pin one Apache instance on a host that runs several
@@ -166,6 +198,28 @@ apache:
       description: How it was found, one of V(option), V(environment), V(process), V(binary).
       type: str
       sample: process
+    version:
+      description: The binary's version (C(-v)) conditional sections were evaluated against; null without one.
+      type: str
+      sample: 2.4.57
+    env_sources:
+      description: Where the server's environment and C(-D) names were read from (names only, never values).
+      type: list
+      elements: str
+      sample: [/usr/lib/systemd/system/httpd.service, /etc/sysconfig/httpd]
+skipped_sites:
+  description:
+    - Virtual hosts shaped like a site (C(DocumentRoot <dir>/current/public) or C(PassengerAppRoot)) that
+      are not returned as sites, each with the reason - a variable that is not defined, a folder that does
+      not exist, no C(current) or a dangling one, no C(shared/), no C(ServerName), or a section Apache
+      does not load (a false C(<IfVersion>), C(<IfModule>), C(<IfDirective>)...).
+  returned: success
+  type: list
+  elements: dict
+  sample: [{name: old.teststudio.com, file: /etc/httpd/conf.d/old.conf, line: 3,
+            site_dir: /var/rails/com_teststudio_old,
+            reason: "Apache does not load it: inside <IfVersion < 2.4> at /etc/httpd/conf.d/old.conf:1,
+            false for Apache 2.4.57"}]
 python:
   description:
     - The Python interpreter that ran this module on the host. Recorded with the host, it spares every later
@@ -175,6 +229,7 @@ python:
   sample: /usr/bin/python3
 """
 
+import re
 import sys
 
 from ansible.module_utils.basic import AnsibleModule
@@ -182,18 +237,35 @@ from ansible_collections.fpt.sec.plugins.module_utils.apache_config import Apach
 from ansible_collections.fpt.sec.plugins.module_utils.apache_locate import ApacheNotFoundError
 from ansible_collections.fpt.sec.plugins.module_utils.discovery import discover_sites
 
+_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
 
 def main() -> None:
     module = AnsibleModule(
-        argument_spec={"apache_config": {"type": "path", "required": False}},
+        argument_spec={
+            "apache_config": {"type": "path", "required": False},
+            "apache_env": {"type": "dict", "required": False, "default": {}},
+            "apache_defines": {"type": "list", "elements": "str", "required": False, "default": []},
+        },
         supports_check_mode=True,
     )
+    apache_env = {str(k): "" if v is None else str(v) for k, v in (module.params["apache_env"] or {}).items()}
+    names = list(apache_env) + list(module.params["apache_defines"] or [])
+    bad = [name for name in names if not _NAME_RE.match(name)]
+    if bad:
+        module.fail_json(msg=f"apache_env/apache_defines: {', '.join(bad)} is not a variable name "
+                             "(letters, digits, _; not starting with a digit)")
 
     def run(argv: list[str]) -> tuple[int, str, str]:
         return module.run_command(argv)
 
     try:
-        found = discover_sites(module.params["apache_config"], run=run)
+        found = discover_sites(
+            module.params["apache_config"],
+            run=run,
+            apache_env=apache_env,
+            apache_defines=module.params["apache_defines"] or [],
+        )
     except ApacheNotFoundError as exc:
         module.fail_json(msg=f"{exc}; give the main config file with the apache_config option")
     except ApacheConfigError as exc:
@@ -201,7 +273,13 @@ def main() -> None:
 
     for warning in found["warnings"]:
         module.warn(warning)
-    module.exit_json(changed=False, sites=found["sites"], apache=found["apache"], python=sys.executable)
+    module.exit_json(
+        changed=False,
+        sites=found["sites"],
+        skipped_sites=found["skipped_sites"],
+        apache=found["apache"],
+        python=sys.executable,
+    )
 
 
 if __name__ == "__main__":
