@@ -5,7 +5,15 @@ from __future__ import annotations
 import argparse
 
 from sec_wrapper import store
-from sec_wrapper.cluster_discovery import refreshed, require_sites, run_discovery
+from sec_wrapper.cluster_discovery import (
+    check_defines,
+    parse_apache_env,
+    print_skipped,
+    refreshed,
+    require_sites,
+    run_discovery,
+    skipped_sites,
+)
 from sec_wrapper.errors import SecError
 from sec_wrapper.inventory import cluster_inventory, single_host_inventory
 from sec_wrapper.render import print_fields, print_json, print_table
@@ -25,6 +33,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     create.add_argument("--user", default="root")
     create.add_argument("--key", metavar="PATH", help="SSH private key (copied into the keys folder)")
     create.add_argument("--apache-config", metavar="PATH", help="Apache's main config file, to skip the search")
+    _apache_variable_options(create)
     create.add_argument("--json", action="store_true")
     create.set_defaults(func=_create)
 
@@ -41,7 +50,16 @@ def register(sub: argparse._SubParsersAction) -> None:
             action.add_argument("--json", action="store_true")
         if name == "connect":
             action.add_argument("--apache-config", metavar="PATH")
+            _apache_variable_options(action)
         action.set_defaults(func=func)
+
+
+def _apache_variable_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--apache-env", action="append", metavar="NAME=VALUE",
+                        help="a ${NAME} of the Apache config that discovery cannot read from the App server "
+                             "(repeatable; kept with the cluster)")
+    parser.add_argument("--apache-define", action="append", metavar="NAME",
+                        help="a -D name Apache is started with that discovery cannot read (repeatable)")
 
 
 def site_rows(cluster: store.Cluster) -> list[dict]:
@@ -54,8 +72,10 @@ def _create(args: argparse.Namespace) -> int:
     store.ensure_new_cluster_name(args.name)
     host_name = store.validate_name(args.app_server, "host")
     inventory = single_host_inventory(args.app_server, args.port, args.user, args.key, name=host_name)
+    apache_env, apache_defines = parse_apache_env(args.apache_env), check_defines(args.apache_define)
     arguments = {"app_server": args.app_server, "port": args.port, "user": args.user, "key": args.key}
-    result, facts = run_discovery("cluster create", args.name, inventory, args.apache_config, arguments)
+    result, facts = run_discovery("cluster create", args.name, inventory, args.apache_config, arguments,
+                                  apache_env, apache_defines)
     require_sites(facts, f"{args.app_server}:{args.port}")
     # The cluster file and the key copy are written only now that discovery succeeded.
     store.ensure_new_cluster_name(args.name)
@@ -65,17 +85,23 @@ def _create(args: argparse.Namespace) -> int:
     cluster, _ = refreshed(store.Cluster(name=args.name, hosts=[app]), facts)
     if args.apache_config:
         cluster.settings["apache_config"] = args.apache_config
+    if apache_env:
+        cluster.settings["apache_env"] = apache_env
+    if apache_defines:
+        cluster.settings["apache_defines"] = apache_defines
     try:
         store.save_cluster(cluster, new=True)
     except BaseException:
         if key:
             store.remove_cluster_keys(args.name)
         raise
+    skipped = skipped_sites(facts)
     if args.json:
-        print_json(cluster.to_dict())
+        print_json({**cluster.to_dict(), "skipped_sites": skipped})
         return 0
     print(f"cluster {args.name} created from {args.app_server} (operation {result.id}); sites found:")
     print_table(site_rows(cluster), SITE_COLUMNS)
+    print_skipped(skipped)
     return 0
 
 
@@ -107,18 +133,23 @@ def _connect(args: argparse.Namespace) -> int:
     if not cluster.hosts_with_role("app"):
         raise SecError(f"cluster {cluster.name} has no App server: sec host add {cluster.name} NAME --roles app ...")
     apache_config = args.apache_config or cluster.settings.get("apache_config")
+    apache_env = parse_apache_env(args.apache_env) or cluster.settings.get("apache_env") or {}
+    apache_defines = check_defines(args.apache_define) or cluster.settings.get("apache_defines") or []
     result, facts = run_discovery("cluster connect", cluster.name, cluster_inventory(cluster), apache_config,
-                                  {"cluster": cluster.name})
+                                  {"cluster": cluster.name}, apache_env, apache_defines)
     require_sites(facts, f"cluster {cluster.name}")
     cluster, notes = refreshed(cluster, facts)
     store.save_cluster(cluster)
+    skipped = skipped_sites(facts)
     if args.json:
-        print_json({"cluster": cluster.to_dict(), "changes": notes, "operation": result.id})
+        print_json({"cluster": cluster.to_dict(), "changes": notes, "operation": result.id,
+                    "skipped_sites": skipped})
         return 0
     print(f"cluster {cluster.name}: every host answered (operation {result.id})")
     for note in notes or ["no change"]:
         print(f"  {note}")
     print_table(site_rows(cluster), SITE_COLUMNS)
+    print_skipped(skipped)
     return 0
 
 

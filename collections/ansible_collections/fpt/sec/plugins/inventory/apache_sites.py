@@ -15,7 +15,9 @@ description:
   - Runs on the App server the same discovery code as the M(fpt.sec.site_facts) module; the parser exists once.
   - Produces groups C(app_servers), C(api_servers), C(db_servers), C(production), C(staging) and one group per
     site named by its reverse name (C(prod.teststudio.com) is C(com_teststudio_prod)); each App server carries
-    C(sec_sites), its sites keyed by reverse name.
+    C(sec_sites), its sites keyed by reverse name, and C(sec_skipped_sites), the site-shaped virtual hosts
+    that are not sites, each with the reason (an undefined variable, a dangling C(current), no C(shared/), a
+    section Apache does not load); each of those is also shown as a warning.
   - Every connection option also reads an environment variable, so that an AWX custom credential can inject
     the SSH user and key into a project-sourced inventory.
   - Uses a YAML configuration file whose name ends with C(.apache_sites.yml) or C(.apache_sites.yaml).
@@ -79,6 +81,18 @@ options:
   apache_config:
     description: Path of Apache's main configuration file on the App servers, to skip the search.
     type: path
+  apache_env:
+    description:
+      - Variables for C(${VAR}) in the Apache configuration that discovery cannot read from the App servers
+        (it reads the running server's environment, else its systemd unit, C(/etc/sysconfig/httpd) and
+        Debian's C(envvars)); they win over what is read. See M(fpt.sec.site_facts).
+    type: dict
+    default: {}
+  apache_defines:
+    description: C(-D) names the App servers' Apache is started with that discovery cannot read from them.
+    type: list
+    elements: str
+    default: []
   timeout:
     description: Seconds allowed for discovery on one App server.
     type: int
@@ -108,6 +122,7 @@ from ansible.errors import AnsibleParserError
 from ansible.plugins.inventory import BaseInventoryPlugin, Cacheable, Constructable
 from ansible_collections.fpt.sec.plugins.plugin_utils.cluster_inventory import (
     cluster_from_discovery,
+    describe_skipped,
     inventory_from_cluster,
 )
 from ansible_collections.fpt.sec.plugins.plugin_utils.remote_discovery import (
@@ -167,6 +182,7 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
             try:
                 discoveries[server["name"]] = discover_remote(
                     server["address"], apache_config=self.get_option("apache_config"),
+                    apache_env=self.get_option("apache_env"), apache_defines=self.get_option("apache_defines"),
                     timeout=self.get_option("timeout"), port=server["port"], user=server["user"],
                     private_key_file=server["key"], known_hosts_file=self.get_option("known_hosts_file"),
                     host_key_checking=self.get_option("host_key_checking"))
@@ -198,6 +214,10 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
         for group, members in shaped["groups"].items():
             for name in members:
                 self.inventory.add_child(group, name)
+        for host, skipped in (cluster.get("skipped_sites") or {}).items():
+            self.inventory.set_variable(host, "sec_skipped_sites", skipped)
+            for entry in skipped:
+                self.display.warning(f"apache_sites: {host}: {describe_skipped(entry)}")
         for name, hostvars in shaped["hosts"].items():
             self._set_composite_vars(self.get_option("compose"), hostvars, name, strict=strict)
             self._add_host_to_composed_groups(self.get_option("groups"), hostvars, name, strict=strict)

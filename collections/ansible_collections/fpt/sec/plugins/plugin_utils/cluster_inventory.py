@@ -53,8 +53,19 @@ def cluster_from_discovery(app_servers: list[dict], discoveries: dict[str, dict]
             site["db_host"] = db_name
     for host in hosts.values():
         host["roles"] = [r for r in ROLES if r in host["roles"]]
+    # Site-shaped vhosts that are not sites, per App server, with the reason: what an administrator reads
+    # to see why a site they expected is missing.
+    skipped = {server["name"]: list(discoveries.get(server["name"], {}).get("skipped_sites", []))
+               for server in app_servers}
     return {"hosts": sorted(hosts.values(), key=lambda h: h["name"]),
-            "sites": sorted(sites.values(), key=lambda s: s["name"])}
+            "sites": sorted(sites.values(), key=lambda s: s["name"]),
+            "skipped_sites": {name: entries for name, entries in skipped.items() if entries}}
+
+
+def describe_skipped(entry: dict) -> str:
+    """One line for a skipped site-shaped vhost: ``name (file:line): reason``."""
+    label = entry.get("name") or entry.get("site_dir") or "vhost"
+    return f"{label} ({entry.get('file')}:{entry.get('line')}) not taken as a site: {entry.get('reason')}"
 
 
 def host_connection_vars(host: dict, known_hosts_file: str | None = None,

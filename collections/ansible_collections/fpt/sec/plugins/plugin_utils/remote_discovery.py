@@ -27,7 +27,8 @@ try:
     sys.path.insert(0, path)
     from ansible_collections.fpt.sec.plugins.module_utils.discovery import discover_sites
     try:
-        result = discover_sites(apache_config=%(apache_config)r)
+        result = discover_sites(apache_config=%(apache_config)r, apache_env=%(apache_env)r,
+                                apache_defines=%(apache_defines)r)
         result["python"] = sys.executable
         print(json.dumps({"ok": True, "result": result}))
     except Exception as exc:
@@ -77,9 +78,14 @@ def ssh_command(address: str, port: int | None = None, user: str | None = None,
     return argv
 
 
-def discover_remote(address: str, apache_config: str | None = None, timeout: int = 120, **ssh) -> dict:
-    """Discovery on one App server: {"apache": [...], "sites": [...]}, or RemoteDiscoveryError."""
-    script = BOOTSTRAP % {"blob": base64.b64encode(module_utils_zip()).decode(), "apache_config": apache_config}
+def discover_remote(address: str, apache_config: str | None = None, timeout: int = 120,
+                    apache_env: dict[str, str] | None = None, apache_defines: list[str] | None = None,
+                    **ssh) -> dict:
+    """Discovery on one App server: {"apache": [...], "sites": [...], "skipped_sites": [...]}, or
+    RemoteDiscoveryError. ``apache_env``/``apache_defines`` travel in the script on stdin, never in argv."""
+    script = BOOTSTRAP % {"blob": base64.b64encode(module_utils_zip()).decode(), "apache_config": apache_config,
+                          "apache_env": {str(k): str(v) for k, v in (apache_env or {}).items()},
+                          "apache_defines": [str(d) for d in apache_defines or []]}
     try:
         proc = subprocess.run(ssh_command(address, **ssh), input=script.encode(), capture_output=True,
                               timeout=timeout, check=False)
