@@ -700,11 +700,11 @@ class _Reader:
     def skip(self, cursor: _Cursor, opened: str, lineno: int, reason: str) -> None:
         """Skip a false conditional unread (no variables, no Includes), keeping track of nesting.
 
-        The vhosts in it are noted, with their names and folders as written, so a user can see why a site
-        they expected is not there.
+        The vhosts in it (macro ``Use``s included) are noted, with their names and folders as written, so a
+        user can see why a site they expected is not there.
         """
         names = [opened]
-        skipped: SkippedVirtualHost | None = None
+        body: list[tuple[int, str]] = []
         while names:
             item = cursor.next()
             if item is None:
@@ -715,24 +715,43 @@ class _Reader:
                 if closing.lower() != names[-1].lower():
                     raise ApacheConfigError(f"Expected </{names[-1]}> but saw </{closing}>", cursor.path, inner_line_no)
                 names.pop()
-                if closing.lower() == "virtualhost":
-                    skipped = None
             elif text.startswith("<"):
-                tag = text[1:].split(None, 1)[0].rstrip(">")
-                names.append(tag)
-                if tag.lower() == "virtualhost":
-                    skipped = SkippedVirtualHost(file=cursor.path, line=inner_line_no, reason=reason)
-                    self.config.skipped_vhosts.append(skipped)
-            elif skipped is not None:
-                words = split_args(self.quiet_substitute(text))
-                key = words[0].lower() if len(words) > 1 else ""
-                at_vhost_level = names[-1].lower() == "virtualhost"
-                if key == "servername" and at_vhost_level:
-                    skipped.server_name = _host_name(words[1])
-                elif key == "documentroot" and at_vhost_level:
-                    skipped.document_root = self.server_relative(words[1])
-                elif key == "passengerapproot" and skipped.passenger_app_root is None:
-                    skipped.passenger_app_root = self.server_relative(words[1])
+                names.append(text[1:].split(None, 1)[0].rstrip(">"))
+            body.append(item)
+        self.note_skipped(body, cursor.path, reason)
+
+    def note_skipped(self, lines: list[tuple[int, str]], path: str, reason: str, at_line: int | None = None) -> None:
+        current: SkippedVirtualHost | None = None
+        depth = 0  # sections open inside the current vhost
+        for lineno, raw in lines:
+            text = self.quiet_substitute(raw)
+            low = text.lower()
+            if low.startswith("<virtualhost"):
+                current, depth = SkippedVirtualHost(file=path, line=at_line or lineno, reason=reason), 0
+                self.config.skipped_vhosts.append(current)
+                continue
+            if low.startswith("</virtualhost"):
+                current = None
+                continue
+            words = split_args(text) if not low.startswith("<") else []
+            if current is None:
+                if len(words) > 1 and words[0].lower() == "use" and words[1].lower() in self.macros:
+                    macro = self.macros[words[1].lower()]
+                    if len(words) - 2 == len(macro.params):
+                        self.note_skipped(_expand_macro(macro, words[2:], lineno), path, reason, at_line or lineno)
+                continue
+            if low.startswith("</"):
+                depth -= 1
+            elif low.startswith("<"):
+                depth += 1
+            elif len(words) > 1:
+                key = words[0].lower()
+                if key == "servername" and depth == 0:
+                    current.server_name = _host_name(words[1])
+                elif key == "documentroot" and depth == 0:
+                    current.document_root = self.server_relative(words[1])
+                elif key == "passengerapproot" and (depth == 0 or current.passenger_app_root is None):
+                    current.passenger_app_root = self.server_relative(words[1])
 
     def quiet_substitute(self, line: str) -> str:
         """``${VAR}`` replaced where known, without warnings: for reporting lines httpd does not read."""
@@ -773,14 +792,7 @@ class _Reader:
             )
         if self.macro_depth >= 32:
             raise ApacheConfigError(f"macro {macro.name} expands recursively", cursor.path, lineno)
-        # Longest parameter first, so that $site does not eat the start of $site_dir.
-        pairs = sorted(((p, values[i]) for i, p in enumerate(macro.params)), key=lambda pair: -len(pair[0]))
-        expanded = []
-        for _line, text in macro.body:
-            for param, value in pairs:
-                text = text.replace(param, value)
-            # Everything in the expansion is reported at the Use line: that is where this vhost is defined.
-            expanded.append((lineno, text))
+        expanded = _expand_macro(macro, values, lineno)
         self.macro_depth += 1
         try:
             self.run(_Cursor(cursor.path, expanded))
@@ -911,6 +923,18 @@ class _Reader:
                     self.read_file(inner, origin)
             else:
                 self.read_file(path, origin)
+
+
+def _expand_macro(macro: _Macro, values: list[str], lineno: int) -> list[tuple[int, str]]:
+    """The macro's body with its parameters replaced, every line at the ``Use`` line (where the vhost is)."""
+    # Longest parameter first, so that $site does not eat the start of $site_dir.
+    pairs = sorted(((p, values[i]) for i, p in enumerate(macro.params)), key=lambda pair: -len(pair[0]))
+    expanded = []
+    for _line, text in macro.body:
+        for param, value in pairs:
+            text = text.replace(param, value)
+        expanded.append((lineno, text))
+    return expanded
 
 
 def _version_tuple(text: str) -> tuple[int, int, int] | None:

@@ -421,15 +421,13 @@ def service_environment(
 ) -> tuple[dict[str, str], list[str], list[str]]:
     """(environment, -D names, sources) httpd gets when its service starts it, for a server not running.
 
-    ``family`` is ``httpd`` or ``apache2`` (empty: both units are looked at); ``system_root`` is ``/``
+    ``family`` (``httpd`` or ``apache2``) says which unit is looked for first; ``system_root`` is ``/``
     except in tests. Sources are file paths, for the report; values may be secrets and stay out of it.
     """
     env: dict[str, str] = {}
     defines: list[str] = []
     sources: list[str] = []
-    units = {"httpd": ["httpd.service"], "apache2": ["apache2.service"]}.get(
-        family, ["httpd.service", "apache2.service"]
-    )
+    units = ["apache2.service", "httpd.service"] if family == "apache2" else ["httpd.service", "apache2.service"]
     unit_files: list[str] = []
     for unit in units:
         unit_files = _unit_files(unit, system_root)
@@ -486,7 +484,11 @@ def _explicit(path: str) -> ApacheInstance:
 
 
 def _with_service_environment(instance: ApacheInstance, system_root: str) -> ApacheInstance:
-    family = _family(instance.binary) if instance.binary else ""
+    # A running binary names its family; otherwise the configuration's name does (apache2.conf, httpd.conf).
+    if instance.pid and instance.binary:
+        family = _family(instance.binary)
+    else:
+        family = "apache2" if "apache2" in instance.config else "httpd"
     env, defines, sources = service_environment(family, instance.server_root, system_root)
     instance.env = env
     instance.defines = instance.defines + [d for d in defines if d not in instance.defines]
