@@ -435,6 +435,8 @@ def _parse_listen(args: list[str]) -> dict:
 def _host_name(text: str) -> str:
     """``https://Prod.Example.com:443`` -> ``prod.example.com`` (ServerName accepts scheme and port)."""
     text = text.strip()
+    if "${" in text:  # an undefined variable, kept as written for the report
+        return text
     if "://" in text:
         text = text.split("://", 1)[1]
     if text.startswith("["):
@@ -512,6 +514,11 @@ class _Reader:
         if os.path.isabs(path):
             return os.path.normpath(path)
         return os.path.normpath(os.path.join(self.config.server_root, path))
+
+    def code_path(self, path: str) -> str:
+        """A vhost's DocumentRoot/PassengerAppRoot; one with an undefined ${VAR} stays as written, so the
+        report names the variable rather than a path glued to the ServerRoot."""
+        return path if "${" in path else self.server_relative(path)
 
     def warn(self, message: str) -> None:
         if message not in self.warned:
@@ -749,9 +756,9 @@ class _Reader:
                 if key == "servername" and depth == 0:
                     current.server_name = _host_name(words[1])
                 elif key == "documentroot" and depth == 0:
-                    current.document_root = self.server_relative(words[1])
+                    current.document_root = self.code_path(words[1])
                 elif key == "passengerapproot" and (depth == 0 or current.passenger_app_root is None):
-                    current.passenger_app_root = self.server_relative(words[1])
+                    current.passenger_app_root = self.code_path(words[1])
 
     def quiet_substitute(self, line: str) -> str:
         """``${VAR}`` replaced where known, without warnings: for reporting lines httpd does not read."""
@@ -851,7 +858,7 @@ class _Reader:
         elif name == "passengerapproot" and args:
             # Passenger accepts this in <Directory>/<Location> too; the vhost-level one wins.
             if top_level or vhost.passenger_app_root is None:
-                vhost.passenger_app_root = self.server_relative(args[0])
+                vhost.passenger_app_root = self.code_path(args[0])
         elif top_level:
             self.vhost_directive(vhost, name, args)
 
@@ -881,7 +888,7 @@ class _Reader:
                 if alias not in vhost.server_aliases:
                     vhost.server_aliases.append(alias)
         elif name == "documentroot":
-            vhost.document_root = self.server_relative(args[0])
+            vhost.document_root = self.code_path(args[0])
         elif name == "sslengine":
             vhost.ssl = args[0].lower() == "on"
         elif name in ("redirect", "redirectpermanent", "redirecttemp"):
