@@ -367,5 +367,5 @@ def test_ifversion_operators_agree_with_apache2(tmp_path: Path) -> None:
         judged = subprocess.run([APACHE2, "-d", str(tmp_path), "-f", str(conf), "-S"], capture_output=True,
                                 text=True, timeout=30, check=False)
         assert judged.returncode == 0, judged.stderr
-        ours = [v.server_name for v in parse_apache_config(str(conf), version=version, compiled_modules=compiled).vhosts]
-        assert (ours == ["yes"]) == (" yes (" in judged.stdout), test
+        config = parse_apache_config(str(conf), version=version, compiled_modules=compiled)
+        assert ([v.server_name for v in config.vhosts] == ["yes"]) == (" yes (" in judged.stdout), test
