@@ -3,13 +3,22 @@ server, which later runs use instead of Ansible's interpreter discovery."""
 
 from __future__ import annotations
 
+import pytest
 from ansible_collections.fpt.sec.plugins.plugin_utils.cluster_inventory import (
     cluster_from_discovery,
     inventory_from_cluster,
 )
 
 from sec_wrapper import store
-from sec_wrapper.cluster_discovery import refreshed
+from sec_wrapper.cluster_discovery import (
+    check_defines,
+    parse_apache_env,
+    print_skipped,
+    refreshed,
+    require_sites,
+    skipped_sites,
+)
+from sec_wrapper.errors import SecError
 
 SITE = {"name": "prod.teststudio.com", "reverse_name": "com_teststudio_prod", "site_dir": "/s/prod",
         "version": "8.0.0", "database": {"host": "127.0.0.1", "port": 5432, "name": "prod", "user": "prod"}}
@@ -51,3 +60,43 @@ def test_refresh_fills_a_missing_python_and_keeps_one_the_user_set() -> None:
     edited = store.Cluster(name="c", hosts=[store.Host(name="app1", address="10.0.0.1", roles=["app"],
                                                        python="/opt/py/bin/python3")])
     assert refreshed(edited, facts("/usr/bin/python3"))[0].hosts[0].python == "/opt/py/bin/python3"
+
+
+LEGACY = {"name": "legacy.teststudio.com", "file": "/etc/httpd/conf.d/legacy.conf", "line": 2,
+          "site_dir": "/s/legacy", "reason": "Apache does not load it: inside <IfVersion < 2.4> at "
+          "/etc/httpd/conf.d/legacy.conf:1, false for Apache 2.4.62"}
+
+
+def test_skipped_sites_are_listed_with_their_app_server_and_reason(capsys: pytest.CaptureFixture[str]) -> None:
+    answers = {"app1": {"sites": [SITE], "apache": [], "skipped_sites": [LEGACY]}, "app2": {"sites": []}}
+    listed = skipped_sites(answers)
+    assert listed == [{**LEGACY, "app_server": "app1"}]
+    print_skipped(listed)
+    assert capsys.readouterr().out == (
+        "\nnot taken as sites (1):\n  app1: legacy.teststudio.com (/etc/httpd/conf.d/legacy.conf:2) not taken as a "
+        "site: Apache does not load it: inside <IfVersion < 2.4> at /etc/httpd/conf.d/legacy.conf:1, false for "
+        "Apache 2.4.62\n"
+    )
+    print_skipped([])
+    assert capsys.readouterr().out == ""
+    assert cluster_from_discovery([app_server()], answers)["skipped_sites"] == {"app1": [LEGACY]}
+
+
+def test_no_site_found_names_the_skipped_vhosts() -> None:
+    with pytest.raises(SecError) as caught:
+        require_sites({"app1": {"sites": [], "apache": [{"config": "/etc/httpd/conf/httpd.conf"}],
+                                "skipped_sites": [LEGACY]}}, "app1:22")
+    assert "legacy.teststudio.com (/etc/httpd/conf.d/legacy.conf:2) not taken as a site: Apache does not" in str(
+        caught.value)
+
+
+def test_apache_env_and_defines_from_the_command_line() -> None:
+    assert parse_apache_env(["SITES=/srv/a=b", "EMPTY="]) == {"SITES": "/srv/a=b", "EMPTY": ""}
+    assert parse_apache_env(None) == {}
+    with pytest.raises(SecError, match="--apache-env takes NAME=VALUE"):
+        parse_apache_env(["no-equals"])
+    with pytest.raises(SecError, match="--apache-env takes NAME=VALUE"):
+        parse_apache_env(["1BAD=x"])
+    assert check_defines(["SSL", "DR_SITE"]) == ["SSL", "DR_SITE"]
+    with pytest.raises(SecError, match="--apache-define takes a -D name"):
+        check_defines(["-DSSL"])
