@@ -55,9 +55,10 @@ class Database:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Database:
-        # Only these four: a password that slipped into the dict is dropped, not kept.
-        return cls(host=data.get("host", ""), port=int(data.get("port", 5432)), name=data.get("name", ""),
-                   user=data.get("user", ""))
+        # Only these four: a password that slipped into the dict is dropped, not kept. A database.yml without
+        # a port (discovery reports null) means PostgreSQL's default.
+        return cls(host=data.get("host") or "", port=int(data.get("port") or 5432), name=data.get("name") or "",
+                   user=data.get("user") or "")
 
 
 @dataclass

@@ -111,3 +111,52 @@ def test_cluster_connect_rechecks_every_host(cluster: str, sec_home: Path) -> No
         assert (sec_home / "clusters" / f"{cluster}.json").read_bytes() == before
     finally:
         sec("host", "remove", cluster, "db2")
+
+
+def _site_dir(path: Path) -> Path:
+    (path / "releases" / "1.0.0" / "public").mkdir(parents=True)
+    (path / "current").symlink_to("releases/1.0.0")
+    (path / "shared" / "config").mkdir(parents=True)
+    (path / "shared" / "config" / "database.yml").write_text(
+        f"production:\n  host: localhost\n  database: {path.name}\n  username: {path.name}\n")
+    return path
+
+
+def test_cluster_create_shows_the_vhosts_it_did_not_take_and_why(sandbox: dict, sec_home: Path) -> None:
+    """A vhost Apache does not load (inside <IfVersion < 2.4>) and one whose folder uses a variable the server
+    does not have are listed with their reasons, in the text and in --json; --apache-env supplies the variable."""
+    extra = sec_home / "issue15-sites"
+    _site_dir(extra / "com_teststudio_phantom")
+    _site_dir(extra / "com_teststudio_fromenv")
+    apache_root = Path(sandbox["state"]["apache"]["server_root"])
+    conf = apache_root / "sites-enabled" / "zz_issue15.conf"
+    conf.write_text(
+        "<IfVersion < 2.4>\n<VirtualHost 127.0.0.1:1>\n  ServerName phantom.teststudio.com\n"
+        f"  DocumentRoot {extra}/com_teststudio_phantom/current/public\n</VirtualHost>\n</IfVersion>\n"
+        "<VirtualHost 127.0.0.1:1>\n  ServerName fromenv.teststudio.com\n"
+        "  DocumentRoot ${SEC_ISSUE15_ROOT}/com_teststudio_fromenv/current/public\n</VirtualHost>\n")
+    app = sandbox["app_server"]
+    opts = ["--app-server", app["address"], "--port", str(app["port"]), "--user", app["user"], "--key", app["key"]]
+    try:
+        text = sec("cluster", "create", "skips", *opts, check=False)
+        assert text.returncode == 0, text.stderr
+        assert "not taken as sites (2):" in text.stdout
+        assert (f"phantom.teststudio.com ({conf}:2) not taken as a site: Apache does not load it: "
+                f"inside <IfVersion < 2.4> at {conf}:1, false for Apache 2.4.") in text.stdout
+        assert (f"fromenv.teststudio.com ({conf}:7) not taken as a site: ${{SEC_ISSUE15_ROOT}}/com_teststudio_fromenv "
+                "uses ${SEC_ISSUE15_ROOT}, which is not defined") in text.stdout
+        sec("cluster", "remove", "skips")
+
+        given = _create("skips", app, **{"--apache-env": f"SEC_ISSUE15_ROOT={extra}"})
+        assert given.returncode == 0, given.stderr
+        cluster = json.loads(given.stdout)
+        assert {s["name"] for s in cluster["sites"]} == {"prod.teststudio.com", "staging.teststudio.com",
+                                                         "fromenv.teststudio.com"}
+        [phantom] = cluster["skipped_sites"]
+        assert (phantom["name"], phantom["app_server"], phantom["line"]) == ("phantom.teststudio.com",
+                                                                             cluster["hosts"][0]["name"], 2)
+        assert cluster["settings"]["apache_env"] == {"SEC_ISSUE15_ROOT": str(extra)}
+    finally:
+        conf.unlink()
+        sec("cluster", "remove", "skips", check=False)
+        shutil.rmtree(extra, ignore_errors=True)

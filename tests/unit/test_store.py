@@ -237,3 +237,10 @@ def test_reads_what_discovery_builds() -> None:
     assert (site.app_hosts, site.db_host, site.aliases, site.ssl) == (["app1"], "app1", ["prod"], True)
     store.save_cluster(cluster, new=True)
     assert store.load_cluster("studio") == cluster
+
+
+def test_a_database_yml_without_port_or_host_loads() -> None:
+    # Discovery reports null for what database.yml leaves out (a Unix socket, the default port).
+    site = store.Site.from_dict({"name": "a.b", "reverse_name": "b_a", "site_dir": "/x",
+                                 "database": {"host": None, "port": None, "name": "n", "user": None}})
+    assert site.database == store.Database(host="", port=5432, name="n", user="")
