@@ -91,3 +91,32 @@ def test_site_roles_option_overrides_the_name_rule(sandbox: dict, tmp_path: Path
     data = _plain(json.loads(result.stdout))
     assert data["_meta"]["hostvars"]["127.0.0.1"]["sec_sites"]["com_teststudio_prod"]["role"] == "staging"
     assert "production" not in data or "127.0.0.1" not in data["production"].get("hosts", [])
+
+
+def test_plugin_reports_skipped_vhosts_and_takes_apache_env(sandbox: dict, tmp_path: Path) -> None:
+    """The same discovery as site_facts: a vhost with an undefined variable is in sec_skipped_sites (and a
+    warning); the apache_env option defines it, and the site is found."""
+    site_dir = Path(sandbox["state"]["apache"]["server_root"]).parent / "issue15-inventory" / "com_teststudio_inv"
+    (site_dir / "releases" / "1.0.0").mkdir(parents=True)
+    (site_dir / "current").symlink_to("releases/1.0.0")
+    (site_dir / "shared").mkdir()
+    conf = Path(sandbox["state"]["apache"]["server_root"]) / "sites-enabled" / "zz_issue15_inventory.conf"
+    conf.write_text("<VirtualHost 127.0.0.1:1>\n  ServerName inv.teststudio.com\n"
+                    "  DocumentRoot ${SEC_INV_ROOT}/com_teststudio_inv/current/public\n</VirtualHost>\n")
+    try:
+        result = _inventory(_source(tmp_path / "a.apache_sites.yml", sandbox["app_server"]))
+        assert result.returncode == 0, result.stderr
+        hostvars = _plain(json.loads(result.stdout))["_meta"]["hostvars"]["127.0.0.1"]
+        [entry] = hostvars["sec_skipped_sites"]
+        assert entry["name"] == "inv.teststudio.com" and "uses ${SEC_INV_ROOT}, which is not defined" in entry["reason"]
+        assert "inv.teststudio.com" in result.stderr  # shown as a warning too
+
+        given = _inventory(_source(tmp_path / "b.apache_sites.yml", sandbox["app_server"],
+                                   apache_env={"SEC_INV_ROOT": str(site_dir.parent)}))
+        assert given.returncode == 0, given.stderr
+        hostvars = _plain(json.loads(given.stdout))["_meta"]["hostvars"]["127.0.0.1"]
+        assert "com_teststudio_inv" in hostvars["sec_sites"]
+        assert "sec_skipped_sites" not in hostvars
+    finally:
+        conf.unlink()
+        subprocess.run(["rm", "-rf", str(site_dir.parent)], check=False)
