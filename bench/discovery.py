@@ -22,6 +22,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "collections"))
 
 from ansible_collections.fpt.sec.plugins.module_utils.apache_config import parse_apache_config  # noqa: E402
+from ansible_collections.fpt.sec.plugins.module_utils.apache_locate import binary_facts  # noqa: E402
 from ansible_collections.fpt.sec.plugins.module_utils.discovery import discover_sites  # noqa: E402
 
 MODULES = ["mpm_event", "authz_core", "alias", "dir", "mime", "rewrite", "proxy", "proxy_http"]
@@ -69,7 +70,9 @@ def generate(root: Path, vhosts: int, per_file: int = 10) -> Path:
                 f"  DocumentRoot ${{SITES_ROOT}}/{reverse}/current/public\n"
                 f"  RewriteEngine On\n  RewriteRule ^/(.*)$ http://127.0.0.1:9000/$1 [P,L]\n</VirtualHost>\n")
         available = apache / "sites-available" / f"sites{start:04d}.conf"
-        available.write_text("".join(blocks))
+        # Conditional sections, evaluated as Apache does (issue 15): all true here, so every vhost is loaded.
+        available.write_text("<IfVersion >= 2.4>\n<IfDirective RewriteEngine>\n<IfModule mod_version.c>\n"
+                             + "".join(blocks) + "</IfModule>\n</IfDirective>\n</IfVersion>\n")
         os.symlink(f"../sites-available/{available.name}", apache / "sites-enabled" / available.name)
     return apache / "apache2.conf"
 
@@ -97,8 +100,12 @@ def main() -> None:
             return subprocess.run([httpd, "-d", server_root, "-f", str(config), "-S"], capture_output=True,
                                   text=True, check=True)
 
+        # The binary's -v and -l, which discovery reads once per Apache instance (discover_sites times them).
+        version, compiled = binary_facts(httpd)
+
         def parse() -> object:
-            return parse_apache_config(str(config), server_root=server_root)
+            return parse_apache_config(str(config), server_root=server_root, version=version,
+                                       compiled_modules=compiled)
 
         def discover() -> object:
             return discover_sites(apache_config=str(config))

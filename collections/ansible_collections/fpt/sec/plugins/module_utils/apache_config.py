@@ -325,6 +325,8 @@ def split_args(text: str) -> list[str]:
     A word is quoted with ``"`` or ``'`` (inside, a backslash escapes the quote or a backslash), or runs
     to the next whitespace (where ``\\\\`` still means one backslash). An unclosed quote runs to the end.
     """
+    if '"' not in text and "'" not in text and "\\" not in text:
+        return text.split()  # the common line: no quoting, so words are what lies between whitespace
     words: list[str] = []
     i, n = 0, len(text)
     while True:
