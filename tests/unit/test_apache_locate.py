@@ -473,3 +473,21 @@ def test_module_runs_through_ansible_on_python_3_8_or_the_current_one(tmp_path: 
     result = json.loads(proc.stdout.split("=>", 1)[1])
     assert result["changed"] is False
     assert [s["reverse_name"] for s in result["sites"]] == ["com_teststudio_prod", "com_teststudio_staging"]
+
+
+def test_module_options_apache_env_and_defines(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    rhel = rhel_host(tmp_path)
+    plain = run_module({"apache_config": str(rhel)}, capsys)
+    assert "dr.teststudio.com" not in [s["name"] for s in plain["sites"]]
+    skipped = {e["name"]: e["reason"] for e in plain["skipped_sites"]}
+    assert skipped["dr.teststudio.com"].endswith("false: DR_SITE is not defined")
+    given = run_module({"apache_config": str(rhel), "apache_defines": ["DR_SITE"],
+                        "apache_env": {"UNUSED": "value-never-shown"}}, capsys)
+    assert [s["name"] for s in given["sites"]][-1] == "dr.teststudio.com"
+    assert given["apache"][0]["env_sources"][-2:] == ["apache_env option", "apache_defines option"]
+    assert "value-never-shown" not in json.dumps(given["apache"])  # names of sources only, never values
+
+    bad = run_module({"apache_config": str(rhel), "apache_env": {"1BAD": "x"}, "apache_defines": ["-DSSL"]}, capsys)
+    assert bad["failed"] is True
+    assert bad["msg"] == ("apache_env/apache_defines: 1BAD, -DSSL is not a variable name "
+                          "(letters, digits, _; not starting with a digit)")
