@@ -369,3 +369,20 @@ def test_ifversion_operators_agree_with_apache2(tmp_path: Path) -> None:
         assert judged.returncode == 0, judged.stderr
         config = parse_apache_config(str(conf), version=version, compiled_modules=compiled)
         assert ([v.server_name for v in config.vhosts] == ["yes"]) == (" yes (" in judged.stdout), test
+
+
+def test_a_running_server_whose_environment_is_unreadable_gets_its_units(tmp_path: Path, sbin: Path) -> None:
+    """Without become, /proc/<pid>/environ cannot be read: the unit's environment stands in, while the -D
+    names stay those of the command line (always readable), not the unit's."""
+    conf = fedora_env_host(tmp_path)
+    proc = tmp_path / "proc"
+    (proc / "701").mkdir(parents=True)
+    argv = ["/usr/sbin/httpd", "-d", str(conf.parent.parent), "-f", "conf/httpd.conf", "-DFOREGROUND"]
+    (proc / "701" / "cmdline").write_bytes(b"\0".join(a.encode() for a in argv) + b"\0")
+    (proc / "701" / "stat").write_text("701 (httpd) S 1 701 701 0 -1 4194560 0 0 0 0\n")
+    found = discover_sites(environ={}, proc_root=str(proc), run=FakeBinary(), search_path=str(sbin),
+                           system_root=str(tmp_path))
+    assert names(found) == {"fedora.shotgun.example"}
+    [apache] = found["apache"]
+    assert (apache["pid"], apache["defines"]) == (701, ["FOREGROUND"])
+    assert apache["env_sources"][0] == str(tmp_path / "usr/lib/systemd/system/httpd.service")

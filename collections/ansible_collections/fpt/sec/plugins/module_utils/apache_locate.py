@@ -491,7 +491,9 @@ def _with_service_environment(instance: ApacheInstance, system_root: str) -> Apa
         family = "apache2" if "apache2" in instance.config else "httpd"
     env, defines, sources = service_environment(family, instance.server_root, system_root)
     instance.env = env
-    instance.defines = instance.defines + [d for d in defines if d not in instance.defines]
+    if instance.pid is None:
+        # A running server's -D names are its command line's, which is always readable.
+        instance.defines = instance.defines + [d for d in defines if d not in instance.defines]
     instance.env_sources = sources
     return instance
 
