@@ -437,7 +437,9 @@ def test_conditionals(tmp_path: Path) -> None:
     assert [v.server_name for v in without.vhosts] == ["a", "cli", "rewrite", "file"]
     assert any("<IfVersion >= 2.4> not evaluated: no httpd/apache2 binary" in w for w in without.warnings)
     reasons = {s.server_name: s.reason for s in without.skipped_vhosts}
-    assert reasons["builtin"] == f"inside <IfModule log_config_module> at {conf}:28, false: log_config_module is not loaded"
+    assert reasons["builtin"] == (
+        f"inside <IfModule log_config_module> at {conf}:28, false: log_config_module is not loaded"
+    )
     assert reasons["version"].endswith("not evaluated: no httpd/apache2 binary to read the version from")
     assert reasons["undefined-again"].endswith("false: WITH_A is not defined")
     assert reasons["no-file"].endswith(f"false: {tmp_path}/exists.txt exists")
