@@ -7,7 +7,7 @@ COLLECTION := collections/ansible_collections/fpt/sec
 PRIME := ../shared/tools/prime-ansible-test
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 
-.PHONY: setup system-packages venv demo test unit integration lint sanity molecule build clean bench
+.PHONY: setup system-packages venv demo test unit integration lint sanity molecule build test-install clean bench
 
 setup: system-packages venv
 
@@ -46,10 +46,14 @@ molecule: venv
 	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/molecule test
 
 build: venv
+	$(BIN)/python -m build --outdir build .
 	$(BIN)/ansible-galaxy collection build --force --output-path build $(COLLECTION)
+
+test-install: venv
+	@PATH=$(CURDIR)/$(BIN):$$PATH scripts/test-install
 
 bench: venv
 	@echo "benchmarks: $(BIN)/python bench/<name>.py (see bench/README.md)"
 
 clean:
-	rm -rf $(VENV) build .pytest_cache .ruff_cache $(COLLECTION)/tests/output
+	rm -rf $(VENV) build dist *.egg-info .pytest_cache .ruff_cache $(COLLECTION)/tests/output
