@@ -51,10 +51,10 @@ def cli_message(stderr: str) -> str:
     """The CLI's one-line error: its `sec: ...` line, else argparse's `... error: ...`, else the last line."""
     lines = [ln.strip() for ln in stderr.splitlines() if ln.strip()]
     for line in reversed(lines):
+        if ": error: " in line:  # argparse: "sec backup: error: ..."
+            return line.split(": error: ", 1)[1]
         if line.startswith("sec: "):
             return line[len("sec: "):]
-        if ": error: " in line:
-            return line.split(": error: ", 1)[1]
     return lines[-1] if lines else "the command failed"
 
 

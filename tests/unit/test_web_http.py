@@ -1,0 +1,237 @@
+"""The console over HTTP (Starlette's TestClient, the real app): sessions, CSRF, login throttle, the API's
+answers to bad input, and the accounts behind them. The CLI runs for real where an action launches it."""
+
+from __future__ import annotations
+
+import re
+import stat
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from starlette.routing import Route
+from starlette.testclient import TestClient
+
+from sec_wrapper import accounts, history, store
+from sec_wrapper.errors import SecError
+from sec_wrapper.web.app import SESSION_COOKIE, create_app
+
+PASSWORD = "correct horse battery staple"
+SITE = "prod.teststudio.com"
+
+
+@pytest.fixture(autouse=True)
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("SEC_HOME", str(tmp_path / "home"))
+    return tmp_path / "home"
+
+
+@pytest.fixture
+def app():
+    accounts.add_user("alice", PASSWORD)
+    return create_app()
+
+
+def _csrf(page: str) -> str:
+    match = re.search(r'name="csrf" value="([^"]+)"', page)
+    assert match, "the page carries no CSRF token"
+    return match.group(1)
+
+
+def _login(client: TestClient, name: str = "alice", password: str = PASSWORD):
+    csrf = _csrf(client.get("/login").text)
+    return client.post("/login", data={"username": name, "password": password, "csrf": csrf},
+                       follow_redirects=False)
+
+
+@pytest.fixture
+def logged_in(app) -> TestClient:
+    client = TestClient(app)
+    assert _login(client).status_code == 303
+    return client
+
+
+def _stored_site() -> None:
+    site = store.Site(name=SITE, reverse_name="com_teststudio_prod", site_dir="/nonexistent/com_teststudio_prod",
+                      role="production", version="8.1.2", app_hosts=["app1"],
+                      database=store.Database(host="127.0.0.1", port=1, name="db", user="sg"))
+    store.save_cluster(store.Cluster(name="studio", hosts=[store.Host(name="app1", address="127.0.0.1", port=1,
+                                                                      roles=["app", "db"])], sites=[site]), new=True)
+
+
+def _concrete(path: str) -> str:
+    return re.sub(r"\{[^}]+\}", lambda m: "20260101T000000Z-abcd" if m.group(0) == "{id}" else "x", path)
+
+
+def _routes(app, method: str) -> list[str]:
+    return [_concrete(r.path) for r in app.routes if isinstance(r, Route) and method in (r.methods or ())
+            and r.path != "/login"]
+
+
+# ---- accounts ---------------------------------------------------------------------------------------
+
+def test_user_add_stores_a_slow_salted_hash_in_a_private_file(home: Path) -> None:
+    run = subprocess.run([sys.executable, "-m", "sec_wrapper.cli", "user", "add", "bob"], input=PASSWORD + "\n",
+                         capture_output=True, text=True, check=True)
+    assert PASSWORD not in run.stdout + run.stderr
+    path = home / "users.json"
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    text = path.read_text()
+    assert PASSWORD not in text and "$argon2id$" in text
+    assert accounts.verify_password("bob", PASSWORD)
+    assert not accounts.verify_password("bob", PASSWORD + "x")
+    assert not accounts.verify_password("nobody", PASSWORD)
+    with pytest.raises(SecError, match="too short"):
+        accounts.add_user("carol", "short")
+    with pytest.raises(SecError, match="exists"):
+        accounts.add_user("bob", PASSWORD)
+
+
+def test_token_is_shown_once_and_stored_only_as_a_digest(home: Path) -> None:
+    accounts.add_user("bob", PASSWORD)
+    token = subprocess.run([sys.executable, "-m", "sec_wrapper.cli", "user", "token", "bob"], capture_output=True,
+                           text=True, check=True).stdout.strip()
+    assert token.startswith("sec_") and token not in (home / "users.json").read_text()
+    assert accounts.user_for_token(token) == "bob"
+    assert accounts.user_for_token(token + "x") is None
+    accounts.remove_user("bob")
+    assert accounts.user_for_token(token) is None
+
+
+# ---- every page and endpoint needs a session or a token --------------------------------------------
+
+def test_every_page_and_endpoint_refuses_an_unauthenticated_request(app) -> None:
+    client = TestClient(app)
+    paths = {m: _routes(app, m) for m in ("GET", "POST")}
+    assert "/api/sites/x/x" in paths["POST"] and "/operations/20260101T000000Z-abcd/events" in paths["GET"]
+    for method, found in paths.items():
+        for path in found:
+            answer = client.request(method, path, follow_redirects=False)
+            if path.startswith("/api/"):
+                assert answer.status_code == 401, (method, path)
+                assert answer.json()["error"].startswith("authentication required")
+            else:
+                assert answer.status_code == 303 and answer.headers["location"] == "/login", (method, path)
+            wrong = client.request(method, path, headers={"Authorization": "Bearer sec_not-a-token"},
+                                   follow_redirects=False)
+            assert wrong.status_code == 401, (method, path)
+    assert client.get("/login").status_code == 200
+
+
+def test_a_removed_account_loses_its_session(logged_in: TestClient) -> None:
+    assert logged_in.get("/api/clusters").status_code == 200
+    accounts.remove_user("alice")
+    assert logged_in.get("/api/clusters").status_code == 401
+
+
+def test_session_cookie_is_httponly_samesite_and_secure_under_tls() -> None:
+    accounts.add_user("alice", PASSWORD)
+    for secure in (False, True):
+        client = TestClient(create_app(secure_cookies=secure), base_url="https://testserver")
+        cookie = _login(client).headers["set-cookie"]
+        assert cookie.startswith(f"{SESSION_COOKIE}=")
+        assert "httponly" in cookie.lower() and "samesite=strict" in cookie.lower()
+        assert ("secure" in cookie.lower()) is secure
+
+
+def test_bearer_token_reaches_the_api_without_a_session(app) -> None:
+    token = accounts.new_token("alice")
+    client = TestClient(app)
+    answer = client.get("/api/clusters", headers={"Authorization": f"Bearer {token}"})
+    assert answer.status_code == 200 and answer.json() == []
+
+
+# ---- CSRF -------------------------------------------------------------------------------------------
+
+def test_every_post_without_the_csrf_token_is_refused_and_nothing_runs(app, logged_in: TestClient) -> None:
+    _stored_site()
+    posts = _routes(app, "POST")
+    assert len(posts) >= 10
+    for path in posts:
+        answer = logged_in.post(path, data={"csrf": "wrong"}, follow_redirects=False)
+        assert answer.status_code == 403, path
+        answer = logged_in.post(path, follow_redirects=False)
+        assert answer.status_code == 403, path
+    answer = logged_in.post(f"/api/sites/{SITE}/backup", json={}, follow_redirects=False)
+    assert answer.status_code == 403 and "CSRF" in answer.json()["error"]
+    assert history.all_ids() == []
+    assert logged_in.get("/api/clusters").status_code == 200  # still logged in: logout needed the token too
+
+
+# ---- login throttle ---------------------------------------------------------------------------------
+
+def test_wrong_password_is_refused_and_repeated_failures_are_slowed(app) -> None:
+    client = TestClient(app)
+    times = []
+    for _ in range(5):
+        started = time.monotonic()
+        answer = _login(client, password="wrong password")
+        times.append(time.monotonic() - started)
+        assert answer.status_code == 401 and "wrong name or password" in answer.text
+        assert client.get("/api/clusters").status_code == 401
+    assert max(times[:3]) < 1.0
+    assert times[3] >= 1.0 and times[4] >= 2.0, times
+    started = time.monotonic()
+    assert _login(client).status_code == 303  # the right password still works, slowed as well
+    assert time.monotonic() - started >= 4.0
+    assert client.get("/api/clusters").status_code == 200
+
+
+def test_unknown_account_is_refused_like_a_wrong_password(app) -> None:
+    answer = _login(TestClient(app), name="mallory")
+    assert answer.status_code == 401 and "wrong name or password" in answer.text
+
+
+# ---- the API's answers ------------------------------------------------------------------------------
+
+def _post(client: TestClient, path: str, body: dict) -> object:
+    csrf = _csrf(client.get("/").text)
+    return client.post(path, json=body, headers={"X-CSRF-Token": csrf})
+
+
+def test_bad_input_answers_400_with_the_cli_message_and_runs_nothing(logged_in: TestClient) -> None:
+    answer = _post(logged_in, "/api/sites/nosuch.example.com/backup", {})
+    assert answer.status_code == 400
+    assert answer.json()["error"] == "no site nosuch.example.com: see `sec site list`"
+    _stored_site()
+    answer = _post(logged_in, f"/api/sites/{SITE}/frobnicate", {})
+    assert answer.status_code == 400 and answer.json()["error"].startswith("no operation frobnicate")
+    # Refused by the CLI itself (argparse, then the command's own checks), in the child process.
+    answer = _post(logged_in, f"/api/sites/{SITE}/backup", {"bogus": 1})
+    assert answer.status_code == 400 and answer.json()["error"] == "unrecognized arguments: --bogus=1"
+    answer = _post(logged_in, f"/api/sites/{SITE}/trim-events", {"before": "2020-01-01"})
+    assert answer.status_code == 400
+    assert answer.json()["error"] == ("trimming deletes events (archived to a CSV) of prod.teststudio.com, a "
+                                      "production site: type the site's name (prod.teststudio.com) in confirm "
+                                      "to go ahead")
+    answer = _post(logged_in, f"/api/sites/{SITE}/trim-events", {"before": "2020-01-01", "yes": True})
+    assert answer.status_code == 400 and "no option 'yes'" in answer.json()["error"]
+    answer = _post(logged_in, f"/api/sites/{SITE}/backup", {"label": "--json"})
+    assert answer.status_code == 400
+    assert history.all_ids() == []  # nothing ran, no empty operation left behind
+
+
+def test_a_refused_form_shows_the_cli_message_on_the_page(logged_in: TestClient) -> None:
+    _stored_site()
+    page = logged_in.get(f"/sites/{SITE}").text
+    answer = logged_in.post(f"/sites/{SITE}/run/trim-events",
+                            data={"csrf": _csrf(page), "before": "2020-01-01", "confirm": "prod"})
+    assert answer.status_code == 400
+    assert "type the site&#39;s name (prod.teststudio.com) in confirm" in answer.text
+    assert history.all_ids() == []
+
+
+def test_unknown_operation_id_is_404(logged_in: TestClient) -> None:
+    assert logged_in.get("/api/operations/20260101T000000Z-abcd").status_code == 404
+    assert logged_in.get("/api/operations/20260101T000000Z-abcd/log").status_code == 404
+
+
+def test_pages_render_for_a_logged_in_user(logged_in: TestClient) -> None:
+    _stored_site()
+    for path in ("/", "/clusters/studio", f"/sites/{SITE}", "/hosts", "/operations", "/releases"):
+        answer = logged_in.get(path)
+        assert answer.status_code == 200, path
+        assert 'id="user">alice<' in answer.text and PASSWORD not in answer.text
+    assert logged_in.get("/api/sites").json()[0]["name"] == SITE
