@@ -59,15 +59,16 @@ async def clusters_page(request: Request, error: str | None = None, status_code:
 
 async def add_cluster(request: Request) -> Response:
     form = _form_dict(await security.checked_form(request))
-    argv = ["cluster", "create", form.get("name", "").strip(), "--app-server", form.get("app_server", "").strip(),
+    name, address = form.get("name", "").strip(), form.get("app_server", "").strip()
+    if not name or not address or name.startswith("-") or address.startswith("-"):
+        return await clusters_page(request, "give the cluster's name and its App server's address", 400)
+    argv = ["cluster", "create", name, "--app-server", address,
             "--port", form.get("port", "22").strip() or "22", "--user", form.get("user", "root").strip() or "root"]
     if form.get("key"):
         key = form["key"]
         if key not in stored_keys():
             return await clusters_page(request, f"no key {key!r} in {store.keys_dir()}", 400)
         argv += ["--key", str(store.keys_dir() / key)]
-    if any(not a or a.startswith("-") for a in argv[2:6:3]):
-        return await clusters_page(request, "give the cluster's name and its App server's address", 400)
     started = await launch.launch_operation([*argv, "--json"], user_of(request))
     if started.operation_id is None:
         return await clusters_page(request, started.message, 400)
