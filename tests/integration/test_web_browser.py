@@ -266,7 +266,7 @@ def test_the_console_in_a_real_browser(sandbox: dict, console: Console, sec_home
     page.open("/operations")
     assert console.user in page.find("table.ops").text
     page.shot("15-operations")
-    page.open(f"/operations?status=successful&operation=backup")
+    page.open("/operations?status=successful&operation=backup")
     page.shot("16-operations-filtered")
     page.open("/hosts")
     assert "app" in page.text()
