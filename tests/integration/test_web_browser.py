@@ -161,6 +161,11 @@ def test_the_console_in_a_real_browser(sandbox: dict, console: Console, sec_home
     assert {a.text for a in page.all("#sites a")} >= {PROD, STAGING}
     assert "healthy" in page.find("#sites").text
     page.shot("04-cluster")
+    page.find("#connect").click()  # re-checks every host, as `sec cluster connect`
+    page.wait(lambda: "/operations/" in browser.current_url, 30, "the connect operation")
+    assert page.operation_ends() == "successful", page.text()
+    assert page.find("h1").text.startswith("cluster connect")
+    page.open("/clusters/sandbox")
 
     # Open the site; back it up and watch the log arrive while it runs, without a reload.
     page.find(f"#sites a[href='/sites/{PROD}']").click()
@@ -236,12 +241,12 @@ def test_the_console_in_a_real_browser(sandbox: dict, console: Console, sec_home
     page.wait(lambda: "/operations/" in browser.current_url, 30, "the trim operation")
     assert page.operation_ends() == "successful", page.text()
 
-    # The upgrade plan is shown first.
+    # The upgrade plan is shown first (the sandbox's series ends at 9.1.0).
     page.open(f"/sites/{STAGING}")
-    page.fill("#op-upgrade", to="8.1.2")
+    page.fill("#op-upgrade", to="9.1.0")
     page.find("#op-upgrade button").click()
     page.wait(lambda: "Steps" in page.text(), 60, "the plan")
-    assert "shotgun-8.1.2.tar.gz" in page.find("table").text and "Upgrade to 8.1.2" in page.text()
+    assert "shotgun-9.1.0.tar.gz" in page.find("table").text and "Upgrade to 9.1.0" in page.text()
     page.shot("12-upgrade-plan")
 
     # Releases: upload one, then a tampered one, refused whole.
@@ -271,10 +276,16 @@ def test_the_console_in_a_real_browser(sandbox: dict, console: Console, sec_home
     page.open("/hosts")
     assert "app" in page.text()
     page.shot("17-hosts")
-    page.open("/advanced")
-    assert page.all("details.module")
-    page.find("details.module summary").click()
+    page.open("/advanced?module=site_health")
+    module = page.find("#module-site_health")
+    assert "through its real Apache virtual host" in module.text  # the module's own DOCUMENTATION
     page.shot("18-advanced")
+    _, staging = store.find_site(STAGING)
+    page.fill("#module-site_health form", site=STAGING, opt_url=staging.health_url, opt_host_header=STAGING)
+    page.find("#module-site_health form button").click()
+    page.wait(lambda: "/operations/" in browser.current_url, 30, "the advanced operation")
+    assert page.operation_ends() == "successful", page.text()
+    assert page.find("h1").text.startswith("advanced site_health")
     browser.set_window_size(400, 900)
     page.open(f"/sites/{PROD}")
     page.shot("19-site-narrow")

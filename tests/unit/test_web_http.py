@@ -4,6 +4,7 @@ answers to bad input, and the accounts behind them. The CLI runs for real where 
 from __future__ import annotations
 
 import re
+import ssl
 import stat
 import subprocess
 import sys
@@ -235,3 +236,129 @@ def test_pages_render_for_a_logged_in_user(logged_in: TestClient) -> None:
         assert answer.status_code == 200, path
         assert 'id="user">alice<' in answer.text and PASSWORD not in answer.text
     assert logged_in.get("/api/sites").json()[0]["name"] == SITE
+
+
+# ---- hosts, as `sec host` ---------------------------------------------------------------------------
+
+def test_hosts_page_adds_edits_and_removes_a_host(logged_in: TestClient) -> None:
+    _stored_site()
+    csrf = _csrf(logged_in.get("/hosts").text)
+    answer = logged_in.post("/hosts/add", data={"csrf": csrf, "cluster": "studio", "name": "api1",
+                                                "address": "10.0.0.9", "port": "2222", "user": "shotgun",
+                                                "roles": ["api", "db"]})
+    assert answer.status_code == 200 and "api1" in answer.text  # followed back to the Hosts page
+    host = store.load_cluster("studio").host("api1")
+    assert (host.address, host.port, host.user, host.roles) == ("10.0.0.9", 2222, "shotgun", ["api", "db"])
+    answer = logged_in.post("/hosts/edit", data={"csrf": csrf, "cluster": "studio", "name": "api1",
+                                                 "address": "10.0.0.10", "roles": ["api"]})
+    assert answer.status_code == 200
+    host = store.load_cluster("studio").host("api1")
+    assert (host.address, host.roles) == ("10.0.0.10", ["api"])
+    # The CLI's own refusal, shown on the page: app1 serves the site.
+    answer = logged_in.post("/hosts/remove", data={"csrf": csrf, "cluster": "studio", "name": "app1"})
+    assert answer.status_code == 400 and "sites prod.teststudio.com depend on it" in answer.text
+    answer = logged_in.post("/hosts/remove", data={"csrf": csrf, "cluster": "studio", "name": "api1"})
+    assert answer.status_code == 200
+    assert [h.name for h in store.load_cluster("studio").hosts] == ["app1"]
+
+
+# ---- the live log -----------------------------------------------------------------------------------
+
+def _events(text: str) -> list[tuple[str, str, str]]:
+    """(id, event, data) of each server-sent event in `text`."""
+    found = []
+    for block in text.split("\n\n"):
+        fields = dict(line.split(": ", 1) for line in block.splitlines() if ": " in line and not line.startswith(":"))
+        if "event" in fields:
+            found.append((fields.get("id", ""), fields["event"], fields["data"]))
+    return found
+
+
+def test_the_log_streams_as_server_sent_events_and_resumes_after_a_reconnect(logged_in: TestClient) -> None:
+    op_id = history.new_operation_id()
+    history.write_record(op_id, {"id": op_id, "operation": "backup", "status": "successful", "user": "alice",
+                                 "started": history.now_iso(), "duration": 1.5, "message": ""})
+    (history.operation_dir(op_id) / "stdout").write_text("PLAY [one]\nTASK [two]\n")
+    answer = logged_in.get(f"/operations/{op_id}/events")
+    assert answer.headers["content-type"].startswith("text/event-stream")
+    events = _events(answer.text)
+    assert [e[1] for e in events] == ["log", "end"]
+    assert events[0][0] == "22" and events[0][2] == '"PLAY [one]\\nTASK [two]\\n"'
+    assert '"status": "successful"' in events[1][2]
+    resumed = _events(logged_in.get(f"/operations/{op_id}/events", headers={"Last-Event-ID": "11"}).text)
+    assert resumed[0][1:] == ("log", '"TASK [two]\\n"')
+    page = logged_in.get(f"/operations/{op_id}").text
+    assert f'data-events="/operations/{op_id}/events"' in page and "status-successful" in page
+
+
+# ---- sec serve: loopback by default, a warning without TLS, HTTPS with --cert/--key ----------------
+
+def _self_signed(folder: Path) -> tuple[Path, Path]:
+    import datetime
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.datetime.now(datetime.UTC)
+    import ipaddress
+
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+                           critical=False)
+            .serial_number(x509.random_serial_number()).not_valid_before(now)
+            .not_valid_after(now + datetime.timedelta(days=1)).sign(key, hashes.SHA256()))
+    cert_path, key_path = folder / "cert.pem", folder / "key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    key_path.chmod(0o600)
+    return cert_path, key_path
+
+
+def _sec(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "sec_wrapper.cli", *args], capture_output=True, text=True,
+                          timeout=60, stdin=subprocess.DEVNULL)
+
+
+def test_serve_warns_when_not_loopback_without_tls_and_checks_its_options(tmp_path: Path) -> None:
+    from sec_wrapper.commands.serve import is_loopback
+
+    assert is_loopback("127.0.0.1") and is_loopback("::1") and is_loopback("localhost")
+    assert not is_loopback("0.0.0.0") and not is_loopback("192.0.2.1")
+    # 192.0.2.1 (TEST-NET) is no address of this machine: the warning comes, then the bind fails, nothing listens.
+    run = _sec("serve", "--host", "192.0.2.1", "--port", "0")
+    assert run.returncode == 2
+    assert "warning: serving on 192.0.2.1 without TLS" in run.stderr and "cannot listen on 192.0.2.1" in run.stderr
+    run = _sec("serve", "--cert", str(tmp_path / "cert.pem"))
+    assert run.returncode == 2 and "--cert and --key go together" in run.stderr
+
+
+def test_serve_with_cert_and_key_answers_https_with_secure_cookies(tmp_path: Path) -> None:
+    import httpx2
+
+    cert, key = _self_signed(tmp_path)
+    accounts.add_user("alice", PASSWORD)
+    log = tmp_path / "serve.log"
+    with open(log, "wb") as out:
+        server = subprocess.Popen([sys.executable, "-m", "sec_wrapper.cli", "serve", "--port", "0", "--cert",
+                                   str(cert), "--key", str(key)], stdout=out, stderr=subprocess.STDOUT,
+                                  stdin=subprocess.DEVNULL, env={**__import__("os").environ, "PYTHONUNBUFFERED": "1"})
+    try:
+        deadline = time.monotonic() + 30
+        while not (match := re.search(r"sec console: (https://127\.0\.0\.1:\d+/)", log.read_text())):
+            assert server.poll() is None and time.monotonic() < deadline, log.read_text()
+            time.sleep(0.1)
+        assert "warning" not in log.read_text()
+        with httpx2.Client(base_url=match.group(1), verify=ssl.create_default_context(cafile=str(cert))) as client:
+            answer = _login(client)
+            assert answer.status_code == 303
+            cookie = answer.headers["set-cookie"].lower()
+            assert "secure" in cookie and "httponly" in cookie
+        assert PASSWORD not in log.read_text()
+    finally:
+        server.terminate()
+        server.wait(timeout=15)
