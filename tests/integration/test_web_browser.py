@@ -130,7 +130,8 @@ def test_the_console_in_a_real_browser(sandbox: dict, console: Console, sec_home
     page.shot("01-login")
     page.fill("#login", username=console.user, password="not the password")
     page.find("#login button").click()
-    assert "wrong name or password" in page.find("#error").text
+    error = page.wait(lambda: page.find("#error").text, 10, "the refusal")
+    assert "wrong name or password" in error
     page.fill("#login", username=console.user, password=console.password)
     page.find("#login button").click()
     page.wait(lambda: page.find("#user").text == console.user, 10, "the login")
