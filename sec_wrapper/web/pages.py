@@ -7,7 +7,6 @@ import json
 import os
 import shutil
 import tempfile
-import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +25,7 @@ from sec_wrapper.web.api import filtered_operations, operation_document, start_s
 from sec_wrapper.web.app import render
 
 _SSE_POLL = 0.3
-_HEALTH_TIMEOUT = 3.0
+_HEALTH_LOOKBACK = 30  # operations of a site searched for its last health check
 
 
 def _redirect(url: str) -> Response:
@@ -95,24 +94,48 @@ async def remove_cluster(request: Request) -> Response:
     return _redirect("/")
 
 
-def _health(url: str | None) -> str:
-    if not url:
-        return "unknown"
-    try:
-        with urllib.request.urlopen(url, timeout=_HEALTH_TIMEOUT) as answer:  # noqa: S310 (the site's own URL)
-            return "healthy" if answer.status == 200 else f"HTTP {answer.status}"
-    except urllib.error.HTTPError as exc:
-        return "maintenance" if exc.code == 503 else f"HTTP {exc.code}"
-    except (OSError, ValueError):
-        return "unreachable"
+def last_health(site: store.Site) -> dict[str, Any]:
+    """The site's health as last checked on its App server: by "Check health" (fpt.sec.site_health run as an
+    advanced operation) or by an operation that checks it (maintenance off, redeploy, restore, upgrade)."""
+    for record in history.list_operations(site={site.name, site.reverse_name}, limit=_HEALTH_LOOKBACK):
+        if record.get("status") == "running":
+            continue
+        if record.get("operation") == "advanced site_health":
+            ok = record.get("status") == "successful"
+            return {"state": "healthy" if ok else "unhealthy", "message": record.get("message"), "op": record}
+        results = history.task_results(history.load_events(record["id"]), "fpt.sec.site_health")
+        if results:
+            answer = next(iter(results.values()))
+            failed = bool(answer.get("failed"))
+            return {"state": "unhealthy" if failed else "healthy",
+                    "message": history.result_message(answer) if failed else "", "op": record}
+    return {"state": "not checked", "message": "", "op": None}
+
+
+async def check_health(request: Request) -> Response:
+    """Checks every site of the cluster on its App server, each as its own recorded operation."""
+    await security.checked_form(request)
+    cluster = store.load_cluster(request.path_params["name"])
+    refused = []
+    for site in cluster.sites:
+        if not site.health_url:
+            refused.append(f"{site.name}: no health URL was discovered")
+            continue
+        started = await launch.launch_operation(
+            ["advanced", "run", "site_health", site.name, f"url={site.health_url}", f"host_header={site.name}",
+             "--cluster", cluster.name, "--json"], user_of(request))
+        if started.operation_id is None:
+            refused.append(f"{site.name}: {started.message}")
+    if refused:
+        raise SecError("; ".join(refused))
+    return _redirect(f"/operations?cluster={cluster.name}&operation=advanced+site_health")
 
 
 async def cluster_page(request: Request) -> Response:
     cluster = store.load_cluster(request.path_params["name"])
     rows = site_rows(cluster)
-    health = await asyncio.gather(*(asyncio.to_thread(_health, s.health_url) for s in cluster.sites))
-    for row, state in zip(rows, health, strict=True):
-        row["health"] = state
+    for row, site in zip(rows, cluster.sites, strict=True):
+        row["health"] = await asyncio.to_thread(last_health, site)
     return render(request, "cluster.html", {"cluster": cluster, "sites": rows, "active": "clusters"})
 
 
@@ -410,6 +433,7 @@ routes = [
     Route("/clusters/{name}", cluster_page),
     Route("/clusters/{name}/connect", connect_cluster, methods=["POST"]),
     Route("/clusters/{name}/remove", remove_cluster, methods=["POST"]),
+    Route("/clusters/{name}/health", check_health, methods=["POST"]),
     Route("/sites/{site}", site_page),
     Route("/sites/{site}/run/{operation}", run_site_operation, methods=["POST"]),
     Route("/sites/{site}/settings", settings_page),
