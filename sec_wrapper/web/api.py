@@ -176,6 +176,26 @@ async def cluster_action(request: Request) -> Response:
     return JSONResponse({"id": started.operation_id, "operation": "cluster connect"}, status_code=202)
 
 
+async def upload_release(request: Request) -> Response:
+    """POST /api/releases, multipart with the archive as `release`: `sec releases add --json`'s document."""
+    from sec_wrapper.web.pages import add_uploaded_release
+
+    result = await add_uploaded_release(request)
+    if not result.ok:
+        raise SecError(result.message)
+    return JSONResponse(json.loads(result.stdout), status_code=201)
+
+
+async def advanced(request: Request) -> Response:
+    """The low-level modules with their documentation (DOCUMENTATION, fragments merged)."""
+    import asyncio
+
+    from sec_wrapper.web.pages import modules
+
+    return JSONResponse([{"module": m["module"], "description": m["doc"].get("short_description", ""),
+                          "documentation": m["doc"]} for m in await asyncio.to_thread(modules)])
+
+
 routes = [
     Route("/api/clusters", clusters),
     Route("/api/clusters/{name}", cluster),
@@ -188,4 +208,6 @@ routes = [
     Route("/api/operations/{id}", operation),
     Route("/api/operations/{id}/log", operation_log_api),
     Route("/api/releases", releases),
+    Route("/api/releases", upload_release, methods=["POST"]),
+    Route("/api/advanced", advanced),
 ]

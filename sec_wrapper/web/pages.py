@@ -351,22 +351,30 @@ async def releases_page(request: Request, error: str | None = None, added: dict 
                                              "active": "releases"}, status_code)
 
 
-async def upload_release(request: Request) -> Response:
+async def add_uploaded_release(request: Request) -> launch.CliResult:
+    """The form's `release` file, streamed to a private folder, then `sec releases add` on it (which checks
+    it completely and copies it in, or refuses it whole); the upload is removed either way."""
     form = await security.checked_form(request)  # multipart: the file is spooled to disk as it arrives
     upload = form.get("release")
     if upload is None or isinstance(upload, str) or not upload.filename:
-        return await releases_page(request, "choose a release archive (<name>-<version>.tar.gz)", status_code=400)
-    name = Path(upload.filename).name
+        raise SecError("choose a release archive (<name>-<version>.tar.gz) as the form's `release` file")
     staging = Path(tempfile.mkdtemp(prefix="upload-", dir=_uploads_dir()))
     try:
-        target = staging / name
+        target = staging / Path(upload.filename).name
         with open(target, "wb") as out:
             while chunk := await upload.read(1 << 20):
                 out.write(chunk)
-        result = await launch.run_cli(["releases", "add", str(target), "--json"], user_of(request))
+        return await launch.run_cli(["releases", "add", str(target), "--json"], user_of(request))
     finally:
         await upload.close()
         shutil.rmtree(staging, ignore_errors=True)
+
+
+async def upload_release(request: Request) -> Response:
+    try:
+        result = await add_uploaded_release(request)
+    except SecError as exc:
+        return await releases_page(request, str(exc), status_code=400)
     if not result.ok:
         return await releases_page(request, result.message, status_code=400)
     return await releases_page(request, added=json.loads(result.stdout))
@@ -381,6 +389,10 @@ def _uploads_dir() -> Path:
 # ---- Advanced operations --------------------------------------------------------------------------
 
 _modules_cache: list[dict[str, Any]] = []
+
+
+def modules() -> list[dict[str, Any]]:
+    return _modules()
 
 
 def _modules() -> list[dict[str, Any]]:

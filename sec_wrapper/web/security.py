@@ -94,6 +94,7 @@ class LoginThrottle:
     seconds each further attempt waits `base` seconds, doubling up to `ceiling`, before it is checked."""
 
     free: int = 3
+    most_keys: int = 10_000  # names and addresses remembered at once: random names cannot fill the memory
     base: float = 1.0
     ceiling: float = 16.0
     window: float = 900.0
@@ -102,7 +103,8 @@ class LoginThrottle:
     def _recent(self, key: str) -> list[float]:
         now = time.monotonic()
         kept = [t for t in self.failures.get(key, []) if now - t < self.window]
-        self.failures[key] = kept
+        if kept or key in self.failures:
+            self.failures[key] = kept
         return kept
 
     def delay(self, *keys: str) -> float:
@@ -113,7 +115,11 @@ class LoginThrottle:
 
     def failed(self, *keys: str) -> None:
         for key in keys:
-            self._recent(key).append(time.monotonic())
+            self.failures[key] = [*self._recent(key), time.monotonic()]
+        if len(self.failures) > self.most_keys:
+            newest_last = sorted(self.failures, key=lambda k: self.failures[k][-1] if self.failures[k] else 0)
+            for key in newest_last[: len(self.failures) - self.most_keys]:
+                del self.failures[key]
 
     def succeeded(self, *keys: str) -> None:
         for key in keys:

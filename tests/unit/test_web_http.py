@@ -362,3 +362,39 @@ def test_serve_with_cert_and_key_answers_https_with_secure_cookies(tmp_path: Pat
     finally:
         server.terminate()
         server.wait(timeout=15)
+
+
+def test_throttle_forgets_the_oldest_names_past_its_limit() -> None:
+    from sec_wrapper.web.security import LoginThrottle
+
+    throttle = LoginThrottle(most_keys=10)
+    for n in range(25):
+        throttle.failed(f"user:{n}")
+    assert len(throttle.failures) == 10 and "user:24" in throttle.failures and "user:0" not in throttle.failures
+    for _ in range(4):
+        throttle.failed("user:24")
+    assert throttle.delay("user:24") == 4.0  # five failures: 1 s doubled twice and throttle.delay("user:99") == 0.0
+
+
+def test_api_lists_the_modules_with_their_documentation(logged_in: TestClient) -> None:
+    modules = {m["module"]: m for m in logged_in.get("/api/advanced").json()}
+    assert "site_health" in modules and "run_module" not in modules
+    assert "url" in modules["site_health"]["documentation"]["options"]
+
+
+def test_api_release_upload_is_checked_as_releases_add_checks_it(app, home: Path, tmp_path: Path) -> None:
+    from sec_wrapper.sandbox.releases import build_release
+
+    good = build_release(tmp_path / "good", "9.2.0")
+    bad = build_release(tmp_path / "bad", "9.3.0")
+    data = bytearray(bad.read_bytes())
+    data[len(data) // 2] ^= 0xFF  # a flipped byte inside the compressed members
+    bad.write_bytes(bytes(data))
+    client = TestClient(app, headers={"Authorization": f"Bearer {accounts.new_token('alice')}"})
+    answer = client.post("/api/releases", files={"release": (bad.name, bad.read_bytes())})
+    assert answer.status_code == 400 and answer.json()["error"].startswith("shotgun-9.3.0.tar.gz refused")
+    answer = client.post("/api/releases", files={"release": (good.name, good.read_bytes())})
+    assert answer.status_code == 201 and answer.json()["version"] == "9.2.0" and answer.json()["added"] is True
+    assert sorted(p.name for p in (home / "releases").iterdir()) == ["shotgun-9.2.0.tar.gz",
+                                                                       "shotgun-9.2.0.tar.gz.sha256"]
+    assert list((home / "uploads").iterdir()) == []  # the uploads are gone, accepted or refused
