@@ -39,6 +39,13 @@ function followLog() {
     const message = document.getElementById("op-message");
     if (message && end.message) message.textContent = end.message;
     log.dataset.status = end.status;
+    if (!document.getElementById("tasks-note")) {
+      const note = document.createElement("p");
+      note.id = "tasks-note";
+      note.className = "muted";
+      note.innerHTML = 'The operation ended: <a href="">reload</a> for its task results.';
+      log.after(note);
+    }
   });
 }
 
