@@ -38,8 +38,9 @@ function followLog() {
     if (duration) duration.textContent = end.duration_text;
     const message = document.getElementById("op-message");
     if (message && end.message) message.textContent = end.message;
+    const wasRunning = log.dataset.status === "running";
     log.dataset.status = end.status;
-    if (!document.getElementById("tasks-note")) {
+    if (wasRunning && !document.getElementById("tasks-note")) {
       const note = document.createElement("p");
       note.id = "tasks-note";
       note.className = "muted";
