@@ -95,3 +95,21 @@ def test_api_refuses_a_production_trim_until_the_name_is_typed(cluster: str, con
     assert answer.status_code == 202, answer.text
     record = wait_for_end(client, answer.json()["id"])
     assert record["status"] == "successful" and record["result"]["rows_deleted"] == 0
+
+
+def test_maintenance_over_the_api_takes_its_state_by_name(cluster: str, console: Console, sandbox: dict) -> None:
+    from tests.integration.conftest import http_get
+
+    client = httpx2.Client(base_url=console.url, headers={"Authorization": f"Bearer {console.token}"}, timeout=60)
+    try:
+        answer = client.post(f"/api/sites/{STAGING}/maintenance", json={"state": "on", "message": "web test"})
+        assert answer.status_code == 202, answer.text
+        assert wait_for_end(client, answer.json()["id"])["status"] == "successful"
+        code, body = http_get(sandbox, STAGING)
+        assert code == 503 and "web test" in body
+    finally:
+        answer = client.post(f"/api/sites/{STAGING}/maintenance", json={"state": "off"})
+        assert wait_for_end(client, answer.json()["id"])["status"] == "successful"
+    assert http_get(sandbox, STAGING)[0] == 200
+    answer = client.post(f"/api/sites/{STAGING}/maintenance", json={"state": "sideways"})
+    assert answer.status_code == 400 and "invalid choice: 'sideways'" in answer.json()["error"]
