@@ -190,7 +190,7 @@ async def advanced(request: Request) -> Response:
     """The low-level modules with their documentation (DOCUMENTATION, fragments merged)."""
     import asyncio
 
-    from sec_wrapper.web.pages import modules
+    from sec_wrapper.web.pages.advanced import modules
 
     return JSONResponse([{"module": m["module"], "description": m["doc"].get("short_description", ""),
                           "documentation": m["doc"]} for m in await asyncio.to_thread(modules)])
