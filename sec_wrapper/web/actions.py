@@ -47,8 +47,9 @@ def _value(name: str, value: Any) -> str:
     return text
 
 
-def site_operation_argv(operation: str, site: str, options: dict[str, Any], confirmed: bool) -> list[str]:
-    """`sec <command> SITE [POSITIONAL...] --option=value... --json [--yes]` for `operation` on `site`."""
+def site_operation_argv(operation: str, site: str, options: dict[str, Any], confirmed: bool,
+                        cluster: str | None = None) -> list[str]:
+    """`sec <command> SITE [POSITIONAL...] --option=value... [--cluster=C] --json [--yes]` for `operation`."""
     spec = SITE_OPERATIONS.get(operation)
     if spec is None:
         raise SecError(f"no operation {operation}: choose one of {', '.join(sorted(SITE_OPERATIONS))}")
@@ -70,6 +71,8 @@ def site_operation_argv(operation: str, site: str, options: dict[str, Any], conf
             argv += [f"{flag}={_value(name, v)}" for v in value]
         else:
             argv.append(f"{flag}={_value(name, value)}")
+    if cluster:
+        argv.append(f"--cluster={_value('cluster', cluster)}")
     argv.append("--json")
     if spec.confirm and confirmed:
         argv.append("--yes")

@@ -75,8 +75,9 @@ async def start_site_operation(request: Request, site: str, operation: str, opti
     """The one way a site operation starts from the console, for the API and the pages alike."""
     if operation not in actions.SITE_OPERATIONS:
         raise SecError(f"no operation {operation}: choose one of {', '.join(sorted(actions.SITE_OPERATIONS))}")
-    _, found = store.find_site(site)
     options = dict(options)
+    cluster = options.pop("cluster", None)  # only needed when the site's name is in several clusters
+    found_cluster, found = store.find_site(site, str(cluster) if cluster else None)
     typed = options.pop("confirm", None)
     confirmed = typed is not None and str(typed) == actions.confirm_name(operation, found.name, options)
     settings_file = None
@@ -91,7 +92,7 @@ async def start_site_operation(request: Request, site: str, operation: str, opti
     elif operation == "settings" and "file" in options:
         raise SecError("settings: send the settings as a JSON object in `settings`")
     try:
-        argv = actions.site_operation_argv(operation, found.name, options, confirmed)
+        argv = actions.site_operation_argv(operation, found.name, options, confirmed, found_cluster.name)
         started = await launch.launch_operation(argv, user_of(request))
     finally:
         if settings_file:  # the command reads it before it records its operation, so it is done with it
