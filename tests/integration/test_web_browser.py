@@ -201,6 +201,14 @@ def test_the_console_in_a_real_browser(sandbox: dict, console: Console, sec_home
     page.shot("06-operation-backup")
     browser.refresh()  # a reload replays the whole log
     page.wait(lambda: "PLAY RECAP" in page.find("#log").text, 20, "the log after a reload")
+    watched = browser.current_url
+    first = browser.current_window_handle
+    browser.switch_to.new_window("tab")  # a second watcher gets the same log
+    browser.get(watched)
+    page.wait(lambda: "PLAY RECAP" in page.find("#log").text, 20, "the log in a second tab")
+    assert page.find("#op-status .status").text == "successful"
+    browser.close()
+    browser.switch_to.window(first)
 
     # The site's backups, checked.
     page.open(f"/sites/{PROD}/backups?check=1")
