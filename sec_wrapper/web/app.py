@@ -22,7 +22,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from sec_wrapper import __version__, accounts
 from sec_wrapper.errors import SecError
-from sec_wrapper.render import human_size
+from sec_wrapper.render import human_age, human_size
 from sec_wrapper.web import security
 
 HERE = Path(__file__).resolve().parent
@@ -33,6 +33,7 @@ OPEN_PATHS = ("/login", "/static/")
 templates = Jinja2Templates(directory=str(HERE / "templates"))
 templates.env.globals["version"] = __version__
 templates.env.filters["size"] = lambda n: human_size(n) or "-"
+templates.env.filters["age"] = lambda seconds: human_age(seconds) or "-"
 
 
 def render(request: Request, name: str, context: dict[str, Any] | None = None, status_code: int = 200) -> Response:
