@@ -181,7 +181,7 @@ def run_operation(operation: str, playbook: str | Path, inventory: dict[str, Any
     """Runs `playbook` (relative to playbooks/, or absolute) and records it; returns how it ended."""
     path = resolve_playbook(playbook)
     binary = ansible_playbook()
-    op_id = history.new_operation_id()
+    op_id = history.claimed_operation_id() or history.new_operation_id()
     started = time.monotonic()
     record: dict[str, Any] = {
         "id": op_id, "operation": operation, "playbook": str(playbook), "cluster": cluster, "site": site,

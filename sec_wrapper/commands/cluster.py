@@ -68,6 +68,12 @@ def site_rows(cluster: store.Cluster) -> list[dict]:
             for s in cluster.sites]
 
 
+def cluster_rows() -> list[dict]:
+    """`sec cluster list --json`: one row per cluster (also the console's Clusters page and /api/clusters)."""
+    return [{"name": c.name, "hosts": len(c.hosts), "sites": [s.name for s in c.sites], "updated": c.updated}
+            for c in store.list_clusters()]
+
+
 def _create(args: argparse.Namespace) -> int:
     store.ensure_new_cluster_name(args.name)
     host_name = store.validate_name(args.app_server, "host")
@@ -106,8 +112,7 @@ def _create(args: argparse.Namespace) -> int:
 
 
 def _list(args: argparse.Namespace) -> int:
-    rows = [{"name": c.name, "hosts": len(c.hosts), "sites": [s.name for s in c.sites], "updated": c.updated}
-            for c in store.list_clusters()]
+    rows = cluster_rows()
     if args.json:
         print_json(rows)
     else:

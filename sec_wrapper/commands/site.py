@@ -46,9 +46,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     settings.set_defaults(func=_settings)
 
 
+def all_site_rows(cluster: str | None = None) -> list[dict]:
+    """`sec site list --json`: every site (of one cluster), also the console's /api/sites."""
+    clusters = [store.load_cluster(cluster)] if cluster else store.list_clusters()
+    return [row for c in clusters for row in site_rows(c)]
+
+
 def _list(args: argparse.Namespace) -> int:
-    clusters = [store.load_cluster(args.cluster)] if args.cluster else store.list_clusters()
-    rows = [row for c in clusters for row in site_rows(c)]
+    rows = all_site_rows(args.cluster)
     if args.json:
         print_json(rows)
     else:

@@ -162,3 +162,33 @@ def cluster(sandbox: dict) -> str:
     sec("cluster", "create", "sandbox", "--app-server", app["address"], "--port", str(app["port"]),
         "--user", app["user"], "--key", app["key"])
     return "sandbox"
+
+
+class Console(NamedTuple):
+    url: str  # http://127.0.0.1:PORT/
+    user: str
+    password: str
+    token: str
+    log: Path  # the server's stdout and stderr
+
+
+@pytest.fixture(scope="session")
+def console(sec_home: Path) -> Iterator[Console]:
+    """One `sec serve` on a free loopback port for the session, with an account and its API token."""
+    password = "web-test-" + os.urandom(8).hex()
+    subprocess.run(["sec", "user", "add", "alice"], input=password + "\n", text=True, check=True,
+                   capture_output=True)
+    token = sec("user", "token", "alice").stdout.strip()
+    log = sec_home / "console.log"
+    with open(log, "wb") as out:
+        server = subprocess.Popen(["sec", "serve", "--port", "0"], stdout=out, stderr=subprocess.STDOUT,
+                                  stdin=subprocess.DEVNULL, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    try:
+        deadline = time.monotonic() + 30
+        while not (match := re.search(r"sec console: (http://\S+)", log.read_text())):
+            assert server.poll() is None and time.monotonic() < deadline, log.read_text()
+            time.sleep(0.1)
+        yield Console(match.group(1), "alice", password, token, log)
+    finally:
+        server.terminate()
+        server.wait(timeout=15)

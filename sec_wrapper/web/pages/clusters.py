@@ -1,0 +1,155 @@
+"""Clusters, Cluster details and Hosts: the cluster file, as `sec cluster` and `sec host` change it."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+
+from sec_wrapper import history, store
+from sec_wrapper.commands.cluster import cluster_rows, site_rows
+from sec_wrapper.errors import SecError
+from sec_wrapper.web import launch, security
+from sec_wrapper.web.api import user_of
+from sec_wrapper.web.app import render
+from sec_wrapper.web.pages.common import form_dict, redirect, stored_keys
+
+_HEALTH_LOOKBACK = 30  # operations of a site searched for its last health check
+
+
+async def clusters_page(request: Request, error: str | None = None, status_code: int = 200) -> Response:
+    return render(request, "clusters.html", {"clusters": cluster_rows(), "keys": stored_keys(), "error": error,
+                                             "active": "clusters"}, status_code)
+
+
+async def add_cluster(request: Request) -> Response:
+    form = form_dict(await security.checked_form(request))
+    name, address = form.get("name", "").strip(), form.get("app_server", "").strip()
+    if not name or not address or name.startswith("-") or address.startswith("-"):
+        return await clusters_page(request, "give the cluster's name and its App server's address", 400)
+    argv = ["cluster", "create", name, "--app-server", address,
+            "--port", form.get("port", "22").strip() or "22", "--user", form.get("user", "root").strip() or "root"]
+    if form.get("key"):
+        key = form["key"]
+        if key not in stored_keys():
+            return await clusters_page(request, f"no key {key!r} in {store.keys_dir()}", 400)
+        argv += ["--key", str(store.keys_dir() / key)]
+    started = await launch.launch_operation([*argv, "--json"], user_of(request))
+    if started.operation_id is None:
+        return await clusters_page(request, started.message, 400)
+    return redirect(f"/operations/{started.operation_id}")
+
+
+async def connect_cluster(request: Request) -> Response:
+    await security.checked_form(request)
+    started = await launch.launch_operation(["cluster", "connect", request.path_params["name"], "--json"],
+                                            user_of(request))
+    if started.operation_id is None:
+        raise SecError(started.message)
+    return redirect(f"/operations/{started.operation_id}")
+
+
+async def remove_cluster(request: Request) -> Response:
+    form = form_dict(await security.checked_form(request))
+    name = request.path_params["name"]
+    if form.get("confirm") != name:
+        return await clusters_page(request, f"type the cluster's name ({name}) to remove it", 400)
+    result = await launch.run_cli(["cluster", "remove", name], user_of(request))
+    if not result.ok:
+        return await clusters_page(request, result.message, 400)
+    return redirect("/")
+
+
+def last_health(site: store.Site) -> dict[str, Any]:
+    """The site's health as last checked on its App server: by "Check health" (fpt.sec.site_health run as an
+    advanced operation) or by an operation that checks it (maintenance off, redeploy, restore, upgrade)."""
+    for record in history.list_operations(site={site.name, site.reverse_name}, limit=_HEALTH_LOOKBACK):
+        if record.get("status") == "running":
+            continue
+        if record.get("operation") == "advanced site_health":
+            ok = record.get("status") == "successful"
+            return {"state": "healthy" if ok else "unhealthy", "message": record.get("message"), "op": record}
+        results = history.task_results(history.load_events(record["id"]), "fpt.sec.site_health")
+        if results:
+            answer = next(iter(results.values()))
+            failed = bool(answer.get("failed"))
+            return {"state": "unhealthy" if failed else "healthy",
+                    "message": history.result_message(answer) if failed else "", "op": record}
+    return {"state": "not checked", "message": "", "op": None}
+
+
+async def check_health(request: Request) -> Response:
+    """Checks every site of the cluster on its App server, each as its own recorded operation."""
+    await security.checked_form(request)
+    cluster = store.load_cluster(request.path_params["name"])
+    refused = []
+    for site in cluster.sites:
+        if not site.health_url:
+            refused.append(f"{site.name}: no health URL was discovered")
+            continue
+        started = await launch.launch_operation(
+            ["advanced", "run", "site_health", site.name, f"url={site.health_url}", f"host_header={site.name}",
+             "--cluster", cluster.name, "--json"], user_of(request))
+        if started.operation_id is None:
+            refused.append(f"{site.name}: {started.message}")
+    if refused:
+        raise SecError("; ".join(refused))
+    return redirect(f"/operations?cluster={cluster.name}&operation=advanced+site_health")
+
+
+async def cluster_page(request: Request) -> Response:
+    cluster = store.load_cluster(request.path_params["name"])
+    rows = site_rows(cluster)
+    for row, site in zip(rows, cluster.sites, strict=True):
+        row["health"] = await asyncio.to_thread(last_health, site)
+    return render(request, "cluster.html", {"cluster": cluster, "sites": rows, "active": "clusters"})
+
+
+async def hosts_page(request: Request, error: str | None = None, status_code: int = 200) -> Response:
+    clusters = store.list_clusters()
+    return render(request, "hosts.html", {"clusters": clusters, "keys": stored_keys(), "roles": store.ROLES,
+                                          "error": error, "active": "hosts"}, status_code)
+
+
+def _host_options(form: dict[str, str], roles: list[str]) -> list[str]:
+    argv = []
+    for field in ("address", "port", "user", "python"):
+        value = form.get(field, "").strip()
+        if value:
+            if value.startswith("-"):
+                raise SecError(f"{field}: {value!r} is not valid")
+            argv.append(f"--{field}={value}")
+    if form.get("key"):
+        if form["key"] not in stored_keys():
+            raise SecError(f"no key {form['key']!r} in {store.keys_dir()}")
+        argv.append(f"--key={store.keys_dir() / form['key']}")
+    if roles:
+        argv.append(f"--roles={','.join(roles)}")
+    return argv
+
+
+async def host_action(request: Request) -> Response:
+    form = await security.checked_form(request)
+    fields = form_dict(form)
+    roles = [str(r) for r in form.getlist("roles")]
+    action = request.path_params["action"]
+    cluster = fields.get("cluster", "").strip()
+    name = fields.get("name", "").strip()
+    try:
+        if not cluster or not name or cluster.startswith("-") or name.startswith("-"):
+            raise SecError("give the cluster and the host's name")
+        if action == "remove":
+            argv = ["host", "remove", cluster, name] + (["--force"] if fields.get("force") == "on" else [])
+        elif action in ("add", "edit"):
+            argv = ["host", action, cluster, name, *_host_options(fields, roles)]
+        else:
+            raise HTTPException(404, f"no host action {action}")
+    except SecError as exc:
+        return await hosts_page(request, str(exc), 400)
+    result = await launch.run_cli(argv, user_of(request))
+    if not result.ok:
+        return await hosts_page(request, result.message, 400)
+    return redirect("/hosts")

@@ -1,0 +1,115 @@
+"""The console's JSON API against the sandbox, through a real `sec serve`: an operation started over HTTP is
+the CLI's operation, recorded the same way, with the logged-in user as its "who"; no secret leaks."""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from pathlib import Path
+
+import httpx2
+import pytest
+
+from sec_wrapper import history
+from tests.integration.conftest import Console, sec
+
+pytestmark = pytest.mark.integration
+PROD = "prod.teststudio.com"
+STAGING = "staging.teststudio.com"
+
+
+def login(console: Console) -> tuple[httpx2.Client, str]:
+    client = httpx2.Client(base_url=console.url, timeout=60, follow_redirects=True)
+    page = client.get("/login").text
+    csrf = re.search(r'name="csrf" value="([^"]+)"', page).group(1)
+    answer = client.post("/login", data={"username": console.user, "password": console.password, "csrf": csrf})
+    assert answer.status_code == 200 and f'id="user">{console.user}<' in answer.text  # followed to Clusters
+    csrf = re.search(r'name="csrf" value="([^"]+)"', answer.text).group(1)
+    return client, csrf
+
+
+def wait_for_end(client: httpx2.Client, op_id: str, timeout: float = 300) -> dict:
+    deadline = time.monotonic() + timeout
+    while True:
+        record = client.get(f"/api/operations/{op_id}").json()
+        if record["status"] != "running":
+            return record
+        assert time.monotonic() < deadline, record
+        time.sleep(0.5)
+
+
+def test_backup_over_the_api_is_the_clis_operation_run_by_the_logged_in_user(
+        cluster: str, console: Console, sec_home: Path) -> None:
+    client, csrf = login(console)
+    answer = client.post(f"/api/sites/{PROD}/backup", json={"label": "web"}, headers={"X-CSRF-Token": csrf})
+    assert answer.status_code == 202, answer.text
+    op_id = answer.json()["id"]
+    assert history.ID_RE.match(op_id)
+    record = wait_for_end(client, op_id)
+    assert record["status"] == "successful", record
+    assert record["user"] == "alice" and record["operation"] == "backup" and record["site"] == PROD
+    assert record["arguments"]["label"] == "web"
+    assert record["result"]["name"] and "web" in record["result"]["name"]  # the CLI's --json document
+    log = client.get(f"/api/operations/{op_id}/log").json()
+    assert log["status"] == "successful" and "PLAY RECAP" in log["stdout"]
+
+    # The same operation from the CLI: the same kind of record, field for field; only the who differs.
+    cli_id = json.loads(sec("backup", STAGING, "--json").stdout)["operation"]
+    cli_record = json.loads((history.operation_dir(cli_id) / history.RECORD).read_text())
+    web_record = json.loads((history.operation_dir(op_id) / history.RECORD).read_text())
+    assert set(cli_record) == set(web_record)
+    for key in ("operation", "playbook", "cluster", "host", "status"):
+        assert cli_record[key] == web_record[key], key
+    assert cli_record["user"] != "alice"
+    both = {r["id"] for r in client.get("/api/operations", params={"operation": "backup"}).json()}
+    assert {op_id, cli_id} <= both
+
+    # A bearer token reads the same documents.
+    bearer = httpx2.Client(base_url=console.url, headers={"Authorization": f"Bearer {console.token}"})
+    assert bearer.get(f"/api/operations/{op_id}").json()["user"] == "alice"
+    assert {s["name"] for s in bearer.get("/api/sites").json()} >= {PROD, STAGING}
+    assert any(c["name"] == cluster for c in bearer.get("/api/clusters").json())
+
+    # No password or token in the server's log, the history, the data folder or any page's source.
+    pages = [client.get(p).text for p in ("/", f"/clusters/{cluster}", f"/sites/{PROD}", "/operations",
+                                          f"/operations/{op_id}", "/hosts", "/releases")]
+    for secret in (console.password, console.token):
+        assert secret not in console.log.read_text()
+        for page in pages:
+            assert secret not in page
+        for path in sec_home.rglob("*"):
+            if path.is_file() and "sandbox" not in path.relative_to(sec_home).parts[:1]:
+                assert secret.encode() not in path.read_bytes(), path
+
+
+def test_api_refuses_a_production_trim_until_the_name_is_typed(cluster: str, console: Console) -> None:
+    client, csrf = login(console)
+    before = set(history.all_ids())
+    answer = client.post(f"/api/sites/{PROD}/trim-events", json={"before": "2000-01-01", "confirm": "prod"},
+                         headers={"X-CSRF-Token": csrf})
+    assert answer.status_code == 400 and "type the site's name (prod.teststudio.com)" in answer.json()["error"]
+    assert set(history.all_ids()) == before
+    answer = client.post(f"/api/sites/{PROD}/trim-events", json={"before": "2000-01-01", "confirm": PROD},
+                         headers={"X-CSRF-Token": csrf})
+    assert answer.status_code == 202, answer.text
+    record = wait_for_end(client, answer.json()["id"])
+    assert record["status"] == "successful" and record["result"]["rows_deleted"] == 0
+
+
+def test_maintenance_over_the_api_takes_its_state_by_name(cluster: str, console: Console, sandbox: dict) -> None:
+    from tests.integration.conftest import http_get
+
+    client = httpx2.Client(base_url=console.url, headers={"Authorization": f"Bearer {console.token}"}, timeout=60)
+    try:
+        answer = client.post(f"/api/sites/{STAGING}/maintenance", json={"state": "on", "message": "web test"})
+        assert answer.status_code == 202, answer.text
+        assert wait_for_end(client, answer.json()["id"])["status"] == "successful"
+        code, body = http_get(sandbox, STAGING)
+        assert code == 503 and "web test" in body
+    finally:
+        answer = client.post(f"/api/sites/{STAGING}/maintenance", json={"state": "off"})
+        assert wait_for_end(client, answer.json()["id"])["status"] == "successful"
+    assert http_get(sandbox, STAGING)[0] == 200
+    answer = client.post(f"/api/sites/{STAGING}/maintenance", json={"state": "sideways"})
+    assert answer.status_code == 400 and "invalid choice: 'sideways'" in answer.json()["error"]

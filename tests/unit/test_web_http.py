@@ -1,0 +1,400 @@
+"""The console over HTTP (Starlette's TestClient, the real app): sessions, CSRF, login throttle, the API's
+answers to bad input, and the accounts behind them. The CLI runs for real where an action launches it."""
+
+from __future__ import annotations
+
+import re
+import ssl
+import stat
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from starlette.routing import Route
+from starlette.testclient import TestClient
+
+from sec_wrapper import accounts, history, store
+from sec_wrapper.errors import SecError
+from sec_wrapper.web.app import SESSION_COOKIE, create_app
+
+PASSWORD = "correct horse battery staple"
+SITE = "prod.teststudio.com"
+
+
+@pytest.fixture(autouse=True)
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("SEC_HOME", str(tmp_path / "home"))
+    return tmp_path / "home"
+
+
+@pytest.fixture
+def app():
+    accounts.add_user("alice", PASSWORD)
+    return create_app()
+
+
+def _csrf(page: str) -> str:
+    match = re.search(r'name="csrf" value="([^"]+)"', page)
+    assert match, "the page carries no CSRF token"
+    return match.group(1)
+
+
+def _login(client: TestClient, name: str = "alice", password: str = PASSWORD):
+    csrf = _csrf(client.get("/login").text)
+    return client.post("/login", data={"username": name, "password": password, "csrf": csrf},
+                       follow_redirects=False)
+
+
+@pytest.fixture
+def logged_in(app) -> TestClient:
+    client = TestClient(app)
+    assert _login(client).status_code == 303
+    return client
+
+
+def _stored_site() -> None:
+    site = store.Site(name=SITE, reverse_name="com_teststudio_prod", site_dir="/nonexistent/com_teststudio_prod",
+                      role="production", version="8.1.2", app_hosts=["app1"],
+                      database=store.Database(host="127.0.0.1", port=1, name="db", user="sg"))
+    store.save_cluster(store.Cluster(name="studio", hosts=[store.Host(name="app1", address="127.0.0.1", port=1,
+                                                                      roles=["app", "db"])], sites=[site]), new=True)
+
+
+def _concrete(path: str) -> str:
+    return re.sub(r"\{[^}]+\}", lambda m: "20260101T000000Z-abcd" if m.group(0) == "{id}" else "x", path)
+
+
+def _routes(app, method: str) -> list[str]:
+    return [_concrete(r.path) for r in app.routes if isinstance(r, Route) and method in (r.methods or ())
+            and r.path != "/login"]
+
+
+# ---- accounts ---------------------------------------------------------------------------------------
+
+def test_user_add_stores_a_slow_salted_hash_in_a_private_file(home: Path) -> None:
+    run = subprocess.run([sys.executable, "-m", "sec_wrapper.cli", "user", "add", "bob"], input=PASSWORD + "\n",
+                         capture_output=True, text=True, check=True)
+    assert PASSWORD not in run.stdout + run.stderr
+    path = home / "users.json"
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    text = path.read_text()
+    assert PASSWORD not in text and "$argon2id$" in text
+    assert accounts.verify_password("bob", PASSWORD)
+    assert not accounts.verify_password("bob", PASSWORD + "x")
+    assert not accounts.verify_password("nobody", PASSWORD)
+    with pytest.raises(SecError, match="too short"):
+        accounts.add_user("carol", "short")
+    with pytest.raises(SecError, match="exists"):
+        accounts.add_user("bob", PASSWORD)
+
+
+def test_token_is_shown_once_and_stored_only_as_a_digest(home: Path) -> None:
+    accounts.add_user("bob", PASSWORD)
+    token = subprocess.run([sys.executable, "-m", "sec_wrapper.cli", "user", "token", "bob"], capture_output=True,
+                           text=True, check=True).stdout.strip()
+    assert token.startswith("sec_") and token not in (home / "users.json").read_text()
+    assert accounts.user_for_token(token) == "bob"
+    assert accounts.user_for_token(token + "x") is None
+    accounts.remove_user("bob")
+    assert accounts.user_for_token(token) is None
+
+
+# ---- every page and endpoint needs a session or a token --------------------------------------------
+
+def test_every_page_and_endpoint_refuses_an_unauthenticated_request(app) -> None:
+    client = TestClient(app)
+    paths = {m: _routes(app, m) for m in ("GET", "POST")}
+    assert "/api/sites/x/x" in paths["POST"] and "/operations/20260101T000000Z-abcd/events" in paths["GET"]
+    for method, found in paths.items():
+        for path in found:
+            answer = client.request(method, path, follow_redirects=False)
+            if path.startswith("/api/"):
+                assert answer.status_code == 401, (method, path)
+                assert answer.json()["error"].startswith("authentication required")
+            else:
+                assert answer.status_code == 303 and answer.headers["location"] == "/login", (method, path)
+            wrong = client.request(method, path, headers={"Authorization": "Bearer sec_not-a-token"},
+                                   follow_redirects=False)
+            assert wrong.status_code == 401, (method, path)
+    assert client.get("/login").status_code == 200
+
+
+def test_a_removed_account_loses_its_session(logged_in: TestClient) -> None:
+    assert logged_in.get("/api/clusters").status_code == 200
+    accounts.remove_user("alice")
+    assert logged_in.get("/api/clusters").status_code == 401
+
+
+def test_session_cookie_is_httponly_samesite_and_secure_under_tls() -> None:
+    accounts.add_user("alice", PASSWORD)
+    for secure in (False, True):
+        client = TestClient(create_app(secure_cookies=secure), base_url="https://testserver")
+        cookie = _login(client).headers["set-cookie"]
+        assert cookie.startswith(f"{SESSION_COOKIE}=")
+        assert "httponly" in cookie.lower() and "samesite=strict" in cookie.lower()
+        assert ("secure" in cookie.lower()) is secure
+
+
+def test_bearer_token_reaches_the_api_without_a_session(app) -> None:
+    token = accounts.new_token("alice")
+    client = TestClient(app)
+    answer = client.get("/api/clusters", headers={"Authorization": f"Bearer {token}"})
+    assert answer.status_code == 200 and answer.json() == []
+
+
+# ---- CSRF -------------------------------------------------------------------------------------------
+
+def test_every_post_without_the_csrf_token_is_refused_and_nothing_runs(app, logged_in: TestClient) -> None:
+    _stored_site()
+    posts = _routes(app, "POST")
+    assert len(posts) >= 10
+    for path in posts:
+        answer = logged_in.post(path, data={"csrf": "wrong"}, follow_redirects=False)
+        assert answer.status_code == 403, path
+        answer = logged_in.post(path, follow_redirects=False)
+        assert answer.status_code == 403, path
+    answer = logged_in.post(f"/api/sites/{SITE}/backup", json={}, follow_redirects=False)
+    assert answer.status_code == 403 and "CSRF" in answer.json()["error"]
+    assert history.all_ids() == []
+    assert logged_in.get("/api/clusters").status_code == 200  # still logged in: logout needed the token too
+
+
+# ---- login throttle ---------------------------------------------------------------------------------
+
+def test_wrong_password_is_refused_and_repeated_failures_are_slowed(app) -> None:
+    client = TestClient(app)
+    times = []
+    for _ in range(5):
+        started = time.monotonic()
+        answer = _login(client, password="wrong password")
+        times.append(time.monotonic() - started)
+        assert answer.status_code == 401 and "wrong name or password" in answer.text
+        assert client.get("/api/clusters").status_code == 401
+    assert max(times[:3]) < 1.0
+    assert times[3] >= 1.0 and times[4] >= 2.0, times
+    started = time.monotonic()
+    assert _login(client).status_code == 303  # the right password still works, slowed as well
+    assert time.monotonic() - started >= 4.0
+    assert client.get("/api/clusters").status_code == 200
+
+
+def test_unknown_account_is_refused_like_a_wrong_password(app) -> None:
+    answer = _login(TestClient(app), name="mallory")
+    assert answer.status_code == 401 and "wrong name or password" in answer.text
+
+
+# ---- the API's answers ------------------------------------------------------------------------------
+
+def _post(client: TestClient, path: str, body: dict) -> object:
+    csrf = _csrf(client.get("/").text)
+    return client.post(path, json=body, headers={"X-CSRF-Token": csrf})
+
+
+def test_bad_input_answers_400_with_the_cli_message_and_runs_nothing(logged_in: TestClient) -> None:
+    answer = _post(logged_in, "/api/sites/nosuch.example.com/backup", {})
+    assert answer.status_code == 400
+    assert answer.json()["error"] == "no site nosuch.example.com: see `sec site list`"
+    _stored_site()
+    answer = _post(logged_in, f"/api/sites/{SITE}/frobnicate", {})
+    assert answer.status_code == 400 and answer.json()["error"].startswith("no operation frobnicate")
+    # Refused by the CLI itself (argparse, then the command's own checks), in the child process.
+    answer = _post(logged_in, f"/api/sites/{SITE}/backup", {"bogus": 1})
+    assert answer.status_code == 400 and answer.json()["error"] == "unrecognized arguments: --bogus=1"
+    answer = _post(logged_in, f"/api/sites/{SITE}/trim-events", {"before": "2020-01-01"})
+    assert answer.status_code == 400
+    assert answer.json()["error"] == ("trimming deletes events (archived to a CSV) of prod.teststudio.com, a "
+                                      "production site: type the site's name (prod.teststudio.com) in confirm "
+                                      "to go ahead")
+    answer = _post(logged_in, f"/api/sites/{SITE}/trim-events", {"before": "2020-01-01", "yes": True})
+    assert answer.status_code == 400 and "no option 'yes'" in answer.json()["error"]
+    answer = _post(logged_in, f"/api/sites/{SITE}/backup", {"label": "--json"})
+    assert answer.status_code == 400
+    assert history.all_ids() == []  # nothing ran, no empty operation left behind
+
+
+def test_a_refused_form_shows_the_cli_message_on_the_page(logged_in: TestClient) -> None:
+    _stored_site()
+    page = logged_in.get(f"/sites/{SITE}").text
+    answer = logged_in.post(f"/sites/{SITE}/run/trim-events",
+                            data={"csrf": _csrf(page), "before": "2020-01-01", "confirm": "prod"})
+    assert answer.status_code == 400
+    assert "type the site&#39;s name (prod.teststudio.com) in confirm" in answer.text
+    assert history.all_ids() == []
+
+
+def test_unknown_operation_id_is_404(logged_in: TestClient) -> None:
+    assert logged_in.get("/api/operations/20260101T000000Z-abcd").status_code == 404
+    assert logged_in.get("/api/operations/20260101T000000Z-abcd/log").status_code == 404
+
+
+def test_pages_render_for_a_logged_in_user(logged_in: TestClient) -> None:
+    _stored_site()
+    for path in ("/", "/clusters/studio", f"/sites/{SITE}", "/hosts", "/operations", "/releases"):
+        answer = logged_in.get(path)
+        assert answer.status_code == 200, path
+        assert 'id="user">alice<' in answer.text and PASSWORD not in answer.text
+    assert logged_in.get("/api/sites").json()[0]["name"] == SITE
+
+
+# ---- hosts, as `sec host` ---------------------------------------------------------------------------
+
+def test_hosts_page_adds_edits_and_removes_a_host(logged_in: TestClient) -> None:
+    _stored_site()
+    csrf = _csrf(logged_in.get("/hosts").text)
+    answer = logged_in.post("/hosts/add", data={"csrf": csrf, "cluster": "studio", "name": "api1",
+                                                "address": "10.0.0.9", "port": "2222", "user": "shotgun",
+                                                "roles": ["api", "db"]})
+    assert answer.status_code == 200 and "api1" in answer.text  # followed back to the Hosts page
+    host = store.load_cluster("studio").host("api1")
+    assert (host.address, host.port, host.user, host.roles) == ("10.0.0.9", 2222, "shotgun", ["api", "db"])
+    answer = logged_in.post("/hosts/edit", data={"csrf": csrf, "cluster": "studio", "name": "api1",
+                                                 "address": "10.0.0.10", "roles": ["api"]})
+    assert answer.status_code == 200
+    host = store.load_cluster("studio").host("api1")
+    assert (host.address, host.roles) == ("10.0.0.10", ["api"])
+    # The CLI's own refusal, shown on the page: app1 serves the site.
+    answer = logged_in.post("/hosts/remove", data={"csrf": csrf, "cluster": "studio", "name": "app1"})
+    assert answer.status_code == 400 and "sites prod.teststudio.com depend on it" in answer.text
+    answer = logged_in.post("/hosts/remove", data={"csrf": csrf, "cluster": "studio", "name": "api1"})
+    assert answer.status_code == 200
+    assert [h.name for h in store.load_cluster("studio").hosts] == ["app1"]
+
+
+# ---- the live log -----------------------------------------------------------------------------------
+
+def _events(text: str) -> list[tuple[str, str, str]]:
+    """(id, event, data) of each server-sent event in `text`."""
+    found = []
+    for block in text.split("\n\n"):
+        fields = dict(line.split(": ", 1) for line in block.splitlines() if ": " in line and not line.startswith(":"))
+        if "event" in fields:
+            found.append((fields.get("id", ""), fields["event"], fields["data"]))
+    return found
+
+
+def test_the_log_streams_as_server_sent_events_and_resumes_after_a_reconnect(logged_in: TestClient) -> None:
+    op_id = history.new_operation_id()
+    history.write_record(op_id, {"id": op_id, "operation": "backup", "status": "successful", "user": "alice",
+                                 "started": history.now_iso(), "duration": 1.5, "message": ""})
+    (history.operation_dir(op_id) / "stdout").write_text("PLAY [one]\nTASK [two]\n")
+    answer = logged_in.get(f"/operations/{op_id}/events")
+    assert answer.headers["content-type"].startswith("text/event-stream")
+    events = _events(answer.text)
+    assert [e[1] for e in events] == ["log", "end"]
+    assert events[0][0] == "22" and events[0][2] == '"PLAY [one]\\nTASK [two]\\n"'
+    assert '"status": "successful"' in events[1][2]
+    resumed = _events(logged_in.get(f"/operations/{op_id}/events", headers={"Last-Event-ID": "11"}).text)
+    assert resumed[0][1:] == ("log", '"TASK [two]\\n"')
+    page = logged_in.get(f"/operations/{op_id}").text
+    assert f'data-events="/operations/{op_id}/events"' in page and "status-successful" in page
+
+
+# ---- sec serve: loopback by default, a warning without TLS, HTTPS with --cert/--key ----------------
+
+def _self_signed(folder: Path) -> tuple[Path, Path]:
+    import datetime
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.datetime.now(datetime.UTC)
+    import ipaddress
+
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+                           critical=False)
+            .serial_number(x509.random_serial_number()).not_valid_before(now)
+            .not_valid_after(now + datetime.timedelta(days=1)).sign(key, hashes.SHA256()))
+    cert_path, key_path = folder / "cert.pem", folder / "key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    key_path.chmod(0o600)
+    return cert_path, key_path
+
+
+def _sec(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "sec_wrapper.cli", *args], capture_output=True, text=True,
+                          timeout=60, stdin=subprocess.DEVNULL)
+
+
+def test_serve_warns_when_not_loopback_without_tls_and_checks_its_options(tmp_path: Path) -> None:
+    from sec_wrapper.commands.serve import is_loopback
+
+    assert is_loopback("127.0.0.1") and is_loopback("::1") and is_loopback("localhost")
+    assert not is_loopback("0.0.0.0") and not is_loopback("192.0.2.1")
+    # 192.0.2.1 (TEST-NET) is no address of this machine: the warning comes, then the bind fails, nothing listens.
+    run = _sec("serve", "--host", "192.0.2.1", "--port", "0")
+    assert run.returncode == 2
+    assert "warning: serving on 192.0.2.1 without TLS" in run.stderr and "cannot listen on 192.0.2.1" in run.stderr
+    run = _sec("serve", "--cert", str(tmp_path / "cert.pem"))
+    assert run.returncode == 2 and "--cert and --key go together" in run.stderr
+
+
+def test_serve_with_cert_and_key_answers_https_with_secure_cookies(tmp_path: Path) -> None:
+    import httpx2
+
+    cert, key = _self_signed(tmp_path)
+    accounts.add_user("alice", PASSWORD)
+    log = tmp_path / "serve.log"
+    with open(log, "wb") as out:
+        server = subprocess.Popen([sys.executable, "-m", "sec_wrapper.cli", "serve", "--port", "0", "--cert",
+                                   str(cert), "--key", str(key)], stdout=out, stderr=subprocess.STDOUT,
+                                  stdin=subprocess.DEVNULL, env={**__import__("os").environ, "PYTHONUNBUFFERED": "1"})
+    try:
+        deadline = time.monotonic() + 30
+        while not (match := re.search(r"sec console: (https://127\.0\.0\.1:\d+/)", log.read_text())):
+            assert server.poll() is None and time.monotonic() < deadline, log.read_text()
+            time.sleep(0.1)
+        assert "warning" not in log.read_text()
+        with httpx2.Client(base_url=match.group(1), verify=ssl.create_default_context(cafile=str(cert))) as client:
+            answer = _login(client)
+            assert answer.status_code == 303
+            cookie = answer.headers["set-cookie"].lower()
+            assert "secure" in cookie and "httponly" in cookie
+        assert PASSWORD not in log.read_text()
+    finally:
+        server.terminate()
+        server.wait(timeout=15)
+
+
+def test_throttle_forgets_the_oldest_names_past_its_limit() -> None:
+    from sec_wrapper.web.security import LoginThrottle
+
+    throttle = LoginThrottle(most_keys=10)
+    for n in range(25):
+        throttle.failed(f"user:{n}")
+    assert len(throttle.failures) == 10 and "user:24" in throttle.failures and "user:0" not in throttle.failures
+    for _ in range(4):
+        throttle.failed("user:24")
+    assert throttle.delay("user:24") == 4.0  # five failures: 1 s doubled twice and throttle.delay("user:99") == 0.0
+
+
+def test_api_lists_the_modules_with_their_documentation(logged_in: TestClient) -> None:
+    modules = {m["module"]: m for m in logged_in.get("/api/advanced").json()}
+    assert "site_health" in modules and "run_module" not in modules
+    assert "url" in modules["site_health"]["documentation"]["options"]
+
+
+def test_api_release_upload_is_checked_as_releases_add_checks_it(app, home: Path, tmp_path: Path) -> None:
+    from sec_wrapper.sandbox.releases import build_release
+
+    good = build_release(tmp_path / "good", "9.2.0")
+    bad = build_release(tmp_path / "bad", "9.3.0")
+    data = bytearray(bad.read_bytes())
+    data[len(data) // 2] ^= 0xFF  # a flipped byte inside the compressed members
+    bad.write_bytes(bytes(data))
+    client = TestClient(app, headers={"Authorization": f"Bearer {accounts.new_token('alice')}"})
+    answer = client.post("/api/releases", files={"release": (bad.name, bad.read_bytes())})
+    assert answer.status_code == 400 and answer.json()["error"].startswith("shotgun-9.3.0.tar.gz refused")
+    answer = client.post("/api/releases", files={"release": (good.name, good.read_bytes())})
+    assert answer.status_code == 201 and answer.json()["version"] == "9.2.0" and answer.json()["added"] is True
+    assert sorted(p.name for p in (home / "releases").iterdir()) == ["shotgun-9.2.0.tar.gz",
+                                                                       "shotgun-9.2.0.tar.gz.sha256"]
+    assert list((home / "uploads").iterdir()) == []  # the uploads are gone, accepted or refused
