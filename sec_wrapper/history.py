@@ -267,6 +267,10 @@ def one_line(text: Any, limit: int = 300) -> str:
 
 def result_message(res: dict[str, Any]) -> str:
     """The useful words of a failed result: its msg, an item's msg, else the command's last stderr line."""
+    if not res:
+        # ansible-runner leaves out a result larger than MAX_EVENT_RES (700 kB): say so, never a bare "failed".
+        return ("failed; its result was too large to record (over 700 kB, usually a huge argument): "
+                "the task's own message is in `sec ops log`")
     msg = res.get("msg") or ""
     items = [i for i in res.get("results") or [] if isinstance(i, dict) and i.get("failed")]
     if items and (not msg or msg.startswith("One or more items failed")):

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.conftest import run_module, run_playbook, site_by_name, site_status
+from tests.integration.conftest import run_module, run_playbook, sec, site_by_name, site_status
 
 pytestmark = pytest.mark.integration
 
@@ -209,3 +209,26 @@ def test_bad_input_stops_before_any_host(staging: dict, inventory: Path) -> None
     proc = run_playbook("redeploy.yml", inventory, {"site": "nowhere.teststudio.com"})
     assert proc.returncode != 0
     assert "is not in this inventory" in proc.stdout
+
+
+@pytest.mark.parametrize(("settings", "force", "words"), [
+    ({"site_name": "x" * 2_000_000}, False, ["site_name", "is too long; expected at most 100 characters"]),
+    ({"favourite_colour": "x" * 2_000_000}, True,
+     ["favourite_colour", "2000002 bytes", "at most 65536 bytes", "keep large content in a file"]),
+])
+def test_a_two_megabyte_value_is_refused_with_the_reason_and_the_fix(staging: dict, cluster: str, tmp_path: Path,
+                                                                      settings: dict, force: bool,
+                                                                      words: list[str]) -> None:
+    """Issue 16: a 2 MB value came back as "...: failed" with no reason (its result was too large to record)."""
+    files = _files(staging)
+    before = files["settings"].read_bytes()
+    document = tmp_path / "big.json"
+    document.write_text(json.dumps(settings))
+    refused = sec("site", "settings", SITE, "--file", str(document), *(["--force"] if force else []), check=False)
+    assert refused.returncode != 0
+    last = refused.stderr.strip().splitlines()[-1]
+    for word in words:
+        assert word in last, refused.stderr[-3000:]
+    assert not last.rstrip(" )").endswith(": failed") and ": failed (" not in last
+    assert len(last) < 1000, "one line, not the value"
+    assert files["settings"].read_bytes() == before
