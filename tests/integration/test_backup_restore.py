@@ -372,6 +372,35 @@ def test_retention_keeps_the_newest_and_leaves_foreign_files(site: dict, invento
     os.rename(root / keep_name, root / baseline["backup"])
 
 
+def test_retention_never_deletes_the_latest_safety_backup(site: dict, inventory: Path, baseline: dict) -> None:
+    """Issue 16: the default keep of ordinary backups deleted the only pre-upgrade safety backup."""
+    root = Path(site["site_dir"], "db_backup")
+    made = []
+    safety = run_module(inventory, "db_backup", {"site_dir": site["site_dir"], "site": SITE,
+                                                 "label": "pre-upgrade-8.1.0", "keep": 0}).result
+    assert safety.get("changed"), safety
+    try:
+        for _ in range(2):
+            result = run_module(inventory, "db_backup", {"site_dir": site["site_dir"], "site": SITE, "keep": 1}).result
+            assert result.get("changed"), result
+            made.append(result["name"])
+        ours = our_backups(site)
+        assert safety["name"] in ours, "the only safety backup is not an ordinary backup to prune"
+        assert made[-1] in ours and made[0] not in ours and baseline["backup"] not in ours
+        assert safety["name"] not in result["removed"]
+        listed = run_module(inventory, "db_backup_info", {"site_dir": site["site_dir"]}).result
+        kinds = {b["name"]: b["kind"] for b in listed["backups"]}
+        assert kinds[safety["name"]] == "safety" and kinds[made[-1]] == "ordinary"
+    finally:
+        shutil.rmtree(root / safety["name"], ignore_errors=True)
+        for name in made[:-1]:
+            shutil.rmtree(root / name, ignore_errors=True)
+        if made and not (root / baseline["backup"]).exists():
+            os.rename(root / made[-1], root / baseline["backup"])
+        else:
+            shutil.rmtree(root / made[-1], ignore_errors=True)
+
+
 def test_check_mode_writes_nothing(site: dict, inventory: Path, baseline: dict) -> None:
     root = Path(site["site_dir"], "db_backup")
     before = sorted(os.listdir(root))

@@ -34,3 +34,29 @@ def test_pinned_backups_read_the_upgrade_journal(tmp_path: Path) -> None:
     assert db_backups.pinned_backups(str(tmp_path)) == {"b-before"}
     Path(upgrade_journal.journal_path(str(tmp_path))).write_text("{broken")
     assert db_backups.pinned_backups(str(tmp_path)) is None
+
+
+def _labelled(*pairs: tuple[str, str | None]) -> list[dict]:
+    return [{"name": n, "started": n, "label": label} for n, label in pairs]
+
+
+def test_ordinary_keep_never_removes_a_safety_backup() -> None:
+    backups = _labelled(("a1", "pre-upgrade-8.1.0"), ("a2", None), ("a3", None), ("a4", None))
+    doomed = db_backups.plan_retention(backups, keep=1, just_made="a4")
+    assert [b["name"] for b in doomed] == ["a2", "a3"]
+
+
+def test_safety_backups_keep_their_own_newest_and_always_the_latest() -> None:
+    backups = _labelled(("a1", "before-restore"), ("a2", "pre-upgrade-8.1.0"), ("a3", "before-restore"),
+                        ("a4", None))
+    assert [b["name"] for b in db_backups.plan_retention(backups, keep=5, just_made="a4", keep_safety=2)] == ["a1"]
+    # however small keep_safety is made, the latest safety backup stays; 0 keeps them all
+    assert [b["name"] for b in db_backups.plan_retention(backups, keep=5, just_made="a4", keep_safety=1)] == [
+        "a1", "a2"]
+    assert db_backups.plan_retention(backups, keep=5, just_made="a4", keep_safety=0) == []
+
+
+def test_kind_of_a_label() -> None:
+    assert db_backups.kind_of("before-restore") == "safety"
+    assert db_backups.kind_of("pre-upgrade-9.1.0") == "safety"
+    assert db_backups.kind_of("sync") == db_backups.kind_of(None) == db_backups.kind_of("prefix") == "ordinary"

@@ -50,6 +50,11 @@ _LABEL_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9.+-]{0,63}$")
 _SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
 _PARTIAL_RE = re.compile(r"^\.partial-(?P<name>.+)-(?P<pid>\d+)$")
 _MANIFEST_MAX_BYTES = 16 * 1024 * 1024
+# Safety backups are the ones an operation takes before it overwrites the data (labels before-restore,
+# pre-upgrade-<version>, or any before-/pre- label a user gives): they are how that operation is undone, so
+# they follow their own retention rule, never the keep of ordinary backups.
+_SAFETY_LABEL_RE = re.compile(r"^(before|pre)-")
+DEFAULT_KEEP_SAFETY = 3
 
 
 class BackupError(Exception):
@@ -250,6 +255,7 @@ def list_backups(site_dir: str) -> list[dict]:
             "size": manifest.get("size"),
             "file_count": len(manifest["files"]),
             "compression": (manifest.get("dump") or {}).get("compression"),
+            "kind": kind_of(manifest.get("label")),
             "verified": bool(verified.get("toc") and verified.get("restore_to_null") and verified.get("checksums")),
         })
     found.sort(key=lambda b: (str(b["started"] or ""), b["name"]))
@@ -266,18 +272,34 @@ def pinned_backups(site_dir: str) -> set[str] | None:
     return {record["backup"]} if record and record.get("backup") else set()
 
 
+def kind_of(label: str | None) -> str:
+    """``safety`` for a backup taken before data is overwritten (see _SAFETY_LABEL_RE), else ``ordinary``."""
+    return "safety" if label and _SAFETY_LABEL_RE.match(label) else "ordinary"
+
+
 def plan_retention(backups: list[dict], keep: int, just_made: str | None = None,
-                   pinned: set[str] | None = frozenset()) -> list[dict]:
-    """The backups to remove so that ``keep`` newest remain; ``just_made`` and ``pinned`` never go (they count
-    as kept); keep 0, or pinned None (unknown), keeps all."""
+                   pinned: set[str] | None = frozenset(), keep_safety: int = DEFAULT_KEEP_SAFETY) -> list[dict]:
+    """The backups to remove, oldest first, so that ``keep`` newest ordinary backups and ``keep_safety``
+    newest safety backups remain. Each kind counts only itself: ordinary backups never push a safety
+    backup out, and the latest safety backup always stays (``keep_safety`` is at least 1). ``just_made``
+    and ``pinned`` never go (they count as kept); keep 0, or pinned None (unknown), removes nothing, and
+    keep_safety 0 keeps every safety backup."""
     if keep <= 0 or pinned is None:
         return []
     spared = {just_made, *pinned}
-    newest_first = sorted(backups, key=lambda b: (str(b["started"] or ""), b["name"]), reverse=True)
+    doomed = _beyond(backups, "ordinary", keep, spared)
+    if keep_safety > 0:
+        doomed += _beyond(backups, "safety", max(keep_safety, 1), spared)
+    return sorted(doomed, key=lambda b: (str(b["started"] or ""), b["name"]))
+
+
+def _beyond(backups: list[dict], kind: str, keep: int, spared: set) -> list[dict]:
+    """The backups of ``kind`` past the ``keep`` newest (the spared ones counting as kept)."""
+    mine = [b for b in backups if (b.get("kind") or kind_of(b.get("label"))) == kind]
+    newest_first = sorted(mine, key=lambda b: (str(b["started"] or ""), b["name"]), reverse=True)
     kept = [b for b in newest_first if b["name"] in spared]
     removable = [b for b in newest_first if b["name"] not in spared]
-    room = max(keep - len(kept), 0)
-    return list(reversed(removable[room:]))
+    return removable[max(keep - len(kept), 0):]
 
 
 def stale_partials(site_dir: str) -> list[str]:

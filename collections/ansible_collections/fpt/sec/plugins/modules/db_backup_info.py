@@ -71,6 +71,11 @@ backups:
     verified:
       description: Whether it was verified when made.
       type: bool
+    kind:
+      description:
+        - V(safety) for a backup taken before data was overwritten (a label starting with C(before-) or
+          C(pre-)), with its own retention rule; V(ordinary) otherwise.
+      type: str
     state:
       description: C(verified), C(unverified), or with O(check_files) C(damaged).
       type: str
