@@ -123,11 +123,13 @@ def read_record(op_id: str) -> dict[str, Any]:
 def effective(record: dict[str, Any]) -> dict[str, Any]:
     if record.get("status") != "running" or still_running(record):
         return record
-    record = dict(record, status="interrupted")
+    # controller_lost: what the App server did is not known yet (`sec ops show` asks it: host_outcome.py).
+    record = dict(record, status="interrupted", controller_lost=True)
     if not record.get("message"):
         task = last_task(load_events(record["id"])) if record.get("id") else None
         during = f" during task '{task}'" if task else ""
-        record["message"] = f"interrupted{during}: the sec process ended before the operation finished"
+        record["message"] = (f"interrupted{during}: the sec process ended before the operation finished "
+                             "(`sec ops show` asks the App server what its remote work did)")
     return record
 
 

@@ -23,7 +23,7 @@ description:
     live site keeps the CPU and disk it needs.
   - After a successful backup, only the newest O(keep) ordinary backups and the newest O(keep_safety)
     safety backups are kept. The one just made is never removed. A safety backup is one whose label starts
-    with C(before-) or C(pre-) (C(before-restore), C(pre-upgrade-9.1.0)): taken before an operation
+    with C(before-) or C(pre-) (C(before-restore), C(pre-upgrade-9.1.0)). Taken before an operation
     overwrites the data, it is how that operation is undone, so ordinary backups never push it out and the
     latest one always stays. Temporary folders left by a killed backup, whose process is gone, are removed too.
     Other files in the backup folder (the vendor's own dumps) are never touched.
