@@ -43,7 +43,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     restore.add_argument("backup", help="the backup's name, as `sec backups SITE` lists it")
     restore.add_argument("--yes", action="store_true", help="needed to restore a production site")
     restore.add_argument("--force", action="store_true",
-                         help="accept a backup of another site or of a newer version than the site's code")
+                         help="accept a backup of another site (a backup of another version still needs its release)")
+    restore.add_argument("--switch-release", action="store_true",
+                         help="restore a backup of another version with its release: current is switched to it")
     restore.set_defaults(func=_restore)
 
     trim = sub.add_parser("trim-events", help="archive events older than a date to a CSV, then delete them")
@@ -126,13 +128,15 @@ def _backups(args: argparse.Namespace) -> int:
 def _restore(args: argparse.Namespace) -> int:
     _, site = store.find_site(args.site, args.cluster)
     require_yes(site, args.yes, "restoring a backup overwrites the database of")
-    extravars = {"backup": args.backup, "force": args.force}
+    extravars = {"backup": args.backup, "force": args.force, "switch_release": args.switch_release}
     _, site, result = run_on_site("restore", "restore.yml", site.reverse_name, args.cluster, extravars)
     restored = first_result(result, "fpt.sec.db_restore")
     if args.json:
         print_json({"operation": result.id, "site": site.name, "backup": args.backup, **restored})
     else:
-        print(f"{site.name}: restored {args.backup} (operation {result.id})")
+        switched = restored.get("release_switched")
+        release = f", release switched from {switched['from']} to {switched['to']}" if switched else ""
+        print(f"{site.name}: restored {args.backup}{release} (operation {result.id})")
     return 0
 
 
