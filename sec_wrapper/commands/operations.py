@@ -118,6 +118,8 @@ def _backups(args: argparse.Namespace) -> int:
     for row in rows:
         row["size"] = human_size(row.get("size"))
         row["age"] = human_age(row.get("age_seconds"))
+        if row.get("state") == "verified" and row.get("verified_at"):
+            row["state"] = f"verified at {row['verified_at']}"  # never more than that check said
     print_table(rows, ["name", "version", "size", "age", "state"], empty=f"no backup of {site.name} yet")
     for row in rows:
         if row.get("problem"):

@@ -81,3 +81,48 @@ def test_a_backup_of_another_version_is_refused_or_restored_with_its_release(san
             shutil.rmtree(site_dir / "releases" / name, ignore_errors=True)
         for name in set(os.listdir(site_dir / "db_backup")) - backups_before:
             shutil.rmtree(site_dir / "db_backup" / name, ignore_errors=True)
+
+
+def _mine(name: str, *options: str) -> dict:
+    return next(b for b in json.loads(sec("backups", SITE, *options, "--json").stdout) if b["name"] == name)
+
+
+def test_the_list_never_claims_more_than_was_checked(cluster: str) -> None:
+    """Issue 16: a truncated or damaged backup was listed "verified" until --check, even after a restore had
+    refused it, and an edited manifest passed --check."""
+    made = json.loads(sec("backup", SITE, "--label", "listtest", "--keep", "0", "--json").stdout)
+    path = Path(made["path"])
+    manifest = json.loads((path / "manifest.json").read_text())
+    victim = max((p for p in (path / "dump").iterdir() if p.name != "toc.dat"), key=lambda p: p.stat().st_size)
+    original = victim.read_bytes()
+    try:
+        mine = _mine(made["name"])
+        assert mine["state"] == "verified" and mine["verified_at"] == manifest["verified"]["at"]
+        assert f"verified at {manifest['verified']['at']}" in sec("backups", SITE).stdout
+
+        victim.write_bytes(original[: len(original) // 2])
+        mine = _mine(made["name"])  # no --check: the sizes alone tell a truncated file
+        assert mine["state"] == "damaged" and "truncated" in mine["problem"]
+        victim.write_bytes(original)
+        mine = _mine(made["name"])
+        assert mine["state"] == "damaged", "a check failed once: the backup stays damaged until a full check passes"
+        mine = _mine(made["name"], "--check")
+        assert mine["state"] == "verified" and mine["verified_at"] > manifest["verified"]["at"]
+
+        flipped = bytearray(original)
+        flipped[len(flipped) // 2] ^= 0xFF
+        victim.write_bytes(bytes(flipped))
+        refused = sec("restore", SITE, made["name"], check=False)
+        assert refused.returncode != 0 and "corrupt" in refused.stderr
+        mine = _mine(made["name"])  # the refused restore was a check that failed
+        assert mine["state"] == "damaged" and "corrupt" in mine["problem"] and "restore" in mine["problem"]
+        victim.write_bytes(original)
+        assert _mine(made["name"], "--check")["state"] == "verified"
+
+        edited = dict(manifest, version="8.0.1")
+        (path / "manifest.json").write_text(json.dumps(edited, indent=2))
+        mine = _mine(made["name"], "--check")
+        assert mine["state"] == "damaged" and "manifest.json was edited" in mine["problem"]
+        assert sec("restore", SITE, made["name"], check=False).returncode != 0
+    finally:
+        shutil.rmtree(path, ignore_errors=True)

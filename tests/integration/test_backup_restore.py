@@ -17,6 +17,7 @@ from pathlib import Path
 import psycopg
 import pytest
 import yaml
+from ansible_collections.fpt.sec.plugins.module_utils import db_backups
 from ansible_collections.fpt.sec.plugins.module_utils.postgres import PgClient
 
 from tests.integration.conftest import (
@@ -129,7 +130,7 @@ def rewrite_manifest_entry(backup: Path, rel: str) -> None:
     manifest = json.loads((backup / "manifest.json").read_text())
     data = (backup / rel).read_bytes()
     manifest["files"][rel] = {"size": len(data), "sha256": hashlib.sha256(data).hexdigest()}
-    (backup / "manifest.json").write_text(json.dumps(manifest, indent=2))
+    (backup / "manifest.json").write_text(json.dumps(db_backups.seal(manifest), indent=2))
 
 
 # -- fixtures --------------------------------------------------------------------------------------------------
@@ -440,7 +441,7 @@ def test_another_sites_backup_is_refused_unless_forced_and_a_newer_one_even_forc
         try:
             manifest = json.loads((copy / "manifest.json").read_text())
             manifest.update(edit)
-            (copy / "manifest.json").write_text(json.dumps(manifest))
+            (copy / "manifest.json").write_text(json.dumps(db_backups.seal(manifest)))  # as if made so
             refused, _ = run_module(inventory, "db_restore", {**args, "backup": copy.name}, check=True)
             assert refused.get("failed") and expected in refused["msg"], refused["msg"]
             forced, _ = run_module(inventory, "db_restore", {**args, "backup": copy.name, "force": True}, check=True)

@@ -14,9 +14,11 @@ description:
     folders and symbolic links are refused.
   - Checks first, before anything changes. The manifest must be sound, and every file must be present
     with its recorded size and sha256, and nothing else in the dump. A flipped byte or a truncated file
-    fails with one line naming the file. The backup must belong to this site and database unless O(force).
+    fails with one line naming the file, and so does a manifest that was edited (it carries its own
+    checksum). A refused backup is recorded as damaged (C(sec-check.json), in check mode too), so that
+    M(fpt.sec.db_backup_info) lists it as such. The backup must belong to this site and database unless O(force).
   - The backup's version must have the schema of the site's code, the release C(current) points at (the
-    same major and minor version: patch releases never change the schema). Otherwise the restore is
+    same major and minor version, as patch releases never change the schema). Otherwise the restore is
     refused, even with O(force), unless O(switch_release). Then C(current) is switched to
     C(releases/<backup version>) right after the swap, and the application restarted, so the code always
     matches the restored schema. When that release is not staged on the App server the restore is refused,
@@ -325,6 +327,8 @@ def main() -> None:
         result["backup_version"] = manifest.get("version")
         checked = db_backups.verify_files(path, manifest)
     except db_backups.BackupError as exc:
+        if result.get("backup_path"):
+            _record_damage(result["backup_path"], str(exc))
         fail(f"{exc}; nothing was changed")
     result["checked_files"] = checked
 
@@ -455,6 +459,14 @@ def main() -> None:
 
 def _summary(result: dict) -> dict:
     return {k: result.get(k) for k in ("backup", "database", "swapped", "release_switched")}
+
+
+def _record_damage(folder: str, problem: str) -> None:
+    """A refused backup is listed as damaged from now on (in check mode too: it changes no backup)."""
+    try:
+        db_backups.record_check(folder, problem, "restore")
+    except OSError:
+        pass  # the refusal itself is what matters
 
 
 def _switch_release(site_dir: str, version: str, backup: str, fail) -> None:
