@@ -125,6 +125,27 @@ class SiteWork:
         except (OSError, site_lock.LockError) as exc:
             self.warnings.append(f"cannot record how this work ended on the App server: {exc}")
 
+    def attach(self, module, summary_keys: tuple = ()) -> None:
+        """Records the end from the module's own ``exit_json``/``fail_json`` (its msg, and ``summary_keys`` of
+        its result) just before the result is printed, for a module with many ways out."""
+        exit_json, fail_json = module.exit_json, module.fail_json
+
+        def finish(state: str, kwargs: dict) -> None:
+            self.end(state, kwargs.get("msg"), {k: kwargs.get(k) for k in summary_keys})
+            for warning in self.warnings:
+                module.warn(warning)
+            self.warnings = []
+
+        def exit_with_record(**kwargs: object) -> None:
+            finish(COMPLETED, kwargs)
+            exit_json(**kwargs)
+
+        def fail_with_record(**kwargs: object) -> None:
+            finish(FAILED, kwargs)
+            fail_json(**kwargs)
+
+        module.exit_json, module.fail_json = exit_with_record, fail_with_record
+
     def _save(self) -> None:
         path = outcome_path(self.site_dir, self.operation_id or "")
         if path is None or self.step is None:

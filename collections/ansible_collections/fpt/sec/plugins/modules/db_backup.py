@@ -203,7 +203,7 @@ import threading
 import time
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.fpt.sec.plugins.module_utils import db_backups
+from ansible_collections.fpt.sec.plugins.module_utils import db_backups, site_work
 from ansible_collections.fpt.sec.plugins.module_utils.durable import fsync_dir
 from ansible_collections.fpt.sec.plugins.module_utils.interrupt import Interrupted, raise_on_signals
 from ansible_collections.fpt.sec.plugins.module_utils.postgres import (
@@ -306,6 +306,11 @@ def main() -> None:
                     "jobs": jobs, "removed": [], "dump_bytes": 0, "verified": False}
     # SIGTERM/SIGHUP while working raise Interrupted, so that the temporary folder is removed on the way out.
     raise_on_signals()
+    # Owned on the App server: a killed controller leaves this backup going, under the site lock, and its
+    # outcome recorded for the history (site_work).
+    work = site_work.SiteWork(site_dir, "db_backup", module.check_mode)
+    work.begin()
+    work.attach(module, ("name", "path", "dump_bytes", "removed"))
 
     with client:
         try:
