@@ -13,8 +13,7 @@ from typing import Any
 from sec_wrapper import history, store
 from sec_wrapper.errors import SecError
 from sec_wrapper.inventory import cluster_inventory
-from sec_wrapper.runner import run_operation
-from sec_wrapper.site_operation import first_result
+from sec_wrapper.runner import OperationResult, run_operation
 
 FINAL_STATUS = {"completed": "successful", "failed": "failed", "killed": "interrupted"}
 
@@ -39,7 +38,7 @@ def reconcile(record: dict[str, Any]) -> dict[str, Any]:
     if not checked.ok:
         return dict(record, message=f"{record.get('message')} (the App server could not be asked: "
                                     f"{checked.message}; sec ops show {checked.id})")
-    outcome = first_result(checked, "fpt.sec.site_lock").get("operation_outcome")
+    outcome = next(iter(checked.task_results("fpt.sec.site_lock").values()), {}).get("operation_outcome")
     updated = apply(record, outcome)
     updated["checked_by"] = checked.id
     if updated["status"] != "running":
@@ -74,3 +73,22 @@ def apply(record: dict[str, Any], outcome: dict[str, Any] | None) -> dict[str, A
                 "did not run (its site lock is taken over by the next operation)")
     return dict(record, status=FINAL_STATUS.get(state, "interrupted"), host_outcome=host,
                 message=f"{killed}; {said}")
+
+
+def settle_taken_over(result: OperationResult) -> None:
+    """When this run took over a dead operation's lock, the App server said how that one's work ended
+    (``holder_outcome``): put it in that operation's record, if it is ours and still unsettled."""
+    for res in result.task_results("fpt.sec.site_lock").values():
+        holder = res.get("taken_over") or {}
+        op_id = holder.get("operation_id")
+        if not op_id or not history.ID_RE.match(op_id) or "holder_outcome" not in res:
+            continue
+        try:
+            record = history.read_record(op_id)
+        except SecError:
+            continue  # another controller's operation (AWX), not in this history
+        if not record.get("controller_lost"):
+            continue
+        settled = apply(record, res.get("holder_outcome"))
+        if settled["status"] != "running":
+            history.write_record(op_id, {k: v for k, v in settled.items() if k != "controller_lost"})
