@@ -9,8 +9,10 @@ import hashlib
 import json
 import os
 import shutil
+import signal
 import subprocess
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -25,6 +27,7 @@ from tests.integration.conftest import (
     run_module,
     run_playbook,
     sandbox_inventory,
+    sec,
     site_by_name,
     site_status,
 )
@@ -473,3 +476,84 @@ def test_the_playbooks_check_their_inputs_first(sandbox: dict, inventory: Path, 
     done = run_playbook("backup.yml", inventory, {"site": "nosuch.teststudio.com"})
     assert done.returncode != 0 and "is not in this inventory" in flat(done.stdout)
     assert http_get(sandbox, SITE)[0] == 200
+
+
+# -- a killed sec mid-restore -------------------------------------------------------------------------------------
+def _children(pid: int) -> list[str]:
+    try:
+        return Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    except OSError:
+        return []
+
+
+def _tree(pid: int) -> list[int]:
+    return [pid] + [p for child in _children(pid) for p in _tree(int(child))]
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return False
+
+
+def test_a_killed_sec_mid_restore_keeps_the_site_locked_and_the_history_tells_the_hosts_outcome(
+        sandbox: dict, site: dict, inventory: Path, baseline: dict, cluster: str) -> None:
+    """Issue 16: SIGKILL `sec restore` (and its ansible-playbook) while db_restore works on the App server. A
+    DBA's session holds the swap off (it retries), so the remote work is certainly still running after the
+    kill: another operation must be refused, and once the work ended the history must say what it did."""
+    from sec_wrapper.sandbox.postgres import superuser
+
+    change_rows(site)
+    changed = content(site)
+    lock = Path(site["site_dir"], "tmp/sec-operation.lock")
+    postgres = json.loads((Path(sandbox["dir"]) / "state.json").read_text())["postgres"]
+    db_name = site["db_name"]
+    try:
+        with superuser(postgres, db_name) as dba:
+            dba.execute("SELECT 1")
+            first = subprocess.Popen(["sec", "restore", SITE, baseline["backup"], "--yes"], stdin=subprocess.DEVNULL,
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+            try:
+                deadline = time.monotonic() + 120
+                while True:  # db_restore registered, its fresh database made, pg_restore done: the swap retries
+                    work = (json.loads(lock.read_text()).get("work") or {}) if lock.exists() else {}
+                    if (work.get("module") == "db_restore" and not _children(work["pid"])
+                            and any(d.startswith(f"{db_name}_restore_") for d in databases(site))):
+                        break
+                    assert first.poll() is None and time.monotonic() < deadline, "the restore never reached its swap"
+                    time.sleep(0.1)
+                for pid in _tree(first.pid):
+                    try:
+                        os.kill(pid, signal.SIGKILL)
+                    except ProcessLookupError:
+                        pass
+                first.wait(timeout=30)
+            finally:
+                if first.poll() is None:
+                    first.kill()
+            assert _alive(work["pid"]), "the remote restore outlives its killed controller"
+            second = sec("backup", SITE, "--keep", "0", check=False, timeout=120)
+            said = second.stderr.strip().splitlines()[-1]
+            assert second.returncode != 0 and "still running" in said and "db_restore" in said, second.stderr
+        # The DBA's session is gone: the swap goes through at its next attempt (or its retries ran out).
+        deadline = time.monotonic() + 60
+        while _alive(work["pid"]):
+            assert time.monotonic() < deadline, "the remote restore never ended"
+            time.sleep(0.2)
+        killed = next(op for op in json.loads(sec("ops", "list", "--site", SITE, "--json").stdout)
+                      if op["operation"] == "restore")
+        shown = json.loads(sec("ops", "show", killed["id"], "--json").stdout)
+        assert shown["host_outcome"]["module"] == "db_restore", shown
+        if content(site) == baseline["content"]:
+            assert shown["status"] == "successful" and "db_restore completed on the App server" in shown["message"]
+        else:
+            assert content(site) == changed
+            assert shown["status"] == "failed" and "db_restore failed on the App server" in shown["message"]
+    finally:
+        Path(site["site_dir"], "tmp/maintenance.html").unlink(missing_ok=True)
+        if lock.exists():
+            lock.unlink()
+        if content(site) != baseline["content"]:
+            again = run_playbook("restore.yml", inventory, {"site": SITE, "backup": baseline["backup"]})
+            assert again.returncode == 0, again.stdout
