@@ -168,4 +168,3 @@ class SiteWork:
                     os.unlink(path)
             except OSError:
                 continue
-
