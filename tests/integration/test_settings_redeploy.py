@@ -232,3 +232,18 @@ def test_a_two_megabyte_value_is_refused_with_the_reason_and_the_fix(staging: di
     assert not last.rstrip(" )").endswith(": failed") and ": failed (" not in last
     assert len(last) < 1000, "one line, not the value"
     assert files["settings"].read_bytes() == before
+
+
+def test_other_refusals_name_the_reason_and_the_fix_in_their_last_line(staging: dict, cluster: str,
+                                                                       tmp_path: Path) -> None:
+    """Issue 16, the other refusals of `sec site settings`: the fix must survive the one-line report."""
+    unknown = sec("site", "settings", SITE, "--set", "favourite_colour=blue", check=False)
+    assert unknown.returncode != 0
+    last = unknown.stderr.strip().splitlines()[-1]
+    assert "favourite_colour: unknown setting" in last and "use force" in last, last
+    missing = sec("site", "settings", SITE, "--file", str(tmp_path / "nowhere.json"), check=False)
+    assert missing.returncode != 0 and "cannot read it (No such file or directory)" in missing.stderr
+    broken = tmp_path / "broken.json"
+    broken.write_text("{not json")
+    refused = sec("site", "settings", SITE, "--file", str(broken), check=False)
+    assert refused.returncode != 0 and "not valid JSON" in refused.stderr and "write one JSON object" in refused.stderr

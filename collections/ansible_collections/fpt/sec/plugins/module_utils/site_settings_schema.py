@@ -198,8 +198,9 @@ def check_key(key: Any, force: bool = False) -> Setting | None:
     if not force:
         close = difflib.get_close_matches(key, list(SCHEMA), n=1)
         hint = f"did you mean {close[0]}? " if close else ""
-        raise SettingsError(key, f"unknown setting; {hint}known settings: {', '.join(SCHEMA)} "
-                                 "(use force to write an unknown one)")
+        # The fix first: a long list after it may be cut short in a one-line report, the fix must not be.
+        raise SettingsError(key, f"unknown setting; {hint}use force to write an unknown one (known settings: "
+                                 f"{', '.join(SCHEMA)})")
     return None
 
 
