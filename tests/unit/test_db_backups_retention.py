@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from ansible_collections.fpt.sec.plugins.module_utils import db_backups, upgrade_journal
@@ -60,3 +61,27 @@ def test_kind_of_a_label() -> None:
     assert db_backups.kind_of("before-restore") == "safety"
     assert db_backups.kind_of("pre-upgrade-9.1.0") == "safety"
     assert db_backups.kind_of("sync") == db_backups.kind_of(None) == db_backups.kind_of("prefix") == "ordinary"
+
+
+def test_a_sealed_manifest_detects_an_edit_and_a_listing_claims_only_what_was_checked(tmp_path: Path) -> None:
+    folder = tmp_path / "b1"
+    (folder / "dump").mkdir(parents=True)
+    (folder / "dump" / "toc.dat").write_bytes(b"toc")
+    made = {"format": db_backups.FORMAT, "version": "8.0.0", "files": db_backups.hash_dump(str(folder)),
+            "verified": {"toc": True, "restore_to_null": True, "checksums": True, "at": "2024-05-01T12:00:00Z"}}
+    db_backups.write_manifest(str(folder), made)
+    manifest = db_backups.read_manifest(str(folder))
+    assert db_backups.quick_problem(str(folder), manifest) is None
+    entry = {"verified": True, "verified_at": "2024-05-01T12:00:00Z"}
+    assert db_backups.listed_state(entry, None, None) == {"state": "verified", "verified_at": "2024-05-01T12:00:00Z",
+                                                          "problem": None}
+    db_backups.record_check(str(folder), "backup b1: dump/toc.dat is corrupt", "restore")
+    damaged = db_backups.listed_state(entry, db_backups.read_check(str(folder)), None)
+    assert damaged["state"] == "damaged" and "found by restore" in damaged["problem"]
+
+    edited = dict(manifest, version="9.0.0")
+    (folder / "manifest.json").write_text(json.dumps(edited))
+    assert "was edited" in db_backups.quick_problem(str(folder), db_backups.read_manifest(str(folder)))
+    unsealed = {k: v for k, v in manifest.items() if k != "manifest_sha256"}
+    (folder / "manifest.json").write_text(json.dumps(unsealed))
+    assert "carries no checksum" in db_backups.quick_problem(str(folder), db_backups.read_manifest(str(folder)))
