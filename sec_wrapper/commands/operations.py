@@ -29,7 +29,11 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     backup = sub.add_parser("backup", help="back a site's database up into <site_dir>/db_backup")
     _site_args(backup)
-    backup.add_argument("--keep", type=int, default=5, help="newest backups to keep (default 5, 0 keeps all)")
+    backup.add_argument("--keep", type=int, default=5,
+                        help="newest ordinary backups to keep (default 5, 0 keeps all)")
+    backup.add_argument("--keep-safety", type=int,
+                        help="newest safety backups (before-/pre- labels) to keep; the latest always stays "
+                             "(default 3, 0 keeps all)")
     backup.add_argument("--label", help="a short tag in the backup's name, e.g. before-upgrade")
     backup.set_defaults(func=_backup)
 
@@ -95,7 +99,8 @@ def _upgrade_recovery(result: OperationResult) -> dict[str, Any] | None:
 
 
 def _backup(args: argparse.Namespace) -> int:
-    extravars = {"keep": args.keep, **({"label": args.label} if args.label else {})}
+    extravars = {"keep": args.keep, **({"label": args.label} if args.label else {}),
+                 **({"keep_safety": args.keep_safety} if args.keep_safety is not None else {})}
     _, site, result = run_on_site("backup", "backup.yml", args.site, args.cluster, extravars)
     made = first_result(result, "fpt.sec.db_backup")
     if args.json:

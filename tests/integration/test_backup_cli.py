@@ -126,3 +126,22 @@ def test_the_list_never_claims_more_than_was_checked(cluster: str) -> None:
         assert sec("restore", SITE, made["name"], check=False).returncode != 0
     finally:
         shutil.rmtree(path, ignore_errors=True)
+
+
+def test_safety_backups_follow_their_own_keep(sandbox: dict, cluster: str) -> None:
+    """Issue 16: safety backups (before-/pre- labels) have their own rule: --keep-safety, the latest always."""
+    root = Path(site_by_name(sandbox, SITE)["site_dir"]) / "db_backup"
+    before = set(os.listdir(root))
+    try:
+        older = json.loads(sec("backup", SITE, "--label", "before-test", "--keep", "0", "--json").stdout)["name"]
+        latest = json.loads(sec("backup", SITE, "--label", "pre-upgrade-8.1.0", "--keep", "0", "--json").stdout)["name"]
+        done = json.loads(sec("backup", SITE, "--keep", "50", "--keep-safety", "0", "--json").stdout)
+        assert older not in done["removed"] and latest not in done["removed"], "keep_safety 0 keeps them all"
+        done = json.loads(sec("backup", SITE, "--keep", "50", "--keep-safety", "1", "--json").stdout)
+        assert done["removed"] == [older]
+        assert (root / latest).is_dir()
+        bad = sec("backup", SITE, "--keep-safety", "-1", check=False)
+        assert bad.returncode != 0 and "keep_safety" in bad.stderr
+    finally:
+        for name in set(os.listdir(root)) - before:
+            shutil.rmtree(root / name, ignore_errors=True)
