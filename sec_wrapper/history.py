@@ -141,11 +141,13 @@ def read_record(op_id: str) -> dict[str, Any]:
 def effective(record: dict[str, Any]) -> dict[str, Any]:
     if record.get("status") != "running" or still_running(record):
         return record
-    record = dict(record, status="interrupted")
+    # controller_lost: what the App server did is not known yet (`sec ops show` asks it: host_outcome.py).
+    record = dict(record, status="interrupted", controller_lost=True)
     if not record.get("message"):
         task = last_task(load_events(record["id"])) if record.get("id") else None
         during = f" during task '{task}'" if task else ""
-        record["message"] = f"interrupted{during}: the sec process ended before the operation finished"
+        record["message"] = (f"interrupted{during}: the sec process ended before the operation finished "
+                             "(`sec ops show` asks the App server what its remote work did)")
     return record
 
 
@@ -285,6 +287,10 @@ def one_line(text: Any, limit: int = 300) -> str:
 
 def result_message(res: dict[str, Any]) -> str:
     """The useful words of a failed result: its msg, an item's msg, else the command's last stderr line."""
+    if not res:
+        # ansible-runner leaves out a result larger than MAX_EVENT_RES (700 kB): say so, never a bare "failed".
+        return ("failed; its result was too large to record (over 700 kB, usually a huge argument): "
+                "the task's own message is in `sec ops log`")
     msg = res.get("msg") or ""
     items = [i for i in res.get("results") or [] if isinstance(i, dict) and i.get("failed")]
     if items and (not msg or msg.startswith("One or more items failed")):

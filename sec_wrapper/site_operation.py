@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sec_wrapper import store
+from sec_wrapper import host_outcome, store
 from sec_wrapper.errors import SecError
 from sec_wrapper.inventory import cluster_inventory
 from sec_wrapper.runner import OperationResult, run_operation
@@ -21,6 +21,7 @@ def run_on_site(operation: str, playbook: str, site_query: str, cluster_name: st
     variables = {"site": site.reverse_name, **(extravars or {})}
     result = run_operation(operation, playbook, cluster_inventory(cluster), variables, cluster=cluster.name,
                            site=site.name, arguments={"site": site.name, **(arguments or extravars or {})})
+    host_outcome.settle_taken_over(result)
     if check and not result.ok:
         raise SecError(f"{operation} on {site.name} {result.status}: {result.message or 'see the log'} "
                        f"(sec ops log {result.id})")

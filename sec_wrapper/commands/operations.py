@@ -29,7 +29,11 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     backup = sub.add_parser("backup", help="back a site's database up into <site_dir>/db_backup")
     _site_args(backup)
-    backup.add_argument("--keep", type=int, default=5, help="newest backups to keep (default 5, 0 keeps all)")
+    backup.add_argument("--keep", type=int, default=5,
+                        help="newest ordinary backups to keep (default 5, 0 keeps all)")
+    backup.add_argument("--keep-safety", type=int,
+                        help="newest safety backups (before-/pre- labels) to keep; the latest always stays "
+                             "(default 3, 0 keeps all)")
     backup.add_argument("--label", help="a short tag in the backup's name, e.g. before-upgrade")
     backup.set_defaults(func=_backup)
 
@@ -43,7 +47,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     restore.add_argument("backup", help="the backup's name, as `sec backups SITE` lists it")
     restore.add_argument("--yes", action="store_true", help="needed to restore a production site")
     restore.add_argument("--force", action="store_true",
-                         help="accept a backup of another site or of a newer version than the site's code")
+                         help="accept a backup of another site (a backup of another version still needs its release)")
+    restore.add_argument("--switch-release", action="store_true",
+                         help="restore a backup of another version with its release: current is switched to it")
     restore.set_defaults(func=_restore)
 
     trim = sub.add_parser("trim-events", help="archive events older than a date to a CSV, then delete them")
@@ -93,7 +99,8 @@ def _upgrade_recovery(result: OperationResult) -> dict[str, Any] | None:
 
 
 def _backup(args: argparse.Namespace) -> int:
-    extravars = {"keep": args.keep, **({"label": args.label} if args.label else {})}
+    extravars = {"keep": args.keep, **({"label": args.label} if args.label else {}),
+                 **({"keep_safety": args.keep_safety} if args.keep_safety is not None else {})}
     _, site, result = run_on_site("backup", "backup.yml", args.site, args.cluster, extravars)
     made = first_result(result, "fpt.sec.db_backup")
     if args.json:
@@ -116,6 +123,8 @@ def _backups(args: argparse.Namespace) -> int:
     for row in rows:
         row["size"] = human_size(row.get("size"))
         row["age"] = human_age(row.get("age_seconds"))
+        if row.get("state") == "verified" and row.get("verified_at"):
+            row["state"] = f"verified at {row['verified_at']}"  # never more than that check said
     print_table(rows, ["name", "version", "size", "age", "state"], empty=f"no backup of {site.name} yet")
     for row in rows:
         if row.get("problem"):
@@ -126,13 +135,15 @@ def _backups(args: argparse.Namespace) -> int:
 def _restore(args: argparse.Namespace) -> int:
     _, site = store.find_site(args.site, args.cluster)
     require_yes(site, args.yes, "restoring a backup overwrites the database of")
-    extravars = {"backup": args.backup, "force": args.force}
+    extravars = {"backup": args.backup, "force": args.force, "switch_release": args.switch_release}
     _, site, result = run_on_site("restore", "restore.yml", site.reverse_name, args.cluster, extravars)
     restored = first_result(result, "fpt.sec.db_restore")
     if args.json:
         print_json({"operation": result.id, "site": site.name, "backup": args.backup, **restored})
     else:
-        print(f"{site.name}: restored {args.backup} (operation {result.id})")
+        switched = restored.get("release_switched")
+        release = f", release switched from {switched['from']} to {switched['to']}" if switched else ""
+        print(f"{site.name}: restored {args.backup}{release} (operation {result.id})")
     return 0
 
 

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sec_wrapper import history, store
+from sec_wrapper import history, host_outcome, store
 from sec_wrapper.errors import SecError
 from sec_wrapper.render import print_fields, print_json, print_table
 
@@ -79,7 +79,7 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 def cmd_show(args: argparse.Namespace) -> int:
     op_id = history.resolve_id(args.id)
-    record = history.read_record(op_id)
+    record = host_outcome.reconcile(history.read_record(op_id))
     tasks = history.task_rows(history.load_events(op_id))
     if args.json:
         print_json({**record, "tasks": tasks})

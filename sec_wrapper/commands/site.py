@@ -94,11 +94,19 @@ def _settings(args: argparse.Namespace) -> int:
     changes: dict = {}
     if args.file:
         try:
-            changes = json.loads(args.file.read_text())
-        except (OSError, ValueError) as exc:
-            raise SecError(f"--file {args.file}: not a JSON object of settings ({exc})") from exc
+            text = args.file.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            raise SecError(f"--file {args.file}: cannot read it ({reason}): give a readable UTF-8 JSON file, "
+                           'e.g. {"max_upload_mb": 800}') from exc
+        try:
+            changes = json.loads(text)
+        except ValueError as exc:
+            raise SecError(f"--file {args.file}: not valid JSON ({exc}): write one JSON object of settings, "
+                           'e.g. {"max_upload_mb": 800}') from exc
         if not isinstance(changes, dict):
-            raise SecError(f"--file {args.file}: not a JSON object of settings")
+            raise SecError(f"--file {args.file}: not a JSON object of settings: write one object, "
+                           'e.g. {"max_upload_mb": 800}')
     for item in args.set:
         key, sep, value = item.partition("=")
         if not sep or not key.strip():

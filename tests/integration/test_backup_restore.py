@@ -9,14 +9,17 @@ import hashlib
 import json
 import os
 import shutil
+import signal
 import subprocess
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg
 import pytest
 import yaml
+from ansible_collections.fpt.sec.plugins.module_utils import db_backups
 from ansible_collections.fpt.sec.plugins.module_utils.postgres import PgClient
 
 from tests.integration.conftest import (
@@ -24,6 +27,7 @@ from tests.integration.conftest import (
     run_module,
     run_playbook,
     sandbox_inventory,
+    sec,
     site_by_name,
     site_status,
 )
@@ -129,7 +133,7 @@ def rewrite_manifest_entry(backup: Path, rel: str) -> None:
     manifest = json.loads((backup / "manifest.json").read_text())
     data = (backup / rel).read_bytes()
     manifest["files"][rel] = {"size": len(data), "sha256": hashlib.sha256(data).hexdigest()}
-    (backup / "manifest.json").write_text(json.dumps(manifest, indent=2))
+    (backup / "manifest.json").write_text(json.dumps(db_backups.seal(manifest), indent=2))
 
 
 # -- fixtures --------------------------------------------------------------------------------------------------
@@ -357,7 +361,8 @@ def test_retention_keeps_the_newest_and_leaves_foreign_files(site: dict, invento
             assert result.get("changed") and result["verified"], result
             assert_no_secret(site, output, json.dumps(result["commands"]))
             made.append(result["name"])
-        ours = our_backups(site)
+        # Safety backups (before-restore, left by the restores above) have their own rule: not counted here.
+        ours = [name for name in our_backups(site) if "_before-" not in name and "_pre-" not in name]
         assert ours == sorted(made[-2:])  # the baseline backup and the first new one went
         assert baseline["backup"] not in ours
         assert vendor.exists() and not stale.exists()
@@ -372,6 +377,35 @@ def test_retention_keeps_the_newest_and_leaves_foreign_files(site: dict, invento
     os.rename(root / keep_name, root / baseline["backup"])
 
 
+def test_retention_never_deletes_the_latest_safety_backup(site: dict, inventory: Path, baseline: dict) -> None:
+    """Issue 16: the default keep of ordinary backups deleted the only pre-upgrade safety backup."""
+    root = Path(site["site_dir"], "db_backup")
+    made = []
+    safety = run_module(inventory, "db_backup", {"site_dir": site["site_dir"], "site": SITE,
+                                                 "label": "pre-upgrade-8.1.0", "keep": 0}).result
+    assert safety.get("changed"), safety
+    try:
+        for _ in range(2):
+            result = run_module(inventory, "db_backup", {"site_dir": site["site_dir"], "site": SITE, "keep": 1}).result
+            assert result.get("changed"), result
+            made.append(result["name"])
+        ours = our_backups(site)
+        assert safety["name"] in ours, "the only safety backup is not an ordinary backup to prune"
+        assert made[-1] in ours and made[0] not in ours and baseline["backup"] not in ours
+        assert safety["name"] not in result["removed"]
+        listed = run_module(inventory, "db_backup_info", {"site_dir": site["site_dir"]}).result
+        kinds = {b["name"]: b["kind"] for b in listed["backups"]}
+        assert kinds[safety["name"]] == "safety" and kinds[made[-1]] == "ordinary"
+    finally:
+        shutil.rmtree(root / safety["name"], ignore_errors=True)
+        for name in made[:-1]:
+            shutil.rmtree(root / name, ignore_errors=True)
+        if made and not (root / baseline["backup"]).exists():
+            os.rename(root / made[-1], root / baseline["backup"])
+        else:
+            shutil.rmtree(root / made[-1], ignore_errors=True)
+
+
 def test_check_mode_writes_nothing(site: dict, inventory: Path, baseline: dict) -> None:
     root = Path(site["site_dir"], "db_backup")
     before = sorted(os.listdir(root))
@@ -379,7 +413,9 @@ def test_check_mode_writes_nothing(site: dict, inventory: Path, baseline: dict) 
                                 check=True)
     assert result["changed"] and not result["verified"] and result["dump_bytes"] == 0
     assert result["path"].startswith(str(root) + "/") and result["compression"] == "gzip:1"
-    assert set(result["removed"]) == set(our_backups(site))  # keep=1: all the existing ones would go
+    # keep=1: all the existing ordinary ones would go; safety backups (before-restore) follow their own rule
+    ordinary = {name for name in our_backups(site) if "_before-" not in name and "_pre-" not in name}
+    assert set(result["removed"]) == ordinary
     assert_no_secret(site, output)
 
     live = content(site)
@@ -396,23 +432,28 @@ def test_check_mode_writes_nothing(site: dict, inventory: Path, baseline: dict) 
     assert_no_secret(site, played.stdout, played.stderr, played_backup.stdout, played_backup.stderr)
 
 
-def test_another_sites_or_a_newer_backup_is_refused_unless_forced(site: dict, inventory: Path,
-                                                                  baseline: dict) -> None:
+def test_another_sites_backup_is_refused_unless_forced_and_a_newer_one_even_forced(site: dict, inventory: Path,
+                                                                                  baseline: dict) -> None:
     args = {"site_dir": site["site_dir"], "site": SITE}
-    for suffix, edit, expected in [
-        ("newer", {"version": "9.0.0"}, "newer than the site's code (8.0.0)"),
+    for suffix, edit, expected, forcible in [
+        ("newer", {"version": "9.0.0"}, "release 9.0.0 is not in", False),
         ("other", {"site": "staging.teststudio.com", "reverse_name": "com_teststudio_staging"},
-         "backup of site staging.teststudio.com"),
+         "backup of site staging.teststudio.com", True),
     ]:
         copy = clone_backup(site, baseline["backup"], f"20000101T000000Z_8.0.0_{suffix}")
         try:
             manifest = json.loads((copy / "manifest.json").read_text())
             manifest.update(edit)
-            (copy / "manifest.json").write_text(json.dumps(manifest))
+            (copy / "manifest.json").write_text(json.dumps(db_backups.seal(manifest)))  # as if made so
             refused, _ = run_module(inventory, "db_restore", {**args, "backup": copy.name}, check=True)
-            assert refused.get("failed") and expected in refused["msg"] and "force=true" in refused["msg"]
+            assert refused.get("failed") and expected in refused["msg"], refused["msg"]
             forced, _ = run_module(inventory, "db_restore", {**args, "backup": copy.name, "force": True}, check=True)
-            assert not forced.get("failed") and expected in forced["forced"][0]
+            if forcible:
+                assert "force=true" in refused["msg"]
+                assert not forced.get("failed") and expected in forced["forced"][0]
+            else:
+                # Another version's schema never goes under this code: force switches the release or refuses.
+                assert forced.get("failed") and expected in forced["msg"] and "stage it" in forced["msg"]
         finally:
             shutil.rmtree(copy)
 
@@ -435,3 +476,84 @@ def test_the_playbooks_check_their_inputs_first(sandbox: dict, inventory: Path, 
     done = run_playbook("backup.yml", inventory, {"site": "nosuch.teststudio.com"})
     assert done.returncode != 0 and "is not in this inventory" in flat(done.stdout)
     assert http_get(sandbox, SITE)[0] == 200
+
+
+# -- a killed sec mid-restore -------------------------------------------------------------------------------------
+def _children(pid: int) -> list[str]:
+    try:
+        return Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    except OSError:
+        return []
+
+
+def _tree(pid: int) -> list[int]:
+    return [pid] + [p for child in _children(pid) for p in _tree(int(child))]
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return False
+
+
+def test_a_killed_sec_mid_restore_keeps_the_site_locked_and_the_history_tells_the_hosts_outcome(
+        sandbox: dict, site: dict, inventory: Path, baseline: dict, cluster: str) -> None:
+    """Issue 16: SIGKILL `sec restore` (and its ansible-playbook) while db_restore works on the App server. A
+    DBA's session holds the swap off (it retries), so the remote work is certainly still running after the
+    kill: another operation must be refused, and once the work ended the history must say what it did."""
+    from sec_wrapper.sandbox.postgres import superuser
+
+    change_rows(site)
+    changed = content(site)
+    lock = Path(site["site_dir"], "tmp/sec-operation.lock")
+    postgres = json.loads((Path(sandbox["dir"]) / "state.json").read_text())["postgres"]
+    db_name = site["db_name"]
+    try:
+        with superuser(postgres, db_name) as dba:
+            dba.execute("SELECT 1")
+            first = subprocess.Popen(["sec", "restore", SITE, baseline["backup"], "--yes"], stdin=subprocess.DEVNULL,
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+            try:
+                deadline = time.monotonic() + 120
+                while True:  # db_restore registered, its fresh database made, pg_restore done: the swap retries
+                    work = (json.loads(lock.read_text()).get("work") or {}) if lock.exists() else {}
+                    if (work.get("module") == "db_restore" and not _children(work["pid"])
+                            and any(d.startswith(f"{db_name}_restore_") for d in databases(site))):
+                        break
+                    assert first.poll() is None and time.monotonic() < deadline, "the restore never reached its swap"
+                    time.sleep(0.1)
+                for pid in _tree(first.pid):
+                    try:
+                        os.kill(pid, signal.SIGKILL)
+                    except ProcessLookupError:
+                        pass
+                first.wait(timeout=30)
+            finally:
+                if first.poll() is None:
+                    first.kill()
+            assert _alive(work["pid"]), "the remote restore outlives its killed controller"
+            second = sec("backup", SITE, "--keep", "0", check=False, timeout=120)
+            said = second.stderr.strip().splitlines()[-1]
+            assert second.returncode != 0 and "still running" in said and "db_restore" in said, second.stderr
+        # The DBA's session is gone: the swap goes through at its next attempt (or its retries ran out).
+        deadline = time.monotonic() + 60
+        while _alive(work["pid"]):
+            assert time.monotonic() < deadline, "the remote restore never ended"
+            time.sleep(0.2)
+        killed = next(op for op in json.loads(sec("ops", "list", "--site", SITE, "--json").stdout)
+                      if op["operation"] == "restore")
+        shown = json.loads(sec("ops", "show", killed["id"], "--json").stdout)
+        assert shown["host_outcome"]["module"] == "db_restore", shown
+        if content(site) == baseline["content"]:
+            assert shown["status"] == "successful" and "db_restore completed on the App server" in shown["message"]
+        else:
+            assert content(site) == changed
+            assert shown["status"] == "failed" and "db_restore failed on the App server" in shown["message"]
+    finally:
+        Path(site["site_dir"], "tmp/maintenance.html").unlink(missing_ok=True)
+        if lock.exists():
+            lock.unlink()
+        if content(site) != baseline["content"]:
+            again = run_playbook("restore.yml", inventory, {"site": SITE, "backup": baseline["backup"]})
+            assert again.returncode == 0, again.stdout

@@ -27,7 +27,7 @@ import pytest
 from ansible_collections.fpt.sec.plugins.module_utils.site_model import read_database_config, read_database_password
 from ansible_collections.fpt.sec.plugins.modules import events_trim
 
-from tests.integration.conftest import run_playbook, sandbox_inventory, site_by_name, site_status
+from tests.integration.conftest import run_playbook, sandbox_inventory, sec, site_by_name, site_status
 
 pytestmark = pytest.mark.integration
 
@@ -379,3 +379,71 @@ def test_module_refuses_bad_input_in_one_line(staging: Staging, tmp_path: Path, 
     assert result["changed"] is False
     assert archives(staging.site) == []
     assert staging.table() == split_records(staging.original)
+
+
+# -- a killed sec: the remote work keeps the lock, the history says what the host did -------------------------
+def _descendants(pid: int) -> list[int]:
+    try:
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    except OSError:
+        return [pid]
+    return [pid] + [p for child in children for p in _descendants(int(child))]
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state != "Z"
+
+
+def test_a_killed_sec_leaves_its_trim_owned_and_the_history_says_what_the_host_did(staging: Staging,
+                                                                                   cluster: str) -> None:
+    """Issue 16: SIGKILL `sec trim-events` and its ansible-playbook mid-trim. The trim goes on on the App
+    server: a second operation must be refused while it runs (the lock is judged by the remote work's pid on
+    the host, not by the dead controller's), and the killed operation's history must say what the host did."""
+    site_dir = Path(staging.site["site_dir"])
+    lock = site_dir / "tmp/sec-operation.lock"
+    first = subprocess.Popen(["sec", "trim-events", STAGING, "--before", staging.before, "--batch-size", "500",
+                              "--throttle-ms", "700"], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        wait_until(lambda: bool(archives(staging.site)) and batch_members(archives(staging.site)[0]) >= 1, 120,
+                   "the trim's first batch")
+        for pid in _descendants(first.pid):
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        first.wait(timeout=30)
+    finally:
+        if first.poll() is None:
+            first.kill()
+    work = json.loads(lock.read_text()).get("work") or {}
+    assert work.get("module") == "events_trim", lock.read_text()
+    assert _alive(work["pid"]), "the remote trim should outlive its killed controller (it is waited for)"
+    killed = next(op for op in json.loads(sec("ops", "list", "--site", STAGING, "--json").stdout)
+                  if op["operation"] == "trim events")
+
+    second = sec("trim-events", STAGING, "--before", staging.before, check=False, timeout=120)
+    assert second.returncode != 0
+    said = second.stderr.strip().splitlines()[-1]
+    assert "still running" in said and "events_trim" in said and f"pid {work['pid']}" in said, second.stderr
+    shown = json.loads(sec("ops", "show", killed["id"], "--json").stdout)
+    assert shown["status"] == "running", shown
+    assert "events_trim" in shown["message"] and "still running on the App server" in shown["message"]
+
+    wait_until(lambda: not _alive(work["pid"]), 120, "the remote trim to finish")
+    shown = json.loads(sec("ops", "show", killed["id"], "--json").stdout)
+    assert shown["status"] == "successful", shown
+    assert shown["host_outcome"]["state"] == "completed" and shown["host_outcome"]["module"] == "events_trim"
+    assert "killed" in shown["message"] and "events_trim completed on the App server" in shown["message"]
+    listed = {op["id"]: op for op in json.loads(sec("ops", "list", "--site", STAGING, "--json").stdout)}
+    assert listed[killed["id"]]["status"] == "successful", "the answer is kept in the history"
+    staging.assert_trimmed_exactly()
+
+    # Now the dead lock is taken over by the next operation, which has nothing left to do.
+    third = json.loads(sec("trim-events", STAGING, "--before", staging.before, "--json").stdout)
+    assert third["rows_deleted"] == 0
+    assert not lock.exists()

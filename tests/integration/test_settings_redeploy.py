@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.conftest import run_module, run_playbook, site_by_name, site_status
+from tests.integration.conftest import run_module, run_playbook, sec, site_by_name, site_status
 
 pytestmark = pytest.mark.integration
 
@@ -209,3 +209,41 @@ def test_bad_input_stops_before_any_host(staging: dict, inventory: Path) -> None
     proc = run_playbook("redeploy.yml", inventory, {"site": "nowhere.teststudio.com"})
     assert proc.returncode != 0
     assert "is not in this inventory" in proc.stdout
+
+
+@pytest.mark.parametrize(("settings", "force", "words"), [
+    ({"site_name": "x" * 2_000_000}, False, ["site_name", "is too long; expected at most 100 characters"]),
+    ({"favourite_colour": "x" * 2_000_000}, True,
+     ["favourite_colour", "2000002 bytes", "at most 65536 bytes", "keep large content in a file"]),
+])
+def test_a_two_megabyte_value_is_refused_with_the_reason_and_the_fix(staging: dict, cluster: str, tmp_path: Path,
+                                                                      settings: dict, force: bool,
+                                                                      words: list[str]) -> None:
+    """Issue 16: a 2 MB value came back as "...: failed" with no reason (its result was too large to record)."""
+    files = _files(staging)
+    before = files["settings"].read_bytes()
+    document = tmp_path / "big.json"
+    document.write_text(json.dumps(settings))
+    refused = sec("site", "settings", SITE, "--file", str(document), *(["--force"] if force else []), check=False)
+    assert refused.returncode != 0
+    last = refused.stderr.strip().splitlines()[-1]
+    for word in words:
+        assert word in last, refused.stderr[-3000:]
+    assert not last.rstrip(" )").endswith(": failed") and ": failed (" not in last
+    assert len(last) < 1000, "one line, not the value"
+    assert files["settings"].read_bytes() == before
+
+
+def test_other_refusals_name_the_reason_and_the_fix_in_their_last_line(staging: dict, cluster: str,
+                                                                       tmp_path: Path) -> None:
+    """Issue 16, the other refusals of `sec site settings`: the fix must survive the one-line report."""
+    unknown = sec("site", "settings", SITE, "--set", "favourite_colour=blue", check=False)
+    assert unknown.returncode != 0
+    last = unknown.stderr.strip().splitlines()[-1]
+    assert "favourite_colour: unknown setting" in last and "use force" in last, last
+    missing = sec("site", "settings", SITE, "--file", str(tmp_path / "nowhere.json"), check=False)
+    assert missing.returncode != 0 and "cannot read it (No such file or directory)" in missing.stderr
+    broken = tmp_path / "broken.json"
+    broken.write_text("{not json")
+    refused = sec("site", "settings", SITE, "--file", str(broken), check=False)
+    assert refused.returncode != 0 and "not valid JSON" in refused.stderr and "write one JSON object" in refused.stderr

@@ -191,3 +191,25 @@ def test_real_processes_alive_and_start_identity() -> None:
     me = holder(pid=os.getpid(), start=start)
     assert site_lock.holder_state(me, "ctl1")[0] == RUNNING
     assert site_lock.holder_state(holder(pid=child.pid), "ctl1")[0] == DEAD
+
+
+def test_remote_work_keeps_a_lock_whose_controller_is_dead(path: str) -> None:
+    """The work's pid on the App server decides, not the controller's: a live one blocks the takeover."""
+    dead = site_lock.acquire(path, "op-dead", OTHER)["lock"]
+    work = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        entry = {"module": "events_trim", "pid": work.pid, "pid_start": site_lock.process_start(work.pid),
+                 "started": "2024-05-01T12:00:00Z"}
+        assert site_lock.set_work(path, dead["token"], entry)
+        assert not site_lock.set_work(path, "another-token", None), "only the lock it was taken with"
+        assert on_disk(path)["work"] == entry and on_disk(path)["token"] == dead["token"]
+        refused = site_lock.acquire(path, "op-2", ME, takeover_token=dead["token"])
+        assert refused["outcome"] == HELD_BY_OTHER and refused["holder"]["work_running"] is True
+        status, why = site_lock.holder_state(refused["holder"], "ctl1", alive=lambda pid: False)
+        assert status == RUNNING and f"events_trim (pid {work.pid}" in why and "still running" in why
+    finally:
+        work.kill()
+        work.wait()
+    gone = site_lock.acquire(path, "op-2", ME, takeover_token=dead["token"])
+    assert gone["outcome"] == TAKEN_OVER
+    assert "work" not in on_disk(path)

@@ -18,7 +18,16 @@ each::
      "label", "started", "ended", "duration", "size", "file_count",
      "dump": {"tool", "pg_dump_version", "server_version", "format": "directory", "jobs", "compression"},
      "verified": {"toc": bool, "restore_to_null": bool, "checksums": bool, "at"},
-     "files": {"dump/toc.dat": {"size", "sha256"}, ...}}
+     "files": {"dump/toc.dat": {"size", "sha256"}, ...},
+     "manifest_sha256": "<sha256 of the manifest without this key, canonical JSON>"}
+
+The manifest carries the checksum of itself, so an edited manifest (a version changed, a file's checksum
+replaced) fails every check instead of vouching for what it no longer describes.
+
+``sec-check.json`` beside it records the last check of the backup (``state`` verified or damaged, ``at``,
+``problem``, ``by``: check, listing or restore). A listing says "verified at <time>" only from a real check
+(the one made with the backup, or a later full check), and a backup stays damaged once any check failed,
+until a full check passes again.
 
 A folder is a backup once it has its final name; it is renamed there only after the dump, the manifest
 and the verification are complete. Other files in ``db_backup/`` (the vendor's own dumps) are left alone.
@@ -29,6 +38,7 @@ Pure standard library and Python 3.8 compatible syntax: this file ships to manag
 from __future__ import annotations
 
 import datetime
+import hashlib
 import json
 import os
 import re
@@ -43,6 +53,7 @@ from ansible_collections.fpt.sec.plugins.module_utils.process import pid_alive
 FORMAT = "sec-db-backup/1"
 BACKUP_DIR = "db_backup"
 MANIFEST = "manifest.json"
+CHECK_RECORD = "sec-check.json"
 DUMP_DIR = "dump"
 PARTIAL_PREFIX = ".partial-"
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,199}$")
@@ -50,6 +61,11 @@ _LABEL_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9.+-]{0,63}$")
 _SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
 _PARTIAL_RE = re.compile(r"^\.partial-(?P<name>.+)-(?P<pid>\d+)$")
 _MANIFEST_MAX_BYTES = 16 * 1024 * 1024
+# Safety backups are the ones an operation takes before it overwrites the data (labels before-restore,
+# pre-upgrade-<version>, or any before-/pre- label a user gives): they are how that operation is undone, so
+# they follow their own retention rule, never the keep of ordinary backups.
+_SAFETY_LABEL_RE = re.compile(r"^(before|pre)-")
+DEFAULT_KEEP_SAFETY = 3
 
 
 class BackupError(Exception):
@@ -152,10 +168,34 @@ def hash_dump(folder: str) -> dict[str, dict]:
 
 
 # -- manifest ---------------------------------------------------------------------------------------------------
+def manifest_digest(manifest: dict) -> str:
+    """sha256 of the manifest without its own checksum, as canonical JSON (sorted keys, no spaces)."""
+    body = {k: v for k, v in manifest.items() if k != "manifest_sha256"}
+    text = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def seal(manifest: dict) -> dict:
+    """The manifest with the checksum of itself."""
+    return dict(manifest, manifest_sha256=manifest_digest(manifest))
+
+
+def check_seal(folder: str, manifest: dict) -> None:
+    """Raises BackupError when the manifest is not the one written with the backup."""
+    name = os.path.basename(folder)
+    recorded = manifest.get("manifest_sha256")
+    if not isinstance(recorded, str) or not _SHA256_RE.match(recorded):
+        raise BackupError(f"backup {name}: {MANIFEST} carries no checksum of itself, so it cannot vouch for the "
+                          "dump (not written by this sec, or edited)")
+    if recorded != manifest_digest(manifest):
+        raise BackupError(f"backup {name}: {MANIFEST} was edited after the backup was made (its own checksum "
+                          "does not match its content)")
+
+
 def write_manifest(folder: str, manifest: dict) -> None:
-    """Atomically, durably: a manifest is either absent or complete."""
-    write_atomic(os.path.join(folder, MANIFEST), (json.dumps(manifest, indent=2, sort_keys=True) + "\n").encode(),
-                 0o640)
+    """Atomically, durably, sealed with its own checksum: a manifest is either absent or complete."""
+    write_atomic(os.path.join(folder, MANIFEST),
+                 (json.dumps(seal(manifest), indent=2, sort_keys=True) + "\n").encode(), 0o640)
 
 
 def read_manifest(folder: str) -> dict:
@@ -191,9 +231,11 @@ def read_manifest(folder: str) -> dict:
 
 
 def verify_files(folder: str, manifest: dict) -> int:
-    """Check every file against the manifest (presence, size, sha256) and that the dump holds nothing
-    else. Raises BackupError naming the first bad file. Returns the number of files checked."""
+    """Check the manifest's own checksum, then every file against it (presence, size, sha256) and that the
+    dump holds nothing else. Raises BackupError naming the first bad file. Returns the number of files
+    checked."""
     name = os.path.basename(folder)
+    check_seal(folder, manifest)
     listed: dict = manifest["files"]
     present = set(dump_files(folder))
     extra = sorted(present - set(listed))
@@ -216,6 +258,65 @@ def verify_files(folder: str, manifest: dict) -> int:
         if sha256_file(path) != expected["sha256"]:
             raise BackupError(f"backup {name}: {rel} is corrupt (its sha256 differs from the manifest's)")
     return len(listed)
+
+
+def quick_problem(folder: str, manifest: dict) -> str | None:
+    """What a check without reading the data finds wrong: the manifest's own checksum, every file present
+    with its recorded size, nothing else in the dump. None when that much holds."""
+    try:
+        check_seal(folder, manifest)
+        name = os.path.basename(folder)
+        extra = sorted(set(dump_files(folder)) - set(manifest["files"]))
+        if extra:
+            raise BackupError(f"backup {name}: {extra[0]} is not in the manifest (the backup was changed after it "
+                              "was made)")
+        for rel, expected in sorted(manifest["files"].items()):
+            try:
+                size = os.lstat(os.path.join(folder, rel)).st_size
+            except FileNotFoundError:
+                raise BackupError(f"backup {name}: {rel} is missing") from None
+            if size != expected["size"]:
+                what = "truncated" if size < expected["size"] else "longer than recorded"
+                raise BackupError(f"backup {name}: {rel} is {what} ({size} bytes, the manifest says "
+                                  f"{expected['size']})")
+    except BackupError as exc:
+        return str(exc)
+    return None
+
+
+# -- the record of the last check --------------------------------------------------------------------------------
+def record_check(folder: str, problem: str | None, by: str) -> None:
+    """Writes the outcome of a check of the backup in ``folder`` (``by``: check, listing, restore). It
+    changes nothing of the backup itself, so it is written in check mode too."""
+    record = {"state": "damaged" if problem else "verified", "at": iso(utc_now()), "problem": problem, "by": by}
+    write_atomic(os.path.join(folder, CHECK_RECORD), (json.dumps(record, sort_keys=True) + "\n").encode(), 0o640)
+
+
+def read_check(folder: str) -> dict | None:
+    try:
+        with open(os.path.join(folder, CHECK_RECORD), encoding="utf-8") as handle:
+            record = json.load(handle)
+    except (OSError, ValueError):
+        return None
+    return record if isinstance(record, dict) and record.get("state") in ("verified", "damaged") else None
+
+
+def listed_state(entry: dict, last_check: dict | None, problem: str | None) -> dict:
+    """What a listing may claim of a backup: {state, verified_at, problem}.
+
+    ``problem`` is what a check made just now found (None: that check passed, or none was made). A failed
+    check, now or recorded, means damaged until a later full check passes; "verified" comes with the time
+    of the last check that read the data (the one made with the backup, or a later full check)."""
+    if problem:
+        return {"state": "damaged", "verified_at": None, "problem": problem}
+    if last_check and last_check["state"] == "damaged":
+        return {"state": "damaged", "verified_at": None,
+                "problem": f"{last_check.get('problem')} (found by {last_check.get('by')} at {last_check.get('at')})"}
+    if last_check and last_check["state"] == "verified":
+        return {"state": "verified", "verified_at": last_check.get("at"), "problem": None}
+    if entry.get("verified"):
+        return {"state": "verified", "verified_at": entry.get("verified_at"), "problem": None}
+    return {"state": "unverified", "verified_at": None, "problem": None}
 
 
 # -- listing and retention ------------------------------------------------------------------------------------
@@ -250,7 +351,9 @@ def list_backups(site_dir: str) -> list[dict]:
             "size": manifest.get("size"),
             "file_count": len(manifest["files"]),
             "compression": (manifest.get("dump") or {}).get("compression"),
+            "kind": kind_of(manifest.get("label")),
             "verified": bool(verified.get("toc") and verified.get("restore_to_null") and verified.get("checksums")),
+            "verified_at": verified.get("at"),
         })
     found.sort(key=lambda b: (str(b["started"] or ""), b["name"]))
     return found
@@ -266,18 +369,34 @@ def pinned_backups(site_dir: str) -> set[str] | None:
     return {record["backup"]} if record and record.get("backup") else set()
 
 
+def kind_of(label: str | None) -> str:
+    """``safety`` for a backup taken before data is overwritten (see _SAFETY_LABEL_RE), else ``ordinary``."""
+    return "safety" if label and _SAFETY_LABEL_RE.match(label) else "ordinary"
+
+
 def plan_retention(backups: list[dict], keep: int, just_made: str | None = None,
-                   pinned: set[str] | None = frozenset()) -> list[dict]:
-    """The backups to remove so that ``keep`` newest remain; ``just_made`` and ``pinned`` never go (they count
-    as kept); keep 0, or pinned None (unknown), keeps all."""
+                   pinned: set[str] | None = frozenset(), keep_safety: int = DEFAULT_KEEP_SAFETY) -> list[dict]:
+    """The backups to remove, oldest first, so that ``keep`` newest ordinary backups and ``keep_safety``
+    newest safety backups remain. Each kind counts only itself: ordinary backups never push a safety
+    backup out, and the latest safety backup always stays (``keep_safety`` is at least 1). ``just_made``
+    and ``pinned`` never go (they count as kept); keep 0, or pinned None (unknown), removes nothing, and
+    keep_safety 0 keeps every safety backup."""
     if keep <= 0 or pinned is None:
         return []
     spared = {just_made, *pinned}
-    newest_first = sorted(backups, key=lambda b: (str(b["started"] or ""), b["name"]), reverse=True)
+    doomed = _beyond(backups, "ordinary", keep, spared)
+    if keep_safety > 0:
+        doomed += _beyond(backups, "safety", max(keep_safety, 1), spared)
+    return sorted(doomed, key=lambda b: (str(b["started"] or ""), b["name"]))
+
+
+def _beyond(backups: list[dict], kind: str, keep: int, spared: set) -> list[dict]:
+    """The backups of ``kind`` past the ``keep`` newest (the spared ones counting as kept)."""
+    mine = [b for b in backups if (b.get("kind") or kind_of(b.get("label"))) == kind]
+    newest_first = sorted(mine, key=lambda b: (str(b["started"] or ""), b["name"]), reverse=True)
     kept = [b for b in newest_first if b["name"] in spared]
     removable = [b for b in newest_first if b["name"] not in spared]
-    room = max(keep - len(kept), 0)
-    return list(reversed(removable[room:]))
+    return removable[max(keep - len(kept), 0):]
 
 
 def stale_partials(site_dir: str) -> list[str]:

@@ -10,6 +10,11 @@ The lock is a small JSON file in the site dir, ``<site_dir>/tmp/sec-operation.lo
 ``owner_*`` describe the ansible-playbook process on the controller that holds the lock; ``token`` is
 unique per acquisition, so that a takeover or a forced release acts only on the lock it inspected.
 
+While a module of the operation works on the App server, the lock also carries ``"work": {"module",
+"pid", "pid_start", "started"}`` (see site_work.py): the remote work's own process on this host. A
+killed controller does not kill that work (ssh only closes its channel), so a lock is free for another
+operation only once that pid is gone too; this is checked here, on the host, never from the controller.
+
 The file side (acquire, release, read) runs on the App server inside the module; the liveness side
 (``holder_state``, ``process_start``) runs on the controller inside the action plugin. Both are here,
 written without side effects beyond the lock file, so the unit tests drive them directly.
@@ -181,13 +186,58 @@ def _ensure_folder(path: str, check_mode: bool) -> None:
             raise LockError(f"cannot create {folder}: {exc.strerror or exc}") from exc
 
 
+def work_alive(record: dict | None) -> bool:
+    """Whether the lock's remote work (its ``work`` entry) still runs on this host: its pid alive and, where
+    it can be told, the same process that registered (not a later one given the same pid)."""
+    work = (record or {}).get("work")
+    if not isinstance(work, dict) or not isinstance(work.get("pid"), int) or work["pid"] <= 0:
+        return False
+    if not pid_alive(work["pid"]):
+        return False
+    recorded, actual = work.get("pid_start"), process_start(work["pid"])
+    return not (recorded and actual and recorded != actual)
+
+
+def with_work_state(record: dict | None) -> dict | None:
+    """The record plus ``work_running``, judged on this host (the App server)."""
+    if record is None:
+        return None
+    return dict(record, work_running=work_alive(record))
+
+
+def set_work(path: str, token: str, work: dict | None) -> bool:
+    """Records (or with None clears) the remote work in the lock that carries ``token``; False when the lock
+    is gone or is another one. The file is replaced atomically: readers see the old or the new record."""
+    current = read_lock(path)
+    if current is None or current.get("unreadable") or current.get("token") != token:
+        return False
+    record = {k: v for k, v in current.items() if k != "work"}
+    if work is not None:
+        record["work"] = work
+    folder = os.path.dirname(path)
+    temp = os.path.join(folder, f".{os.path.basename(path)}.work.{uuid.uuid4().hex}")
+    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    try:
+        os.write(fd, (json.dumps(record, sort_keys=True, indent=1) + "\n").encode("utf-8"))
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    try:
+        os.rename(temp, path)
+    except OSError:
+        os.unlink(temp)
+        raise
+    return True
+
+
 def acquire(path: str, operation_id: str, owner: dict, check_mode: bool = False,
             takeover_token: str | None = None, now: float | None = None) -> dict:
     """Takes the lock for operation_id.
 
     Returns {"outcome", "lock", "holder"}: ``lock`` is the record now in force (or that would be, in
     check mode), ``holder`` the previous holder for HELD_BY_OTHER and TAKEN_OVER. Another operation's lock
-    is replaced only when takeover_token names exactly the lock found (the caller judged it dead).
+    is replaced only when takeover_token names exactly the lock found (the caller judged it dead) and its
+    remote work no longer runs on this host.
     """
     if not operation_id:
         raise LockError("operation_id is required to take the lock")
@@ -197,8 +247,9 @@ def acquire(path: str, operation_id: str, owner: dict, check_mode: bool = False,
         current = read_lock(path)
         if current is not None and current.get("operation_id") == operation_id:
             return {"outcome": ALREADY_HELD, "lock": with_age(current, now), "holder": None}
-        if current is not None and (takeover_token is None or current.get("token") != takeover_token):
-            return {"outcome": HELD_BY_OTHER, "lock": None, "holder": with_age(current, now)}
+        if current is not None and (takeover_token is None or current.get("token") != takeover_token
+                                    or work_alive(current)):
+            return {"outcome": HELD_BY_OTHER, "lock": None, "holder": with_work_state(with_age(current, now))}
         record = new_record(operation_id, owner, now)
         outcome = ACQUIRED if current is None else TAKEN_OVER
         if check_mode:
@@ -211,7 +262,7 @@ def acquire(path: str, operation_id: str, owner: dict, check_mode: bool = False,
         except OSError as exc:
             raise LockError(f"cannot write the lock {path}: {exc.strerror or exc}") from exc
     current = read_lock(path)
-    return {"outcome": HELD_BY_OTHER, "lock": None, "holder": with_age(current, now)}
+    return {"outcome": HELD_BY_OTHER, "lock": None, "holder": with_work_state(with_age(current, now))}
 
 
 def release(path: str, operation_id: str | None, force: bool = False, check_mode: bool = False,
@@ -288,11 +339,19 @@ def holder_state(holder: dict, me_host: str, stale_after: float | None = None,
                  alive=pid_alive, start_of=process_start) -> tuple[str, str]:
     """(RUNNING | DEAD | UNKNOWN, why) for a lock held by another operation, judged from this controller.
 
+    Remote work still running on the App server (``work_running``, set by the module there) means running,
+    whatever the controller's process says.
+
     On the same controller the process table decides: the owner pid gone, or running with another start
     time (the pid was reused), means dead; a live owner is never stale, however long it runs. A lock of
     another controller, or one without an owner, cannot be checked from here: it is dead only when it is
     older than stale_after seconds, else unknown.
     """
+    work = holder.get("work") if isinstance(holder.get("work"), dict) else {}
+    if holder.get("work_running"):
+        # Judged on the App server by the module: whatever became of the controller, the work goes on.
+        return RUNNING, (f"its remote work {work.get('module')} (pid {work.get('pid')}, started "
+                         f"{work.get('started')}) is still running on the App server")
     age = holder.get("age_seconds")
     pid = holder.get("owner_pid")
     if holder.get("owner_host") and holder.get("owner_host") == me_host and isinstance(pid, int) and pid > 0:

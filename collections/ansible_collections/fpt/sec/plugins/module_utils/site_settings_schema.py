@@ -47,6 +47,10 @@ __all__ = [
 
 # Keys starting with this belong to the generated runtime config (its bookkeeping), never to settings.
 RESERVED_PREFIX = "_"
+# The largest value a setting may hold, as JSON: settings are small words and numbers that travel in module
+# arguments and results; a larger value is a mistake (a file pasted in), and ansible-runner drops results
+# larger than 700 kB, which would leave the refusal without its reason.
+MAX_VALUE_BYTES = 65536
 # Unknown keys (allowed with force) still have to look like the keys the application reads.
 _KEY_RE = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 _TRUE_WORDS = frozenset({"true", "yes", "on", "1"})
@@ -194,8 +198,9 @@ def check_key(key: Any, force: bool = False) -> Setting | None:
     if not force:
         close = difflib.get_close_matches(key, list(SCHEMA), n=1)
         hint = f"did you mean {close[0]}? " if close else ""
-        raise SettingsError(key, f"unknown setting; {hint}known settings: {', '.join(SCHEMA)} "
-                                 "(use force to write an unknown one)")
+        # The fix first: a long list after it may be cut short in a one-line report, the fix must not be.
+        raise SettingsError(key, f"unknown setting; {hint}use force to write an unknown one (known settings: "
+                                 f"{', '.join(SCHEMA)})")
     return None
 
 
@@ -290,6 +295,13 @@ def _parse_timezone(key: str, setting: Setting, value: Any, tz_dirs: Iterable[st
     return text
 
 
+def _check_size(key: str, value: Any) -> None:
+    size = len(json.dumps(value, ensure_ascii=False, default=str).encode("utf-8"))
+    if size > MAX_VALUE_BYTES:
+        raise SettingsError(key, f"the value holds {size} bytes; a setting value may hold at most {MAX_VALUE_BYTES} "
+                                 "bytes: keep large content in a file and set its path or a short text instead")
+
+
 def parse_value(key: str, value: Any, force: bool = False, tz_dirs: Iterable[str] = _TZ_DIRS) -> Any:
     """The typed value of ``key``: strings are read by the key's type, typed values checked as they are.
 
@@ -298,6 +310,7 @@ def parse_value(key: str, value: Any, force: bool = False, tz_dirs: Iterable[str
     """
     setting = check_key(key, force)
     if setting is None:
+        _check_size(key, value)  # a known key's own rule says more (too long, not allowed)
         return value
     if value is None:
         raise SettingsError(key, f"a value is needed; expected {allowed_text(key)}")

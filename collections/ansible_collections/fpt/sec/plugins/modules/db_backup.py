@@ -21,8 +21,11 @@ description:
     removes the temporary folder. A folder under the final name is always a complete, verified backup.
   - The dump and its verification run under C(nice -n 10) and C(ionice -c3), where available, so that the
     live site keeps the CPU and disk it needs.
-  - After a successful backup, only the newest O(keep) complete backups are kept. The one just made is
-    never removed. Temporary folders left by a killed backup, whose process is gone, are removed too.
+  - After a successful backup, only the newest O(keep) ordinary backups and the newest O(keep_safety)
+    safety backups are kept. The one just made is never removed. A safety backup is one whose label starts
+    with C(before-) or C(pre-) (C(before-restore), C(pre-upgrade-9.1.0)). Taken before an operation
+    overwrites the data, it is how that operation is undone, so ordinary backups never push it out and the
+    latest one always stays. Temporary folders left by a killed backup, whose process is gone, are removed too.
     Other files in the backup folder (the vendor's own dumps) are never touched.
   - The database password is read on the App server and handed to the PostgreSQL tools through a temporary
     0600 passfile that is removed afterwards. It is never on a command line, in a log or in the result.
@@ -38,9 +41,16 @@ options:
     type: str
   keep:
     description:
-      - How many complete backups to keep, newest first, counting the one just made. V(0) keeps them all.
+      - How many ordinary backups to keep, newest first, counting the one just made. V(0) keeps them all,
+        and then no safety backup is removed either.
     type: int
     default: 5
+  keep_safety:
+    description:
+      - How many safety backups to keep, newest first, when retention runs (O(keep) above 0). The latest
+        safety backup is always kept, whatever this says; V(0) keeps them all.
+    type: int
+    default: 3
   jobs:
     description:
       - Parallel C(pg_dump) jobs (one table each at a time). Defaults to the number of CPUs, at most 4.
@@ -193,7 +203,7 @@ import threading
 import time
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.fpt.sec.plugins.module_utils import db_backups
+from ansible_collections.fpt.sec.plugins.module_utils import db_backups, site_work
 from ansible_collections.fpt.sec.plugins.module_utils.durable import fsync_dir
 from ansible_collections.fpt.sec.plugins.module_utils.interrupt import Interrupted, raise_on_signals
 from ansible_collections.fpt.sec.plugins.module_utils.postgres import (
@@ -255,6 +265,7 @@ def main() -> None:
             "site_dir": {"type": "path", "required": True},
             "site": {"type": "str"},
             "keep": {"type": "int", "default": 5},
+            "keep_safety": {"type": "int", "default": db_backups.DEFAULT_KEEP_SAFETY},
             "jobs": {"type": "int"},
             "compression": {"type": "str", "default": "auto"},
             "label": {"type": "str"},
@@ -270,6 +281,8 @@ def main() -> None:
         module.fail_json(msg=f"{site_dir} is not a site dir (no current and shared/ in it)")
     if params["keep"] < 0:
         module.fail_json(msg=f"keep must be 0 (keep all) or more, got {params['keep']}")
+    if params["keep_safety"] < 0:
+        module.fail_json(msg=f"keep_safety must be 0 (keep all) or more, got {params['keep_safety']}")
     jobs = params["jobs"] if params["jobs"] is not None else default_jobs()
     if jobs < 1:
         module.fail_json(msg=f"jobs must be 1 or more, got {jobs}")
@@ -293,6 +306,11 @@ def main() -> None:
                     "jobs": jobs, "removed": [], "dump_bytes": 0, "verified": False}
     # SIGTERM/SIGHUP while working raise Interrupted, so that the temporary folder is removed on the way out.
     raise_on_signals()
+    # Owned on the App server: a killed controller leaves this backup going, under the site lock, and its
+    # outcome recorded for the history (site_work).
+    work = site_work.SiteWork(site_dir, "db_backup", module.check_mode)
+    work.begin()
+    work.attach(module, ("name", "path", "dump_bytes", "removed"))
 
     with client:
         try:
@@ -322,9 +340,10 @@ def main() -> None:
         result.update(name=name, path=path)
 
         if module.check_mode:
-            planned = existing + [{"name": name, "started": db_backups.iso(started_at)}]
+            planned = existing + [{"name": name, "started": db_backups.iso(started_at), "label": params["label"]}]
             doomed = db_backups.plan_retention(planned, params["keep"], just_made=name,
-                                               pinned=db_backups.pinned_backups(site_dir))
+                                               pinned=db_backups.pinned_backups(site_dir),
+                                               keep_safety=params["keep_safety"])
             result.update(changed=True, commands=[dump_argv], duration=round(time.monotonic() - clock, 3),
                           removed=[b["name"] for b in doomed] + [os.path.basename(p) for p in stale])
             module.exit_json(**result)
@@ -382,7 +401,8 @@ def main() -> None:
     removed: list[str] = []
     warnings: list[str] = []
     for doomed in db_backups.plan_retention(db_backups.list_backups(site_dir), params["keep"], just_made=name,
-                                            pinned=db_backups.pinned_backups(site_dir)):
+                                            pinned=db_backups.pinned_backups(site_dir),
+                                            keep_safety=params["keep_safety"]):
         try:
             db_backups.remove_tree(doomed["path"])
             removed.append(doomed["name"])

@@ -14,6 +14,13 @@ description:
     their size, version, start time, age and whether they were verified when made.
   - With O(check_files), every file of every backup is read again and compared with its manifest (size and
     sha256), so a backup damaged since it was made shows as C(damaged) with the first bad file named.
+  - Without it, the cheap part of that check still runs. The manifest's own checksum is checked (an edited
+    manifest fails), and so is every file's presence and size. A listing never claims more than was
+    checked. C(verified) comes with the time of the last check that read the data (RV(backups[].verified_at)),
+    and a backup stays C(damaged) once any check failed (this module, or a restore that refused it) until a
+    full check passes again.
+  - Each check's outcome is recorded in the backup's C(sec-check.json), in check mode too, since it changes
+    nothing of the backup.
   - Folders without a sec manifest (for example the vendor's own dumps) are not listed and never touched.
 extends_documentation_fragment:
   - fpt.sec.site
@@ -25,7 +32,7 @@ options:
 attributes:
   check_mode:
     support: full
-    description: Read-only; runs the same in check mode.
+    description: Changes no backup; runs the same in check mode (a check's outcome is still recorded).
   diff_mode:
     support: none
     description: Nothing changes, so there is no diff.
@@ -71,12 +78,25 @@ backups:
     verified:
       description: Whether it was verified when made.
       type: bool
+    kind:
+      description:
+        - V(safety) for a backup taken before data was overwritten (a label starting with C(before-) or
+          C(pre-)), with its own retention rule; V(ordinary) otherwise.
+      type: str
     state:
-      description: C(verified), C(unverified), or with O(check_files) C(damaged).
+      description:
+        - V(verified) (see RV(backups[].verified_at)), V(unverified), or V(damaged) when this check or an
+          earlier one failed.
+      type: str
+    verified_at:
+      description: When the last check that read the whole backup passed (UTC), null unless verified.
       type: str
     problem:
-      description: With O(check_files), the first bad file of a damaged backup.
+      description: For a damaged backup, the first problem found, and by which check and when for an earlier one.
       type: str
+    last_check:
+      description: The recorded last check (C(state), C(at), C(problem), C(by)), null when none was recorded.
+      type: dict
 """
 
 import datetime
@@ -86,7 +106,11 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.fpt.sec.plugins.module_utils.db_backups import (
     BackupError,
     list_backups,
+    listed_state,
+    quick_problem,
+    read_check,
     read_manifest,
+    record_check,
     verify_files,
 )
 
@@ -111,15 +135,31 @@ def main() -> None:
     if not os.path.isdir(site_dir):
         module.fail_json(msg=f"site dir {site_dir} does not exist: refresh the inventory (sec cluster connect)")
     backups = []
+    warnings = []
     for entry in reversed(list_backups(site_dir)):
+        folder = entry["path"]
         entry["age_seconds"] = _age(entry.get("started"))
-        entry["state"] = "verified" if entry.get("verified") else "unverified"
-        if module.params["check_files"]:
+        # Without check_files, the cheap part of a check still runs (the manifest's own checksum, the files'
+        # presence and sizes): a truncated file or an edited manifest is never listed as verified.
+        try:
+            manifest = read_manifest(folder)
+            if module.params["check_files"]:
+                verify_files(folder, manifest)
+                problem = None
+            else:
+                problem = quick_problem(folder, manifest)
+        except BackupError as exc:
+            problem = str(exc)
+        if problem or module.params["check_files"]:
             try:
-                verify_files(entry["path"], read_manifest(entry["path"]))
-            except BackupError as exc:
-                entry["state"], entry["problem"] = "damaged", str(exc)
+                record_check(folder, problem, "check" if module.params["check_files"] else "listing")
+            except OSError as exc:
+                warnings.append(f"cannot record the check of {entry['name']}: {exc.strerror or exc}")
+        entry.update(listed_state(entry, read_check(folder), problem))
+        entry["last_check"] = read_check(folder)
         backups.append(entry)
+    for warning in warnings:
+        module.warn(warning)
     module.exit_json(changed=False, backups=backups)
 
 

@@ -14,8 +14,15 @@ description:
     folders and symbolic links are refused.
   - Checks first, before anything changes. The manifest must be sound, and every file must be present
     with its recorded size and sha256, and nothing else in the dump. A flipped byte or a truncated file
-    fails with one line naming the file. The backup must belong to this site and database, and must not
-    come from a newer version than the site's code (the release C(current) points at) unless O(force).
+    fails with one line naming the file, and so does a manifest that was edited (it carries its own
+    checksum). A refused backup is recorded as damaged (C(sec-check.json), in check mode too), so that
+    M(fpt.sec.db_backup_info) lists it as such. The backup must belong to this site and database unless O(force).
+  - The backup's version must have the schema of the site's code, the release C(current) points at (the
+    same major and minor version, as patch releases never change the schema). Otherwise the restore is
+    refused, even with O(force), unless O(switch_release). Then C(current) is switched to
+    C(releases/<backup version>) right after the swap, and the application restarted, so the code always
+    matches the restored schema. When that release is not staged on the App server the restore is refused,
+    naming the release to stage.
   - Restores with C(pg_restore --jobs=N) into a fresh database C(<db>_restore_<UTC time>), created with the
     live database's encoding and locale, then runs C(ANALYZE) on it. Then it swaps it in, in one
     transaction. New connections to the live database are refused, its sessions ended, the live database
@@ -46,8 +53,16 @@ options:
     type: str
   force:
     description:
-      - Restore even a backup of another site or database, or of a newer version than the site's code.
-        The checksums are always checked.
+      - Restore even a backup of another site or database. The checksums are always checked.
+      - A backup of another schema version is still restored only with its release (as with
+        O(switch_release)), never under code of another version.
+    type: bool
+    default: false
+  switch_release:
+    description:
+      - When the backup was taken on another major or minor version than the site's code, switch the site's
+        C(current) to the backup's release (C(releases/<version>), which must be staged on this host) together
+        with the data, and restart the application.
     type: bool
     default: false
   keep_old:
@@ -164,6 +179,13 @@ checked_files:
   returned: when the checks passed
   type: int
   sample: 112
+release_switched:
+  description:
+    - The release switch made with the data (C(from) and C(to) versions), or in check mode the one that
+      would be made. Null when the backup has the schema of the site's code.
+  returned: always
+  type: dict
+  sample: {from: 9.1.0, to: 9.0.0}
 forced:
   description: The refusals that O(force) overrode.
   returned: always
@@ -192,7 +214,7 @@ import os
 import time
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.fpt.sec.plugins.module_utils import db_backups
+from ansible_collections.fpt.sec.plugins.module_utils import db_backups, site_releases, site_work
 from ansible_collections.fpt.sec.plugins.module_utils.interrupt import Interrupted, raise_on_signals
 from ansible_collections.fpt.sec.plugins.module_utils.postgres import (
     PgClient,
@@ -228,14 +250,33 @@ def refusals(manifest: dict, site: str | None, site_dir: str, database: str, sit
                        f"not of {site or os.path.basename(site_dir)}")
     if manifest.get("database") != database:
         reasons.append(f"it is a backup of database {manifest.get('database')}, this site uses {database}")
-    backup_version = manifest.get("version")
-    try:
-        if Version(str(backup_version)) > Version(str(site_version)):
-            reasons.append(f"it was taken on version {backup_version}, newer than the site's code "
-                           f"({site_version}): upgrade the code first")
-    except ValueError:
-        reasons.append(f"cannot compare the backup's version {backup_version} with the site's {site_version}")
     return reasons
+
+
+def release_plan(backup_version: object, site_version: str | None, site_dir: str,
+                 switch: bool) -> tuple[str | None, str | None]:
+    """(why not, release to switch to): the code must match the restored schema, so a backup of another
+    major or minor version goes in only with its own release, staged on this host. Not overridable."""
+    try:
+        theirs, ours = Version(str(backup_version)), Version(str(site_version))
+    except ValueError:
+        return (f"cannot compare the backup's version {backup_version} with the site's code ({site_version}), so "
+                "the code might not match the restored schema", None)
+    if (theirs.major, theirs.minor) == (ours.major, ours.minor):
+        return None, None  # patch releases never change the schema
+    staged = str(theirs) in site_releases.staged_versions(site_dir)
+    where = site_releases.releases_root(site_dir)
+    mismatch = (f"it was taken on version {theirs} and the site runs {ours}: the code would not match the "
+                "restored schema")
+    if not staged:
+        return (f"{mismatch}, and release {theirs} is not in {where} to switch to: stage it there first (copy "
+                f"its archive to the App server and run fpt.sec.release_stage version={theirs}, e.g. `sec advanced "
+                f"run release_stage SITE archive=PATH version={theirs}`), or restore a backup taken on {ours.major}."
+                f"{ours.minor}", None)
+    if not switch:
+        return (f"{mismatch}; restore it with its release: switch_release=true (sec restore --switch-release) "
+                f"switches the site to release {theirs}, staged in {where}, with the data", None)
+    return None, str(theirs)
 
 
 def main() -> None:
@@ -245,6 +286,7 @@ def main() -> None:
             "backup": {"type": "str", "required": True},
             "site": {"type": "str"},
             "force": {"type": "bool", "default": False},
+            "switch_release": {"type": "bool", "default": False},
             "keep_old": {"type": "bool", "default": False},
             "jobs": {"type": "int"},
             "analyze": {"type": "bool", "default": True},
@@ -257,10 +299,18 @@ def main() -> None:
     site_dir = os.path.abspath(params["site_dir"])
     site_version = read_running_version(site_dir)[0] if looks_like_site_dir(site_dir) else None
     result: dict = {"changed": False, "backup": params["backup"], "swapped": False, "dropped_old": False,
-                    "site_version": site_version, "forced": [], "commands": [], "database": None}
+                    "site_version": site_version, "forced": [], "commands": [], "database": None,
+                    "release_switched": None}
+    # Owned on the App server: a killed controller leaves this restore going, under the site lock, and its
+    # outcome recorded for the history (site_work).
+    work = site_work.SiteWork(site_dir, "db_restore", module.check_mode)
+    work.begin()
 
     def fail(msg: str) -> None:
         result["duration"] = round(time.monotonic() - clock, 3)
+        work.end(site_work.FAILED, msg, _summary(result))
+        for warning in work.warnings:
+            module.warn(warning)
         module.fail_json(msg=msg, **result)
 
     if not looks_like_site_dir(site_dir):
@@ -277,6 +327,8 @@ def main() -> None:
         result["backup_version"] = manifest.get("version")
         checked = db_backups.verify_files(path, manifest)
     except db_backups.BackupError as exc:
+        if result.get("backup_path"):
+            _record_damage(result["backup_path"], str(exc))
         fail(f"{exc}; nothing was changed")
     result["checked_files"] = checked
 
@@ -295,6 +347,12 @@ def main() -> None:
         fail(f"refusing to restore {params['backup']}: {'; '.join(reasons)} (force=true overrides); "
              "nothing was changed")
     result["forced"] = reasons
+    # 2b. The code must match the restored schema: another version goes in only with its release.
+    why_not, switch_to = release_plan(manifest.get("version"), site_version, site_dir,
+                                      params["switch_release"] or params["force"])
+    if why_not:
+        fail(f"refusing to restore {params['backup']}: {why_not}; nothing was changed")
+    result["release_switched"] = {"from": site_version, "to": switch_to} if switch_to else None
 
     # SIGTERM/SIGHUP while working raise Interrupted, so that the fresh database is dropped on the way out.
     raise_on_signals()
@@ -372,6 +430,8 @@ def main() -> None:
                  + (f", the replaced database is {old} (kept)" if old else ""))
 
         result.update(changed=True, swapped=True)
+        if switch_to:
+            _switch_release(site_dir, switch_to, params["backup"], fail)
         # 5. The old database goes only now that the new one is live.
         if old is None:
             pass  # there was no live database to replace
@@ -388,7 +448,36 @@ def main() -> None:
                 module.warn(f"the restore succeeded but the replaced database {old} could not be dropped: {exc}")
 
     result.update(commands=client.commands, duration=round(time.monotonic() - clock, 3))
+    switched = result["release_switched"]
+    work.end(site_work.COMPLETED, f"restored {params['backup']} into {live}"
+             + (f" and switched the site from release {switched['from']} to {switched['to']}" if switched else ""),
+             _summary(result))
+    for warning in work.warnings:
+        module.warn(warning)
     module.exit_json(**result)
+
+
+def _summary(result: dict) -> dict:
+    return {k: result.get(k) for k in ("backup", "database", "swapped", "release_switched")}
+
+
+def _record_damage(folder: str, problem: str) -> None:
+    """A refused backup is listed as damaged from now on (in check mode too: it changes no backup)."""
+    try:
+        db_backups.record_check(folder, problem, "restore")
+    except OSError:
+        pass  # the refusal itself is what matters
+
+
+def _switch_release(site_dir: str, version: str, backup: str, fail) -> None:
+    """``current`` to the backup's release, then the application restarted: the code matches the data."""
+    try:
+        link = site_releases.current_state(site_dir)["link"]
+        site_releases.switch_current(site_dir, site_releases.link_text(site_dir, version, link))
+        site_releases.touch(os.path.join(site_dir, site_releases.RESTART_FILE))
+    except (OSError, site_releases.ReleaseError) as exc:
+        fail(f"restored {backup} (its database is now live) but could not switch current to release {version}: "
+             f"{exc}; switch it with fpt.sec.release_activate version={version} require_migrations=false")
 
 
 def _swap_happened(client: PgClient, fresh: str, moved: str, admin_db: str) -> bool:

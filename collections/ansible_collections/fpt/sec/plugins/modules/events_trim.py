@@ -224,6 +224,7 @@ from collections.abc import Callable
 from subprocess import PIPE, Popen
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.fpt.sec.plugins.module_utils import site_work
 from ansible_collections.fpt.sec.plugins.module_utils.durable import fsync_dir
 from ansible_collections.fpt.sec.plugins.module_utils.postgres import PgClient, PostgresError, find_binary
 from ansible_collections.fpt.sec.plugins.module_utils.site_model import DatabaseConfigError
@@ -931,6 +932,10 @@ def main() -> None:
     )
     trim = Trim(module.params, module.check_mode, module.warn)
     today = datetime.datetime.now(datetime.timezone.utc).date()  # noqa: UP017 (runs on 3.8 hosts)
+    # Owned on the App server: a killed controller leaves this run going, under the site lock, and its
+    # outcome recorded for the history (site_work).
+    work = site_work.SiteWork(module.params["site_dir"], "events_trim", module.check_mode)
+    work.begin()
     try:
         result = trim.run(today)
     except (TrimError, OSError) as exc:
@@ -941,8 +946,21 @@ def main() -> None:
         # What was done before the failure is real (and archived): report it with the error.
         partial = {k: v for k, v in trim.result.items() if k != "msg"}
         partial["changed"] = bool(partial["rows_deleted"] or partial["repaired"])
+        work.end(site_work.FAILED, message, _summary(partial))
+        for warning in work.warnings:
+            module.warn(warning)
         module.fail_json(msg=message, **partial)
+    except BaseException as exc:
+        work.end(site_work.FAILED, f"stopped: {type(exc).__name__}: {exc}", _summary(trim.result))
+        raise
+    work.end(site_work.COMPLETED, result.get("msg"), _summary(result))
+    for warning in work.warnings:
+        module.warn(warning)
     module.exit_json(**result)
+
+
+def _summary(result: dict) -> dict:
+    return {k: result.get(k) for k in ("rows_deleted", "rows_archived", "batches", "csv_path", "repaired")}
 
 
 if __name__ == "__main__":

@@ -18,9 +18,13 @@ description:
   - With O(state=present), a lock held by another operation fails the task with one line naming the
     holder's operation id and when it started, unless the holder is dead. Then the lock is taken over and
     the task warns, naming the dead operation.
-  - Whether a holder is dead is decided on the controller by the action plugin of the same name. If the
-    holder ran on this same controller host, its pid must be gone, or now belong to a process with another
-    start time. A holder on another controller cannot be checked, so it counts as dead only when it is
+  - While a module of the operation works on the App server, the lock also records that module's pid
+    there (C(work)). A holder whose remote work still runs is never dead, whatever became of its
+    controller (a killed C(sec) or C(ansible-playbook) leaves its module running); this is checked on the
+    App server, also just before a takeover.
+  - Otherwise whether a holder is dead is decided on the controller by the action plugin of the same name.
+    If the holder ran on this same controller host, its pid must be gone, or now belong to a process with
+    another start time. A holder on another controller cannot be checked, so it counts as dead only when it is
     older than O(stale_after).
   - Taking a lock that this same O(operation_id) already holds changes nothing.
 author:
@@ -37,6 +41,7 @@ options:
   operation_id:
     description:
       - The id of the operation taking or releasing the lock, for example C(awx-1234).
+      - With O(state=query), the operation whose outcome on this host to report (RV(operation_outcome)).
       - Required with O(state=present). With O(state=absent) the lock is released only if this operation
         holds it, unless O(force=true).
     type: str
@@ -181,6 +186,14 @@ lock:
     unreadable:
       description: Present and true when the lock file is not a valid lock record.
       type: bool
+    work:
+      description:
+        - Present while a module of the operation works on the App server, with its C(module), C(pid),
+          C(pid_start) and C(started) there.
+      type: dict
+    work_running:
+      description: For a holder, whether that remote work still runs, judged on the App server.
+      type: bool
   sample:
     format: 1
     operation_id: awx-1234
@@ -213,6 +226,20 @@ taken_over:
   description: The dead holder's record, when its lock was taken over.
   returned: when RV(outcome) is V(taken_over)
   type: dict
+operation_outcome:
+  description:
+    - With O(state=query) and O(operation_id), what that operation's modules did on this host, from
+      C(<site_dir>/tmp/sec-outcomes/<operation_id>.json). C(state) is V(running) while a step's process
+      runs, else the last step's V(completed), V(failed) or V(killed) (its process ended without
+      recording an end). Null when no module of that operation ran here.
+  returned: with O(state=query)
+  type: dict
+  sample: {operation_id: 20240501T120000Z-1a2b, state: completed,
+           steps: [{module: events_trim, pid: 5123, state: completed, msg: "2400 events ... archived"}]}
+holder_outcome:
+  description: For V(taken_over), how the dead holder's work ended on this host (same shape as RV(operation_outcome)).
+  returned: when RV(outcome) is V(taken_over)
+  type: dict
 site_version:
   description:
     - The version of the release the site's C(current) link points at, read once the lock is held (for
@@ -224,7 +251,7 @@ site_version:
 """
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.fpt.sec.plugins.module_utils import site_lock
+from ansible_collections.fpt.sec.plugins.module_utils import site_lock, site_work
 from ansible_collections.fpt.sec.plugins.module_utils.site_model import read_running_version
 
 
@@ -247,9 +274,14 @@ def main() -> None:
     state = params["state"]
     try:
         if state == "query":
-            holder = site_lock.with_age(site_lock.read_lock(path))
+            holder = site_lock.with_work_state(site_lock.with_age(site_lock.read_lock(path)))
+            # With an operation id: what that operation's modules did on this host (a killed controller's
+            # history asks this).
+            done = site_work.read_outcome(params["site_dir"], params["operation_id"]) if params["operation_id"] \
+                else None
             module.exit_json(changed=False, lock_path=path, outcome="query", held=holder is not None, lock=holder,
-                             holder=holder, site_version=read_running_version(params["site_dir"])[0])
+                             holder=holder, site_version=read_running_version(params["site_dir"])[0],
+                             operation_outcome=done)
         elif state == "present":
             found = site_lock.acquire(path, params["operation_id"], params["lock_owner"] or {},
                                       check_mode=module.check_mode, takeover_token=params["takeover_token"])
@@ -265,6 +297,9 @@ def main() -> None:
         # The action plugin turns this into a takeover when the holder is dead, else keeps the failure.
         module.fail_json(msg=f"site {params['site_dir']} is locked by {site_lock.describe(found['holder'])}",
                          held=True, lock=found["holder"], **result)
+    if outcome == site_lock.TAKEN_OVER and found.get("holder"):
+        # How the dead holder's work ended on this host, for the controller to put in its history.
+        result["holder_outcome"] = site_work.read_outcome(params["site_dir"], found["holder"].get("operation_id"))
     if outcome in (site_lock.ACQUIRED, site_lock.ALREADY_HELD, site_lock.TAKEN_OVER):
         module.exit_json(changed=outcome != site_lock.ALREADY_HELD, held=True, lock=found["lock"],
                          site_version=read_running_version(params["site_dir"])[0], **result)

@@ -227,9 +227,23 @@ def main() -> None:
         supports_check_mode=True,
     )
     result, failure = attempt(module)
+    # The arguments come back in the result (invocation); a value too large to accept must not make the
+    # result too large to record, or the refusal would reach the user without its reason.
+    invocation = {"module_args": short_values(module.params)}
     if failure is not None:
-        module.fail_json(msg=str(failure), **failure.extra)
-    module.exit_json(**result)
+        module.fail_json(msg=str(failure), invocation=invocation, **failure.extra)
+    module.exit_json(invocation=invocation, **result)
+
+
+def short_values(value: object, limit: int = 200) -> object:
+    """``value`` with every text longer than ``limit`` cut short and marked with its full length."""
+    if isinstance(value, str):
+        return value if len(value) <= limit else f"{value[:limit]}... ({len(value)} characters)"
+    if isinstance(value, dict):
+        return {key: short_values(item, limit) for key, item in value.items()}
+    if isinstance(value, list):
+        return [short_values(item, limit) for item in value]
+    return value
 
 
 def attempt(module: AnsibleModule) -> tuple[dict, Failure | None]:
