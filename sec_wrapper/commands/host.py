@@ -6,6 +6,7 @@ import argparse
 
 from sec_wrapper import store
 from sec_wrapper.errors import SecError
+from sec_wrapper.host_checks import check_new_host
 from sec_wrapper.render import print_json, print_table
 
 COLUMNS = ["name", "address", "port", "user", "roles", "key"]
@@ -65,11 +66,29 @@ def _add(args: argparse.Namespace) -> int:
     store.validate_name(args.name, "host")
     if any(h.name == args.name for h in cluster.hosts):
         raise SecError(f"cluster {cluster.name} already has a host {args.name}: use `sec host edit`")
-    key = store.import_key(args.key, cluster.name, args.name) if args.key else None
-    cluster.hosts.append(store.Host(name=args.name, address=args.address, port=args.port or 22,
-                                    user=args.user or "root", key=key, roles=args.roles, python=args.python))
+    # Discovery names a remote DB server by the address database.yml gives; adding it by name adopts it.
+    placeholder = next((h for h in cluster.hosts if h.address == args.address), None)
+    if placeholder and placeholder.name != placeholder.address:
+        raise SecError(f"host {placeholder.name} of {cluster.name} already has address {args.address}: "
+                       f"use `sec host edit {cluster.name} {placeholder.name}`")
+    host = store.Host(name=args.name, address=args.address, port=args.port or 22, user=args.user or "root",
+                      roles=args.roles, python=args.python)
+    carried = check_new_host(cluster, host, args.key)
+    host.key = store.import_key(args.key, cluster.name, args.name) if args.key else None
+    if placeholder:
+        host.roles = [r for r in store.ROLES if r in {*host.roles, *placeholder.roles}]
+        cluster.hosts = [h for h in cluster.hosts if h is not placeholder]
+    cluster.hosts.append(host)
+    for site in cluster.sites:
+        if placeholder and site.db_host == placeholder.name:
+            site.db_host = host.name
+        if site.reverse_name in carried:
+            site.extra.setdefault("on_hosts", {})[host.name] = carried[site.reverse_name]
+            if "app" in host.roles and host.name not in site.app_hosts:
+                site.app_hosts = [*site.app_hosts, host.name]
     store.save_cluster(cluster)
-    print(f"host {args.name} added to {cluster.name} ({','.join(args.roles)})")
+    serves = f"; serves {', '.join(s.name for s in cluster.sites if s.reverse_name in carried)}" if carried else ""
+    print(f"host {args.name} added to {cluster.name} ({','.join(host.roles)}), checked over SSH{serves}")
     return 0
 
 

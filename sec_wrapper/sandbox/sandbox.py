@@ -67,6 +67,7 @@ class Sandbox:
     def summary(self, state: dict) -> dict:
         return {
             "dir": str(self.dir),
+            "topology": "single",
             "app_server": state["app_server"],
             "apache": state["apache"],
             "postgres": {k: state["postgres"][k] for k in ("port", "data")},
@@ -179,8 +180,10 @@ class Sandbox:
         if self.state_file.exists():
             state = json.loads(self.state_file.read_text())
             pids = state.get("pids", {})
-            order = ["sshd", "apache", *[f"app:{n}" for n in pids.get("apps", {})], "postgres"]
             procs = self.processes(state)
+            # sshd first (no new operation gets in), then Apache and the apps, PostgreSQL last.
+            rank = {"sshd": 0, "apache": 1, "app": 2, "postgres": 3}
+            order = sorted(procs, key=lambda n: (rank.get(n.split(":")[0], 2), n))
             for name in order:
                 pid = procs.get(name)
                 if pid and alive(pid):
