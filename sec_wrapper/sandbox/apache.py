@@ -65,7 +65,8 @@ TypesConfig /etc/mime.types
 IncludeOptional sites-enabled/*.conf
 """
     )
-    return {"port": port, "address": address, "server_root": str(root), "config": str(root / "apache2.conf"), "binary": find_httpd()}
+    return {"port": port, "address": address, "server_root": str(root),
+            "config": str(root / "apache2.conf"), "binary": find_httpd()}
 
 
 def add_site(root: Path, name: str, reverse_name: str, app_port: int, http_port: int, address: str = "127.0.0.1",

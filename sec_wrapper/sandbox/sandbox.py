@@ -179,7 +179,6 @@ class Sandbox:
         stopped: list[str] = []
         if self.state_file.exists():
             state = json.loads(self.state_file.read_text())
-            pids = state.get("pids", {})
             procs = self.processes(state)
             # sshd first (no new operation gets in), then Apache and the apps, PostgreSQL last.
             rank = {"sshd": 0, "apache": 1, "app": 2, "postgres": 3}

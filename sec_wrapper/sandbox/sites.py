@@ -107,7 +107,8 @@ def write_media(media_dir: Path, count: int) -> None:
 
 def migrate_and_seed(db: dict, spec: SiteSpec, version: str, events: int) -> None:
     """Applies the starting release's migrations as the site user, then realistic data."""
-    with psycopg.connect(host=db.get("address", "127.0.0.1"), port=db["port"], user=spec.db_user, password=spec.db_password,
+    with psycopg.connect(host=db.get("address", "127.0.0.1"), port=db["port"], user=spec.db_user,
+                         password=spec.db_password,
                          dbname=spec.db_name) as conn:
         conn.execute("CREATE TABLE schema_migrations (version varchar PRIMARY KEY)")
         for migration in migrations_for(version):

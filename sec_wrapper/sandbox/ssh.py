@@ -59,7 +59,8 @@ LogLevel ERROR
     )
     host_pub = (folder / "ssh_host_ed25519_key.pub").read_text().split()
     (folder / "known_hosts").write_text(f"[{address}]:{port} {host_pub[0]} {host_pub[1]}\n")
-    return {"port": port, "address": address, "user": user, "key": str(client_key), "known_hosts": str(folder / "known_hosts"),
+    return {"port": port, "address": address, "user": user,
+            "key": str(client_key), "known_hosts": str(folder / "known_hosts"),
             "config": str(config)}
 
 

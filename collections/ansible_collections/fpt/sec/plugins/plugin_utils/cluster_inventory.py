@@ -112,14 +112,18 @@ def inventory_from_cluster(cluster: dict, known_hosts_file: str | None = None,
     api_hosts = [h["name"] for h in cluster.get("hosts", []) if "api" in h["roles"]]
     for site in cluster.get("sites", []):
         # API servers serve every site of the cluster; App servers the sites discovery found on them.
-        serving = sorted({*site.get("app_hosts", []), *api_hosts})
+        # App servers first, then API servers: a play's run_once steps (the site lock) run on the first.
+        app_hosts = sorted(site.get("app_hosts", []))
+        serving = [*app_hosts, *[h for h in api_hosts if h not in app_hosts]]
         groups[site["reverse_name"]] = serving
         for name in serving:
             hosts[name]["sec_sites"][site["reverse_name"]] = site_for_host(site, name)
             role_group = groups.setdefault(site.get("role") or "production", [])
             if name not in role_group:
                 role_group.append(name)
-    return {"hosts": hosts, "groups": {g: sorted(set(members)) for g, members in groups.items()}}
+    site_groups = {s["reverse_name"] for s in cluster.get("sites", [])}
+    return {"hosts": hosts, "groups": {g: list(members) if g in site_groups else sorted(set(members))
+                                       for g, members in groups.items()}}
 
 
 def as_yaml_inventory(inventory: dict) -> dict:
