@@ -157,7 +157,14 @@ class SplitSandbox(Sandbox):
             state["pids"][f"apache:{host['name']}"] = apache.start(host["apache"])
             self._write_state(state)
         for name, host in state["hosts"].items():
-            apache_config = Path(host["apache"]["config"]) if "apache" in host else None
+            if "apache" in host:
+                apache_config = Path(host["apache"]["config"])
+            else:
+                # A host without Apache: discovery there must not wander off to another Apache running on
+                # this machine (a real DB server has none), so it is pinned to an empty configuration.
+                apache_config = Path(host["root"]) / "etc/apache2/apache2.conf"
+                apache_config.parent.mkdir(parents=True, exist_ok=True)
+                apache_config.write_text("# db1 runs no web server\n")
             folder = self.dir / "hosts" / name / "ssh"
             host["ssh"] = ssh.setup(folder, apache_config, address=host["address"])
             state["pids"][f"sshd:{name}"] = ssh.start(folder, host["ssh"])

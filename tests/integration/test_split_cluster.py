@@ -165,10 +165,10 @@ def test_sandbox_cli_up_json_gives_the_commands_and_down_removes_everything(spli
         assert summary["topology"] == "split"
         commands = summary["commands"]
         assert commands[0].startswith("sec cluster create split --app-server 127.0.0.11 --host-name app1 ")
-        assert [c.split()[3] for c in commands[1:]] == ["app2", "api1", "db1"]
+        assert [c.split()[4] for c in commands[1:]] == ["app2", "api1", "db1"]
         assert [c.split()[-1] for c in commands[1:]] == ["app", "api", "db"]
         status = json.loads(ssec(split, "sandbox", "status", "--dir", str(folder), "--json").stdout)
-        assert status["healthy"] and len(status["processes"]) == 1 + 3 + 3 + 3 * 2  # pg, sshd, apache, apps
+        assert status["healthy"] and len(status["processes"]) == 1 + 4 + 3 + 3 * 2  # pg, sshd, apache, apps
         pids = [p["pid"] for p in status["processes"].values()]
     finally:
         ssec(split, "sandbox", "down", "--dir", str(folder))
@@ -204,11 +204,6 @@ def test_host_add_refuses_a_host_without_the_site_or_a_senseless_role(split: Spl
     refused = ssec(split, "host", "add", "split", "web3", "--address", "127.0.0.14", *login, "--roles", "app",
                    check=False)
     assert refused.returncode != 0 and "host db1 of split already has address 127.0.0.14" in refused.stderr
-    # app2's address holds no site database: a DB role there makes no sense.
-    app2 = split.box.state()["hosts"]["app2"]["ssh"]
-    refused = ssec(split, "host", "add", "split", "db2", "--address", "127.0.0.12", "--port", str(app2["port"]),
-                   "--user", app2["user"], "--key", app2["key"], "--roles", "db", check=False)
-    assert refused.returncode != 0 and "is no site's DB server" in refused.stderr
     # A host that does not answer is refused, naming it.
     refused = ssec(split, "host", "add", "split", "ghost", "--address", "127.0.0.19", "--port", "1",
                    "--roles", "app", check=False)
@@ -228,6 +223,10 @@ def test_host_add_checks_the_site_over_ssh(split: Split, tmp_path: Path) -> None
                        "--user", db1["user"], "--key", db1["key"], "--roles", "app", check=False)
         assert refused.returncode != 0 and "host web3 does not carry any site of cluster check" in refused.stderr, \
             refused.stderr
+        # app2's address holds no site's database: a DB role there makes no sense.
+        refused = ssec(split, "host", "add", "check", "db2", "--address", "127.0.0.12", "--port", str(app2["port"]),
+                       "--user", app2["user"], "--key", app2["key"], "--roles", "db", check=False)
+        assert refused.returncode != 0 and "is no site's DB server" in refused.stderr
         added = ssec(split, "host", "add", "check", "app2", "--address", "127.0.0.12", "--port",
                      str(app2["port"]), "--user", app2["user"], "--key", app2["key"], "--roles", "app")
         assert "checked over SSH; serves prod.teststudio.com, staging.teststudio.com" in added.stdout
@@ -357,6 +356,7 @@ def test_sync_media_and_db_into_a_single_host_site_of_another_cluster(split: Spl
         app = summary["app_server"]
         ssec(split, "cluster", "create", "single", "--app-server", app["address"], "--port", str(app["port"]),
              "--user", app["user"], "--key", app["key"])
+        ssec(split, "site", "role", "stage2.teststudio.com", "staging")
         target_media = Path(summary["sites"][0]["site_dir"]) / "media"
         source_files = {p.relative_to(split.site(PROD)["media"]) for p in Path(split.site(PROD)["media"]).rglob("*")
                         if p.is_file()}
