@@ -20,7 +20,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
 
     up = actions.add_parser("up", help="start the sandbox and its reference sites")
-    up.add_argument("--dir", type=Path, help="sandbox folder (default: under the data folder)")
+    up.add_argument("--dir", type=Path, help="sandbox folder (default: under the data folder; sandbox-split "
+                    "for --topology split)")
     up.add_argument("--events", type=int, default=100_000, help="events per site (default 100000)")
     up.add_argument("--media-files", type=int, default=50, help="media files on the production site")
     up.add_argument("--version", default="8.0.0", help="starting release of the sites (default 8.0.0)")

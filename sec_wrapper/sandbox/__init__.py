@@ -3,7 +3,7 @@
 import json
 from pathlib import Path
 
-from sec_wrapper.sandbox.sandbox import Sandbox, default_dir
+from sec_wrapper.sandbox.sandbox import Sandbox, default_dir, fresh_dir
 
 TOPOLOGIES = ("single", "split")
 
@@ -11,6 +11,8 @@ TOPOLOGIES = ("single", "split")
 def open_sandbox(folder: Path | None = None, topology: str | None = None) -> Sandbox:
     """The sandbox at folder (default: the last one brought up), of the topology its state records, or of
     `topology` for a new one."""
+    if topology == "split" and folder is None:
+        folder = fresh_dir("-split")
     box = Sandbox(folder)
     if topology is None and box.state_file.exists():
         topology = json.loads(box.state_file.read_text()).get("topology", "single")

@@ -36,9 +36,15 @@ def default_dir() -> Path:
     pointer = sec_home() / POINTER
     if pointer.exists():
         return Path(json.loads(pointer.read_text())["dir"])
-    candidate = sec_home() / "sandbox"
+    return fresh_dir()
+
+
+def fresh_dir(suffix: str = "") -> Path:
+    """Where a new sandbox goes without --dir: under the data folder, else (as root, when the data folder
+    is private) under /var/tmp. `suffix` keeps a split sandbox beside the single one."""
+    candidate = sec_home() / f"sandbox{suffix}"
     if os.geteuid() == 0 and not world_traversable(candidate.parent):
-        return Path("/var/tmp/sec-sandbox")
+        return Path(f"/var/tmp/sec-sandbox{suffix}")
     return candidate
 
 

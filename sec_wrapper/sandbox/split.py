@@ -88,7 +88,10 @@ class SplitSandbox(Sandbox):
             if isinstance(exc, SecError):
                 raise
             raise SecError(f"split sandbox up failed, everything it started was stopped: {exc}") from exc
-        (sec_home() / POINTER).write_text(f'{{"dir": "{self.dir}"}}\n')
+        # `sec sandbox status/down` without --dir keep naming the sandbox brought up first.
+        pointer = sec_home() / POINTER
+        if not pointer.exists():
+            pointer.write_text(f'{{"dir": "{self.dir}"}}\n')
         return self.summary(state)
 
     def _up_split(self, state: dict, events: int, media_files: int, version: str,

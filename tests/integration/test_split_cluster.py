@@ -203,7 +203,7 @@ def test_host_add_refuses_a_host_without_the_site_or_a_senseless_role(split: Spl
     # One machine, one host: db1's address is taken.
     refused = ssec(split, "host", "add", "split", "web3", "--address", "127.0.0.14", *login, "--roles", "app",
                    check=False)
-    assert refused.returncode != 0 and "host db1 of split already has address 127.0.0.14" in refused.stderr
+    assert refused.returncode != 0 and "host db1 of split already is 127.0.0.14:" in refused.stderr
     # A host that does not answer is refused, naming it.
     refused = ssec(split, "host", "add", "split", "ghost", "--address", "127.0.0.19", "--port", "1",
                    "--roles", "app", check=False)
