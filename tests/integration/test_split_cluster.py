@@ -378,10 +378,12 @@ def test_sync_media_and_db_into_a_single_host_site_of_another_cluster(split: Spl
 
 # -- upgrades (these move the version for good) ---------------------------------------------------------------
 def test_upgrade_moves_every_web_head_in_one_window_with_migrations_once(split: Split) -> None:
-    out = ssec(split, "upgrade", PROD, "--to", "8.1.0", "--yes", "--json")
+    out = ssec(split, "upgrade", PROD, "--to", "8.1.0", "--yes", "--keep-releases", "1", "--json")
     result = json.loads(out.stdout)
     for host in HEADS:
         assert os.readlink(split.site_dir(PROD, host) / "current") == "releases/8.1.0"
+        # Old releases pruned on every web head, not only where the lock is.
+        assert sorted(p.name for p in (split.site_dir(PROD, host) / "releases").iterdir()) == ["8.1.0"], host
         code, status = split.get(PROD, host)
         assert code == 200 and status["version"] == "8.1.0" and status["schema_version"] == "20200601000000"
     log = ssec(split, "ops", "log", result["operation"]).stdout
