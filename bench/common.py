@@ -23,7 +23,8 @@ def log(msg: str) -> None:
 
 
 @contextmanager
-def private_sandbox(name: str, folder: Path | None, keep: bool, **up: Any) -> Iterator[tuple[Path, Any, dict]]:
+def private_sandbox(name: str, folder: Path | None, keep: bool, topology: str = "single",
+                    **up: Any) -> Iterator[tuple[Path, Any, dict]]:
     """Brings a sandbox up (`Sandbox.up(**up)`) in `folder`, or a new one under /var/tmp, and yields the work
     folder, the sandbox and what `up` returned. Afterwards the sandbox goes down and the folder goes, unless
     `keep`."""
@@ -33,9 +34,9 @@ def private_sandbox(name: str, folder: Path | None, keep: bool, **up: Any) -> It
     for path in (work, home):
         path.chmod(0o755)  # as root, PostgreSQL runs as postgres and must reach its data folder
     os.environ["SEC_HOME"] = str(home)
-    from sec_wrapper.sandbox import Sandbox
+    from sec_wrapper.sandbox import open_sandbox
 
-    box = Sandbox(home / "sandbox")
+    box = open_sandbox(home / "sandbox", topology)
     log(f"sandbox in {box.dir}")
     try:
         yield work, box, box.up(progress=log, **up)

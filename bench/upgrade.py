@@ -15,14 +15,19 @@ operation's job events. Target of issue 6: window <= migrations + 2 s.
 The machine's load average is printed with the results: on a shared machine Ansible's per-task cost, and so
 the window's overhead, grows with it.
 
-Run: python bench/upgrade.py [--events 1000000] [--repeat 1] [--json] [--keep]
+With --topology split the site runs on the split sandbox (app1, app2, api1 with PostgreSQL on db1): every
+web head is polled through its own vhost, and the window is the span of non-200 answers on any of them.
+
+Run: python bench/upgrade.py [--events 1000000] [--repeat 1] [--topology single|split] [--json] [--keep]
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
+import shlex
 import subprocess
 import threading
 import time
@@ -44,8 +49,8 @@ TARGET_OVERHEAD = 2.0
 class Poller:
     """GET /status through the vhost every POLL seconds; keeps (time, status, version)."""
 
-    def __init__(self, port: int, host: str) -> None:
-        self.url = f"http://127.0.0.1:{port}/status"
+    def __init__(self, port: int, host: str, address: str = "127.0.0.1") -> None:
+        self.url = f"http://{address}:{port}/status"
         self.host = host
         self.samples: list[tuple[float, int, str | None]] = []
         self._stop = threading.Event()
@@ -109,6 +114,8 @@ def main() -> None:
     parser.add_argument("--dir", type=Path, help="work folder (default: a new one under /var/tmp)")
     parser.add_argument("--keep", action="store_true", help="leave the (last) sandbox up afterwards")
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
+    parser.add_argument("--topology", choices=("single", "split"), default="single",
+                        help="single: one host; split: two App servers, an API server, PostgreSQL on db1")
     opts = parser.parse_args()
 
     runs = []
@@ -118,26 +125,34 @@ def main() -> None:
         folder = opts.dir / f"run-{attempt}" if opts.dir else None
         keep = opts.keep and attempt == opts.repeat - 1
         started = time.monotonic()
-        with private_sandbox("upgrade", folder, keep, events=opts.events, media_files=2, sites=[SITE],
-                             version=ROUNDS[0][0]) as (_work, box, summary):
+        with private_sandbox("upgrade", folder, keep, opts.topology, events=opts.events, media_files=2,
+                             sites=[SITE], version=ROUNDS[0][0]) as (_work, box, summary):
             log(f"sandbox up in {time.monotonic() - started:.0f} s")
             env = {**os.environ, "PATH": f"{ROOT / '.venv/bin'}{os.pathsep}{os.environ.get('PATH', '')}"}
             runs.append(run(opts, env, summary, box.state()))
-    report({"events": opts.events, "cpus": os.cpu_count(), "runs": runs}, opts)
+    report({"events": opts.events, "cpus": os.cpu_count(), "topology": opts.topology, "runs": runs}, opts)
 
 
 def run(opts: argparse.Namespace, env: dict, summary: dict, state: dict) -> dict:
     from sec_wrapper import history, upgrades
 
-    app = summary["app_server"]
-    sec(env, "cluster", "create", "bench", "--app-server", app["address"], "--port", str(app["port"]),
-        "--user", app["user"], "--key", app["key"])
     site = SITE[0]
+    if summary.get("topology") == "split":
+        for line in summary["commands"]:  # sec cluster create split ..., then sec host add for each host
+            sec(env, *shlex.split(line)[1:])
+        # Every web head through its own vhost.
+        heads = [(h["apache"]["port"], h["address"]) for h in state["hosts"].values() if "apache" in h]
+    else:
+        app = summary["app_server"]
+        sec(env, "cluster", "create", "bench", "--app-server", app["address"], "--port", str(app["port"]),
+            "--user", app["user"], "--key", app["key"])
+        heads = [(state["apache"]["port"], "127.0.0.1")]
     rounds = []
     for source, target in ROUNDS:
         log(f"upgrade {source} -> {target}")
         load_before = os.getloadavg()[0]
-        with Poller(state["apache"]["port"], site) as poll:
+        with contextlib.ExitStack() as stack:
+            pollers = [stack.enter_context(Poller(port, site, address)) for port, address in heads]
             begun = time.monotonic()
             out = sec(env, "upgrade", site, "--to", target, "--yes", "--json")
             whole = time.monotonic() - begun
@@ -145,6 +160,9 @@ def run(opts: argparse.Namespace, env: dict, summary: dict, state: dict) -> dict
         events = history.load_events(done["operation"])
         steps = upgrades.migrations_applied(events)
         migrations = round(sum(s["duration"] for s in steps), 3)
+        poll = pollers[0]
+        if len(pollers) > 1:  # one window over every web head: its first non-200 to its last
+            poll.samples = sorted(s for p in pollers for s in p.samples)
         window = poll.window()
         rounds.append({
             "from": source, "to": target, "steps": [s["release"] for s in steps],
@@ -177,7 +195,8 @@ def report(results: dict, opts: argparse.Namespace) -> None:
     if opts.json:
         print(json.dumps(results, indent=2))
         return
-    print(f"{results['events']} events, {results['cpus']} CPUs; window polled every {POLL * 1000:.0f} ms through "
+    print(f"{results['events']} events, {results['topology']} topology, {results['cpus']} CPUs; "
+          f"window polled every {POLL * 1000:.0f} ms through "
           "the vhost")
     print(f"{'run':5}{'upgrade':18}{'whole s':>9}{'window s':>10}{'migr. s':>9}{'overhead':>10}{'load':>12}  target")
     for number, run in enumerate(results["runs"], 1):

@@ -77,9 +77,20 @@ def require_sites(facts: dict[str, dict], where: str) -> None:
 def refreshed(cluster: store.Cluster, facts: dict[str, dict]) -> tuple[store.Cluster, list[str]]:
     """The cluster with its sites replaced by what discovery found now. Hosts the user added or edited
     stay as they are; a site keeps the role the user gave it. Returns the cluster and what changed."""
-    app_servers = [{"name": h.name, "address": h.address, "port": h.port, "user": h.user, "key": h.key}
-                   for h in cluster.hosts_with_role("app")]
-    found = cluster_from_discovery(app_servers, facts)
+    def server(h: store.Host) -> dict:
+        return {"name": h.name, "address": h.address, "port": h.port, "user": h.user, "key": h.key}
+
+    api_servers = [server(h) for h in cluster.hosts_with_role("api") if "app" not in h.roles]
+    found = cluster_from_discovery([server(h) for h in cluster.hosts_with_role("app")], facts, api_servers)
+    # A DB server the user registered under a name of its own is the one database.yml names by address.
+    by_address = {h.address: h.name for h in cluster.hosts}
+    for data in found["hosts"]:
+        known = by_address.get(data["address"])
+        if known and known != data["name"]:
+            for site in found["sites"]:
+                if site.get("db_host") == data["name"]:
+                    site["db_host"] = known
+            data["name"] = known
     old_sites = {s.reverse_name: s for s in cluster.sites}
     notes: list[str] = []
     sites = []

@@ -338,6 +338,8 @@ def playbook_paths() -> list[Path]:
     playbooks/tasks/*.yml are not)."""
     found = []
     for path in sorted((ROOT / "playbooks").rglob("*.yml")):
+        if path.parent.name == "plays":
+            continue  # plays the operations import (reach_site_hosts.yml), not operations of their own
         data = yaml.safe_load(path.read_text())
         if isinstance(data, list) and data and all(
                 isinstance(play, dict) and ("hosts" in play or "import_playbook" in play or

@@ -34,6 +34,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     create.add_argument("--key", metavar="PATH", help="SSH private key (copied into the keys folder)")
     create.add_argument("--apache-config", metavar="PATH", help="Apache's main config file, to skip the search")
     _apache_variable_options(create)
+    create.add_argument("--host-name", metavar="NAME", help="the App server's name in the cluster (default: its "
+                        "address), e.g. app1")
     create.add_argument("--json", action="store_true")
     create.set_defaults(func=_create)
 
@@ -76,7 +78,7 @@ def cluster_rows() -> list[dict]:
 
 def _create(args: argparse.Namespace) -> int:
     store.ensure_new_cluster_name(args.name)
-    host_name = store.validate_name(args.app_server, "host")
+    host_name = store.validate_name(args.host_name or args.app_server, "host")
     inventory = single_host_inventory(args.app_server, args.port, args.user, args.key, name=host_name)
     apache_env, apache_defines = parse_apache_env(args.apache_env), check_defines(args.apache_define)
     arguments = {"app_server": args.app_server, "port": args.port, "user": args.user, "key": args.key}

@@ -6,6 +6,7 @@ import argparse
 
 from sec_wrapper import store
 from sec_wrapper.errors import SecError
+from sec_wrapper.host_checks import check_new_host
 from sec_wrapper.render import print_json, print_table
 
 COLUMNS = ["name", "address", "port", "user", "roles", "key"]
@@ -38,6 +39,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         action.add_argument("--key", metavar="PATH", help="SSH private key (copied into the keys folder)")
         action.add_argument("--roles", type=_roles, required=name == "add", help="e.g. app,api,db")
         action.add_argument("--python", help="the host's Python for modules, if discovery picks a wrong one")
+        if name == "add":
+            action.add_argument("--no-check", action="store_true",
+                                help="record the host without contacting it (a host that is down for now); "
+                                     "by default it is checked over SSH: it answers, carries the cluster's "
+                                     "sites as an App/API server, holds a site's database as a DB server")
         action.set_defaults(func=func)
 
     remove = actions.add_parser("remove", help="remove a host")
@@ -65,11 +71,35 @@ def _add(args: argparse.Namespace) -> int:
     store.validate_name(args.name, "host")
     if any(h.name == args.name for h in cluster.hosts):
         raise SecError(f"cluster {cluster.name} already has a host {args.name}: use `sec host edit`")
-    key = store.import_key(args.key, cluster.name, args.name) if args.key else None
-    cluster.hosts.append(store.Host(name=args.name, address=args.address, port=args.port or 22,
-                                    user=args.user or "root", key=key, roles=args.roles, python=args.python))
+    host = store.Host(name=args.name, address=args.address, port=args.port or 22, user=args.user or "root",
+                      roles=args.roles, python=args.python)
+    # Discovery names a remote DB server by the address database.yml gives; adding it by name adopts it.
+    placeholder = next((h for h in cluster.hosts if h.name == h.address == args.address and h.roles == ["db"]), None)
+    taken = next((h for h in cluster.hosts if (h.address, h.port) == (host.address, host.port)), None)
+    if taken and taken is not placeholder:
+        raise SecError(f"host {taken.name} of {cluster.name} already is {host.address}:{host.port}: "
+                       f"use `sec host edit {cluster.name} {taken.name}`")
+    if args.no_check:
+        carried: dict[str, dict] = {}
+        print(f"host {args.name} not checked (--no-check): `sec cluster connect {cluster.name}` checks it")
+    else:
+        carried = check_new_host(cluster, host, args.key)
+    host.key = store.import_key(args.key, cluster.name, args.name) if args.key else None
+    if placeholder:
+        host.roles = [r for r in store.ROLES if r in {*host.roles, *placeholder.roles}]
+        cluster.hosts = [h for h in cluster.hosts if h is not placeholder]
+    cluster.hosts.append(host)
+    for site in cluster.sites:
+        if placeholder and site.db_host == placeholder.name:
+            site.db_host = host.name
+        if site.reverse_name in carried:
+            site.extra.setdefault("on_hosts", {})[host.name] = carried[site.reverse_name]
+            if "app" in host.roles and host.name not in site.app_hosts:
+                site.app_hosts = [*site.app_hosts, host.name]
     store.save_cluster(cluster)
-    print(f"host {args.name} added to {cluster.name} ({','.join(args.roles)})")
+    serves = f"; serves {', '.join(s.name for s in cluster.sites if s.reverse_name in carried)}" if carried else ""
+    checked = "" if args.no_check else ", checked over SSH"
+    print(f"host {args.name} added to {cluster.name} ({','.join(host.roles)}){checked}{serves}")
     return 0
 
 

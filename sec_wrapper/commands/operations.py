@@ -4,9 +4,11 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from typing import TYPE_CHECKING, Any
 
 from sec_wrapper import store
+from sec_wrapper.host_probe import probe_hosts, web_heads
 from sec_wrapper.render import human_age, human_size, print_fields, print_json, print_table
 from sec_wrapper.site_operation import first_result, require_yes, run_on_site
 
@@ -114,11 +116,17 @@ def _backup(args: argparse.Namespace) -> int:
 
 
 def _backups(args: argparse.Namespace) -> int:
-    _, site, result = run_on_site("backups", "backups.yml", args.site, args.cluster,
-                                  {"check_files": args.check})
+    cluster, site, result = run_on_site("backups", "backups.yml", args.site, args.cluster,
+                                        {"check_files": args.check})
     rows = first_result(result, "fpt.sec.db_backup_info").get("backups", [])
+    # The backups sit on the first App server; the other web heads are only named if they are silent.
+    silent = {name: why for name, why in probe_hosts(cluster, web_heads(cluster, site)).items() if why}
+    notes = [f"host {name} ({cluster.host(name).address}) did not answer over SSH: {why}"
+             for name, why in silent.items()]
     if args.json:
         print_json(rows)
+        for note in notes:
+            print(note, file=sys.stderr)
         return 0
     for row in rows:
         row["size"] = human_size(row.get("size"))
@@ -129,6 +137,8 @@ def _backups(args: argparse.Namespace) -> int:
     for row in rows:
         if row.get("problem"):
             print(f"{row['name']}: {row['problem']}")
+    for note in notes:
+        print(note)
     return 0
 
 

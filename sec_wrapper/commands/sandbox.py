@@ -8,11 +8,11 @@ from pathlib import Path
 from sec_wrapper.render import print_fields, print_json, print_table
 
 
-def Sandbox(folder: Path | None):  # noqa: N802 (stands for the class, imported on use)
+def Sandbox(folder: Path | None, topology: str | None = None):  # noqa: N802 (stands for the class)
     # The sandbox pulls in psycopg; import it only when a sandbox command runs, so `sec` starts fast.
-    from sec_wrapper.sandbox import Sandbox as _Sandbox
+    from sec_wrapper.sandbox import open_sandbox
 
-    return _Sandbox(folder)
+    return open_sandbox(folder, topology)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -20,10 +20,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
 
     up = actions.add_parser("up", help="start the sandbox and its reference sites")
-    up.add_argument("--dir", type=Path, help="sandbox folder (default: under the data folder)")
+    up.add_argument("--dir", type=Path, help="sandbox folder (default: under the data folder; sandbox-split "
+                    "for --topology split)")
     up.add_argument("--events", type=int, default=100_000, help="events per site (default 100000)")
     up.add_argument("--media-files", type=int, default=50, help="media files on the production site")
     up.add_argument("--version", default="8.0.0", help="starting release of the sites (default 8.0.0)")
+    up.add_argument("--topology", choices=("single", "split"), default="single",
+                    help="single: one host is App and DB server; split: app1, app2, api1 and db1 on their own "
+                         "loopback addresses (default single)")
     up.add_argument("--json", action="store_true")
     up.set_defaults(func=_up)
 
@@ -35,7 +39,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _up(args: argparse.Namespace) -> int:
-    sandbox = Sandbox(args.dir)
+    sandbox = Sandbox(args.dir, args.topology)
     progress = None if args.json else (lambda msg: print(f"  {msg}", flush=True))
     summary = sandbox.up(events=args.events, media_files=args.media_files, version=args.version,
                          progress=progress)
@@ -43,6 +47,15 @@ def _up(args: argparse.Namespace) -> int:
         print_json(summary)
         return 0
     app = summary["app_server"]
+    if summary.get("topology") == "split":
+        print(f"\nsplit sandbox up in {summary['dir']}")
+        print_table([{**h, "ssh": f"{h['address']}:{h['ssh']['port']}", "roles": ",".join(h["roles"])}
+                     for h in summary["hosts"].values()], ["name", "address", "roles", "ssh"])
+        print_table(summary["sites"], ["name", "role", "version", "media"])
+        print("\nnext, register the cluster host by host:")
+        for line in summary["commands"]:
+            print(f"  {line}")
+        return 0
     print(f"\nsandbox up in {summary['dir']}")
     print_table(summary["sites"], ["name", "role", "version", "site_dir", "url"])
     print("\nnext, create a cluster from its App server:")
@@ -56,7 +69,7 @@ def _status(args: argparse.Namespace) -> int:
     if args.json:
         print_json(status)
         return 0
-    print_fields({"dir": status["dir"], "healthy": status["healthy"],
+    print_fields({"dir": status["dir"], "topology": status.get("topology", "single"), "healthy": status["healthy"],
                   "ssh": f"{status['app_server']['address']}:{status['app_server']['port']}"})
     print_table([{"process": k, **v} for k, v in status["processes"].items()], ["process", "pid", "running"])
     return 0 if status["healthy"] else 1

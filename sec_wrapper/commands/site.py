@@ -6,9 +6,12 @@ import argparse
 import json
 from pathlib import Path
 
+from ansible_collections.fpt.sec.plugins.plugin_utils.cluster_inventory import site_for_host
+
 from sec_wrapper import store
 from sec_wrapper.commands.cluster import site_rows
 from sec_wrapper.errors import SecError
+from sec_wrapper.host_probe import probe_hosts, web_heads
 from sec_wrapper.render import print_fields, print_json, print_table
 from sec_wrapper.site_operation import first_result, run_on_site
 
@@ -62,9 +65,26 @@ def _list(args: argparse.Namespace) -> int:
     return 0
 
 
+def head_rows(cluster: store.Cluster, site: store.Site) -> list[dict]:
+    """Every web head of the site with its own site dir and vhost, and whether it answers over SSH now."""
+    names = web_heads(cluster, site)
+    answers = probe_hosts(cluster, names)
+    rows = []
+    for name in names:
+        host = cluster.host(name)
+        own = site_for_host(site.to_dict(), name)
+        rows.append({"host": name, "address": host.address, "roles": ",".join(host.roles),
+                     "site_dir": own.get("site_dir"), "health_url": own.get("health_url"),
+                     "answers": answers[name] is None, "error": answers[name]})
+    return rows
+
+
 def _show(args: argparse.Namespace) -> int:
     cluster, site = store.find_site(args.site, args.cluster)
-    data = {**site.to_dict(), "cluster": cluster.name}
+    heads = head_rows(cluster, site)
+    silent = [h for h in heads if not h["answers"]]
+    data = {**site.to_dict(), "cluster": cluster.name, "web_heads": heads,
+            "unreachable": [h["host"] for h in silent]}
     if args.json:
         print_json(data)
         return 0
@@ -76,6 +96,11 @@ def _show(args: argparse.Namespace) -> int:
         "db host": site.db_host, "media": site.media_dir, "backups": site.backup_dir,
         "health url": site.health_url, "aliases": site.aliases,
     })
+    print("\nweb heads:")
+    print_table([{**h, "answers": "yes" if h["answers"] else "NO"} for h in heads],
+                ["host", "address", "roles", "site_dir", "health_url", "answers"])
+    for head in silent:
+        print(f"host {head['host']} ({head['address']}) did not answer over SSH: {head['error']}")
     return 0
 
 

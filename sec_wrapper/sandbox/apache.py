@@ -30,7 +30,7 @@ def _module_dir() -> Path:
     raise RuntimeError("Apache modules not found (mod_rewrite.so): install the apache2 package")
 
 
-def setup(root: Path, sites_root: Path) -> dict:
+def setup(root: Path, sites_root: Path, address: str = "127.0.0.1") -> dict:
     for sub in ("mods-enabled", "sites-available", "sites-enabled", "logs", "run"):
         (root / sub).mkdir(parents=True, exist_ok=True)
     modules = _module_dir()
@@ -39,7 +39,7 @@ def setup(root: Path, sites_root: Path) -> dict:
             f"LoadModule {module}_module {modules}/mod_{module}.so\n"
         )
     port = free_port()
-    (root / "ports.conf").write_text(f"Listen 127.0.0.1:{port}\n")
+    (root / "ports.conf").write_text(f"Listen {address}:{port}\n")
     run_as = "User www-data\nGroup www-data\n" if os.geteuid() == 0 else ""
     (root / "apache2.conf").write_text(
         f"""# sec sandbox App server (Debian layout)
@@ -65,14 +65,19 @@ TypesConfig /etc/mime.types
 IncludeOptional sites-enabled/*.conf
 """
     )
-    return {"port": port, "server_root": str(root), "config": str(root / "apache2.conf"), "binary": find_httpd()}
+    return {"port": port, "address": address, "server_root": str(root),
+            "config": str(root / "apache2.conf"), "binary": find_httpd()}
 
 
-def add_site(root: Path, name: str, reverse_name: str, app_port: int, http_port: int) -> None:
+def add_site(root: Path, name: str, reverse_name: str, app_port: int, http_port: int, address: str = "127.0.0.1",
+             api_only: bool = False) -> None:
     """One vhost per site: DocumentRoot under the Define'd sites root, the app behind mod_proxy, and the
     maintenance switch (tmp/maintenance.html present → 503 with that page)."""
     site = f"${{SITES_ROOT}}/{reverse_name}"
-    conf = f"""<VirtualHost 127.0.0.1:{http_port}>
+    # An API server's vhost serves the API paths (and the status page the health check reads) only.
+    api_rule = ("    RewriteCond %{REQUEST_URI} !^/(api3/|status|maintenance\\.html)\n"
+                "    RewriteRule ^ - [R=404,L]\n") if api_only else ""
+    conf = f"""<VirtualHost {address}:{http_port}>
     ServerName {name}
     DocumentRoot {site}/current/public
     <Directory {site}/current/public>
@@ -86,12 +91,12 @@ def add_site(root: Path, name: str, reverse_name: str, app_port: int, http_port:
     </Directory>
     ErrorDocument 503 /maintenance.html
     RewriteEngine On
-    RewriteCond {site}/tmp/maintenance.html -f
+{api_rule}    RewriteCond {site}/tmp/maintenance.html -f
     RewriteCond %{{REQUEST_URI}} !=/maintenance.html
     RewriteRule ^ - [R=503,L]
     RewriteCond %{{REQUEST_URI}} !=/maintenance.html
-    RewriteRule ^/(.*)$ http://127.0.0.1:{app_port}/$1 [P,L]
-    ProxyPassReverse / http://127.0.0.1:{app_port}/
+    RewriteRule ^/(.*)$ http://{address}:{app_port}/$1 [P,L]
+    ProxyPassReverse / http://{address}:{app_port}/
     ErrorLog logs/{reverse_name}_error.log
     CustomLog logs/{reverse_name}_access.log timed
 </VirtualHost>
@@ -114,5 +119,5 @@ def start(info: dict) -> int:
     check_config(info)
     log = Path(info["server_root"]) / "logs" / "console.log"
     pid = start_daemon([info["binary"], "-d", info["server_root"], "-f", info["config"], "-DFOREGROUND"], log)
-    wait_for_port(info["port"], pid=pid, log=log)
+    wait_for_port(info["port"], pid=pid, log=log, address=info.get("address", "127.0.0.1"))
     return pid

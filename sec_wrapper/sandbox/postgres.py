@@ -40,7 +40,7 @@ def _as_server_user(argv: list[str]) -> list[str]:
     return ["runuser", "-u", user, "--", *argv] if user else argv
 
 
-def setup(folder: Path) -> dict:
+def setup(folder: Path, address: str = "127.0.0.1") -> dict:
     folder.mkdir(parents=True, exist_ok=True)
     run_dir = folder / "run"
     run_dir.mkdir(mode=0o700, exist_ok=True)
@@ -59,12 +59,12 @@ def setup(folder: Path) -> dict:
     port = free_port()
     with open(data / "postgresql.conf", "a") as conf:
         conf.write(
-            f"\n# sec sandbox\nport = {port}\nlisten_addresses = '127.0.0.1'\n"
+            f"\n# sec sandbox\nport = {port}\nlisten_addresses = '{address}'\n"
             f"unix_socket_directories = '{run_dir}'\nunix_socket_permissions = 0700\n"
             "max_connections = 100\nshared_buffers = 256MB\nmax_wal_size = 4GB\n"
             "logging_collector = off\n"
         )
-    return {"port": port, "data": str(data), "socket_dir": str(run_dir), "bindir": str(bins),
+    return {"port": port, "address": address, "data": str(data), "socket_dir": str(run_dir), "bindir": str(bins),
             "log": str(folder / "postgres.log")}
 
 
@@ -80,7 +80,7 @@ def start(info: dict) -> int:
                          "-t", "60", "start"]),
         check=True, stdout=subprocess.DEVNULL, stdin=subprocess.DEVNULL,
     )
-    wait_for_port(info["port"], log=log)
+    wait_for_port(info["port"], log=log, address=info.get("address", "127.0.0.1"))
     return postmaster_pid(info)
 
 

@@ -19,17 +19,18 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def wait_for_port(port: int, timeout: float = 20.0, pid: int | None = None, log: Path | None = None) -> None:
+def wait_for_port(port: int, timeout: float = 20.0, pid: int | None = None, log: Path | None = None,
+                  address: str = "127.0.0.1") -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if pid is not None and not alive(pid):
             raise RuntimeError(f"process {pid} exited before listening on port {port}{_tail(log)}")
         try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+            with socket.create_connection((address, port), timeout=0.5):
                 return
         except OSError:
             time.sleep(0.05)
-    raise RuntimeError(f"nothing listens on 127.0.0.1:{port} after {timeout:.0f}s{_tail(log)}")
+    raise RuntimeError(f"nothing listens on {address}:{port} after {timeout:.0f}s{_tail(log)}")
 
 
 def start_daemon(argv: Sequence[str], log: Path, env: dict[str, str] | None = None,

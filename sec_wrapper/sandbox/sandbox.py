@@ -36,9 +36,15 @@ def default_dir() -> Path:
     pointer = sec_home() / POINTER
     if pointer.exists():
         return Path(json.loads(pointer.read_text())["dir"])
-    candidate = sec_home() / "sandbox"
+    return fresh_dir()
+
+
+def fresh_dir(suffix: str = "") -> Path:
+    """Where a new sandbox goes without --dir: under the data folder, else (as root, when the data folder
+    is private) under /var/tmp. `suffix` keeps a split sandbox beside the single one."""
+    candidate = sec_home() / f"sandbox{suffix}"
     if os.geteuid() == 0 and not world_traversable(candidate.parent):
-        return Path("/var/tmp/sec-sandbox")
+        return Path(f"/var/tmp/sec-sandbox{suffix}")
     return candidate
 
 
@@ -67,6 +73,7 @@ class Sandbox:
     def summary(self, state: dict) -> dict:
         return {
             "dir": str(self.dir),
+            "topology": "single",
             "app_server": state["app_server"],
             "apache": state["apache"],
             "postgres": {k: state["postgres"][k] for k in ("port", "data")},
@@ -178,9 +185,10 @@ class Sandbox:
         stopped: list[str] = []
         if self.state_file.exists():
             state = json.loads(self.state_file.read_text())
-            pids = state.get("pids", {})
-            order = ["sshd", "apache", *[f"app:{n}" for n in pids.get("apps", {})], "postgres"]
             procs = self.processes(state)
+            # sshd first (no new operation gets in), then Apache and the apps, PostgreSQL last.
+            rank = {"sshd": 0, "apache": 1, "app": 2, "postgres": 3}
+            order = sorted(procs, key=lambda n: (rank.get(n.split(":")[0], 2), n))
             for name in order:
                 pid = procs.get(name)
                 if pid and alive(pid):

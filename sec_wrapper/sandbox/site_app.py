@@ -88,9 +88,10 @@ def main() -> None:
     parser.add_argument("--site-dir", required=True, type=Path)
     parser.add_argument("--name", required=True)
     parser.add_argument("--port", required=True, type=int)
+    parser.add_argument("--address", default="127.0.0.1")
     args = parser.parse_args()
     app = SiteApp(args.site_dir, args.name)
-    server = ThreadingHTTPServer(("127.0.0.1", args.port), make_handler(app))
+    server = ThreadingHTTPServer((args.address, args.port), make_handler(app))
     server.daemon_threads = True
     server.serve_forever()
 

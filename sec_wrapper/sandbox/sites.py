@@ -57,7 +57,7 @@ def install_release(site_dir: Path, tarball: Path, version: str) -> Path:
 
 
 def create_site_dir(site_dir: Path, spec: SiteSpec, version: str, releases_dir: Path, db_port: int,
-                    media_files: int, media_seed_count: int | None = None) -> None:
+                    media_files: int, media_seed_count: int | None = None, db_host: str = "127.0.0.1") -> None:
     for sub in ("releases", "shared/config", "shared/log", "media/files", "db_backup", "tmp"):
         (site_dir / sub).mkdir(parents=True, exist_ok=True)
     tarball = build_release(releases_dir, version)
@@ -69,7 +69,7 @@ def create_site_dir(site_dir: Path, spec: SiteSpec, version: str, releases_dir: 
         "production:\n"
         "  adapter: postgresql\n"
         "  encoding: unicode\n"
-        "  host: 127.0.0.1\n"
+        f"  host: {db_host}\n"
         f"  port: {db_port}\n"
         f"  database: {spec.db_name}\n"
         f"  username: {spec.db_user}\n"
@@ -107,7 +107,8 @@ def write_media(media_dir: Path, count: int) -> None:
 
 def migrate_and_seed(db: dict, spec: SiteSpec, version: str, events: int) -> None:
     """Applies the starting release's migrations as the site user, then realistic data."""
-    with psycopg.connect(host="127.0.0.1", port=db["port"], user=spec.db_user, password=spec.db_password,
+    with psycopg.connect(host=db.get("address", "127.0.0.1"), port=db["port"], user=spec.db_user,
+                         password=spec.db_password,
                          dbname=spec.db_name) as conn:
         conn.execute("CREATE TABLE schema_migrations (version varchar PRIMARY KEY)")
         for migration in migrations_for(version):

@@ -18,7 +18,7 @@ def find_sshd() -> str:
     raise RuntimeError("sshd not found: install the openssh-server package")
 
 
-def setup(folder: Path, apache_config: Path) -> dict:
+def setup(folder: Path, apache_config: Path | None, address: str = "127.0.0.1") -> dict:
     """Generates host and client keys and sshd_config under folder; returns what start() needs."""
     folder.mkdir(mode=0o700, parents=True, exist_ok=True)
     host_key = folder / "ssh_host_ed25519_key"
@@ -31,10 +31,11 @@ def setup(folder: Path, apache_config: Path) -> dict:
     port = free_port()
     user = getpass.getuser()
     config = folder / "sshd_config"
+    pinned = f"SEC_APACHE_CONFIG={apache_config} " if apache_config else ""
     config.write_text(
         f"""# sec sandbox: only the generated key of this sandbox may log in.
 Port {port}
-ListenAddress 127.0.0.1
+ListenAddress {address}
 HostKey {host_key}
 PidFile {folder / 'sshd.pid'}
 AuthorizedKeysFile {folder / 'authorized_keys'}
@@ -51,14 +52,15 @@ PrintMotd no
 # sandbox's login is this machine's own user, whose .bashrc may be a workstation's (here: pyenv init, about
 # 0.1 s per command and its shims first on PATH); an App server's service login has none, so neither has
 # the sandbox's. Commands get the plain system PATH, as on a server.
-SetEnv SEC_APACHE_CONFIG={apache_config} SHLVL=1
+SetEnv {pinned}SHLVL=1
 Subsystem sftp internal-sftp
 LogLevel ERROR
 """
     )
     host_pub = (folder / "ssh_host_ed25519_key.pub").read_text().split()
-    (folder / "known_hosts").write_text(f"[127.0.0.1]:{port} {host_pub[0]} {host_pub[1]}\n")
-    return {"port": port, "user": user, "key": str(client_key), "known_hosts": str(folder / "known_hosts"),
+    (folder / "known_hosts").write_text(f"[{address}]:{port} {host_pub[0]} {host_pub[1]}\n")
+    return {"port": port, "address": address, "user": user,
+            "key": str(client_key), "known_hosts": str(folder / "known_hosts"),
             "config": str(config)}
 
 
@@ -69,5 +71,5 @@ def start(folder: Path, info: dict) -> int:
         Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)
     log = folder / "sshd.log"
     pid = start_daemon([sshd, "-D", "-e", "-f", info["config"]], log)
-    wait_for_port(info["port"], pid=pid, log=log)
+    wait_for_port(info["port"], pid=pid, log=log, address=info.get("address", "127.0.0.1"))
     return pid

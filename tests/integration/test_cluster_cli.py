@@ -88,7 +88,8 @@ def test_site_role_and_host_remove_guard(cluster: str) -> None:
     hosts = json.loads(sec("host", "list", cluster, "--json").stdout)
     refused = sec("host", "remove", cluster, hosts[0]["name"], check=False)
     assert refused.returncode == 2 and "depend on it" in refused.stderr
-    sec("host", "add", cluster, "api1", "--address", "127.0.0.1", "--port", "22", "--roles", "api")
+    # Recorded without contact (--no-check): nothing listens on port 22 here.
+    sec("host", "add", cluster, "api1", "--address", "127.0.0.1", "--port", "22", "--roles", "api", "--no-check")
     assert "api1" in sec("host", "list", cluster).stdout
     sec("host", "edit", cluster, "api1", "--roles", "api,db")
     edited = {h["name"]: h for h in json.loads(sec("host", "list", cluster, "--json").stdout)}
@@ -103,7 +104,7 @@ def test_cluster_connect_refreshes_versions(cluster: str) -> None:
 
 
 def test_cluster_connect_rechecks_every_host(cluster: str, sec_home: Path) -> None:
-    sec("host", "add", cluster, "db2", "--address", "127.0.0.1", "--port", "1", "--roles", "db")
+    sec("host", "add", cluster, "db2", "--address", "127.0.0.1", "--port", "1", "--roles", "db", "--no-check")
     try:
         before = (sec_home / "clusters" / f"{cluster}.json").read_bytes()
         refused = sec("cluster", "connect", cluster, check=False)

@@ -100,3 +100,38 @@ def test_apache_env_and_defines_from_the_command_line() -> None:
     assert check_defines(["SSL", "DR_SITE"]) == ["SSL", "DR_SITE"]
     with pytest.raises(SecError, match="--apache-define takes a -D name"):
         check_defines(["-DSSL"])
+
+
+def _on(host: str, root: str, port: int) -> dict:
+    return {**SITE, "site_dir": f"{root}/prod", "media_dir": f"{root}/prod/media",
+            "backup_dir": f"{root}/prod/db_backup", "health_url": f"http://{host}:{port}/status", "ports": [port],
+            "database": {**SITE["database"], "host": "10.0.0.14"}}
+
+
+def test_each_web_head_keeps_its_own_site_dir_and_vhost_and_app_servers_come_first() -> None:
+    servers = [{"name": n, "address": a, "port": 22, "user": "root", "key": None}
+               for n, a in (("app2", "10.0.0.12"), ("app1", "10.0.0.11"))]
+    api = [{"name": "api1", "address": "10.0.0.13", "port": 22, "user": "root", "key": None}]
+    discoveries = {"app1": {"sites": [_on("10.0.0.11", "/a1", 81)]}, "app2": {"sites": [_on("10.0.0.12", "/a2", 82)]},
+                   "api1": {"sites": [_on("10.0.0.13", "/api", 83)]}}
+    cluster = cluster_from_discovery(servers, discoveries, api)
+    cluster["hosts"].append({**api[0], "roles": ["api"]})
+    (site,) = cluster["sites"]
+    assert site["app_hosts"] == ["app1", "app2"] and site["db_host"] == "10.0.0.14"
+    inventory = inventory_from_cluster(cluster)
+    # App servers first, then the API server: a play's run_once steps land on the first App server.
+    assert inventory["groups"]["com_teststudio_prod"] == ["app1", "app2", "api1"]
+    seen = {h: inventory["hosts"][h]["sec_sites"]["com_teststudio_prod"] for h in ("app1", "app2", "api1")}
+    assert {h: s["site_dir"] for h, s in seen.items()} == {"app1": "/a1/prod", "app2": "/a2/prod", "api1": "/api/prod"}
+    assert seen["api1"]["health_url"] == "http://10.0.0.13:83/status"
+    assert "on_hosts" not in seen["app1"] and "app_hosts" not in seen["app1"]
+
+
+def test_a_registered_db_server_is_not_found_again_under_its_address() -> None:
+    app1 = store.Host(name="app1", address="10.0.0.11", roles=["app"])
+    db1 = store.Host(name="db1", address="10.0.0.14", port=2222, roles=["db"])
+    cluster = store.Cluster(name="c", hosts=[app1, db1])
+    found = {"app1": {"sites": [_on("10.0.0.11", "/a1", 81)]}}
+    cluster, notes = refreshed(cluster, found)
+    assert [h.name for h in cluster.hosts] == ["app1", "db1"] and cluster.hosts[1].port == 2222
+    assert cluster.sites[0].db_host == "db1" and not [n for n in notes if "new host" in n]

@@ -145,6 +145,8 @@ async def host_action(request: Request) -> Response:
             argv = ["host", "remove", cluster, name] + (["--force"] if fields.get("force") == "on" else [])
         elif action in ("add", "edit"):
             argv = ["host", action, cluster, name, *_host_options(fields, roles)]
+            if action == "add" and fields.get("no_check") == "on":  # as `sec host add --no-check`
+                argv.append("--no-check")
         else:
             raise HTTPException(404, f"no host action {action}")
     except SecError as exc:

@@ -18,9 +18,25 @@ ROLE_GROUPS = {"app": "app_servers", "api": "api_servers", "db": "db_servers"}
 PYTHON_FALLBACK = ["/usr/bin/python3", "/usr/libexec/platform-python", "python3"]
 SITE_KEYS = ("name", "aliases", "reverse_name", "site_dir", "role", "version", "database", "media_dir",
              "backup_dir", "health_url", "ports", "ssl")
+# What may differ from one web head to the next: where the site sits there and its own vhost. Kept per
+# host in the site's `on_hosts` and laid over the site in that host's `sec_sites`.
+HOST_SITE_KEYS = ("site_dir", "media_dir", "backup_dir", "health_url", "ports")
 
 
-def cluster_from_discovery(app_servers: list[dict], discoveries: dict[str, dict]) -> dict:
+def host_site_info(found: dict) -> dict:
+    """One web head's own view of a site, from what discovery found there."""
+    return {k: found.get(k) for k in HOST_SITE_KEYS}
+
+
+def site_for_host(site: dict, host: str) -> dict:
+    """A site as one of its hosts sees it: the cluster's view with that host's own dirs and vhost."""
+    merged = {k: v for k, v in site.items() if k not in ("app_hosts", "on_hosts")}
+    merged.update({k: v for k, v in (site.get("on_hosts") or {}).get(host, {}).items() if v is not None})
+    return merged
+
+
+def cluster_from_discovery(app_servers: list[dict], discoveries: dict[str, dict],
+                           api_servers: list[dict] | None = None) -> dict:
     """Builds hosts and sites from what discovery returned for each App server.
 
     app_servers: [{"name", "address", "port", "user", "key"[, "python"]}]; discoveries: {host name:
@@ -40,6 +56,7 @@ def cluster_from_discovery(app_servers: list[dict], discoveries: dict[str, dict]
         for found in discoveries.get(server["name"], {}).get("sites", []):
             site = sites.setdefault(found["reverse_name"], {k: found.get(k) for k in SITE_KEYS})
             site.setdefault("app_hosts", [])
+            site.setdefault("on_hosts", {})[server["name"]] = host_site_info(found)
             site["app_hosts"] = sorted({*site.get("app_hosts", []), server["name"]})
             db_host = (found.get("database") or {}).get("host")
             if db_host in LOOPBACK or db_host == server["address"]:
@@ -51,6 +68,11 @@ def cluster_from_discovery(app_servers: list[dict], discoveries: dict[str, dict]
             if "db" not in hosts[db_name]["roles"]:
                 hosts[db_name]["roles"].append("db")
             site["db_host"] = db_name
+    # An API server serves the sites the App servers carry: only its own view of them is recorded.
+    for server in api_servers or []:
+        for found in discoveries.get(server["name"], {}).get("sites", []):
+            if found["reverse_name"] in sites:
+                sites[found["reverse_name"]]["on_hosts"][server["name"]] = host_site_info(found)
     for host in hosts.values():
         host["roles"] = [r for r in ROLES if r in host["roles"]]
     # Site-shaped vhosts that are not sites, per App server, with the reason: what an administrator reads
@@ -101,14 +123,18 @@ def inventory_from_cluster(cluster: dict, known_hosts_file: str | None = None,
     api_hosts = [h["name"] for h in cluster.get("hosts", []) if "api" in h["roles"]]
     for site in cluster.get("sites", []):
         # API servers serve every site of the cluster; App servers the sites discovery found on them.
-        serving = sorted({*site.get("app_hosts", []), *api_hosts})
+        # App servers first, then API servers: a play's run_once steps (the site lock) run on the first.
+        app_hosts = sorted(site.get("app_hosts", []))
+        serving = [*app_hosts, *[h for h in api_hosts if h not in app_hosts]]
         groups[site["reverse_name"]] = serving
         for name in serving:
-            hosts[name]["sec_sites"][site["reverse_name"]] = {k: v for k, v in site.items() if k != "app_hosts"}
+            hosts[name]["sec_sites"][site["reverse_name"]] = site_for_host(site, name)
             role_group = groups.setdefault(site.get("role") or "production", [])
             if name not in role_group:
                 role_group.append(name)
-    return {"hosts": hosts, "groups": {g: sorted(set(members)) for g, members in groups.items()}}
+    site_groups = {s["reverse_name"] for s in cluster.get("sites", [])}
+    return {"hosts": hosts, "groups": {g: list(members) if g in site_groups else sorted(set(members))
+                                       for g, members in groups.items()}}
 
 
 def as_yaml_inventory(inventory: dict) -> dict:

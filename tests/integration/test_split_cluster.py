@@ -1,0 +1,442 @@
+"""The split cluster, as larger studios run it: app1 and app2 (App servers), api1 (API server) and db1 (DB
+server), each a real sshd on its own loopback address with its own filesystem root, PostgreSQL on db1, the
+media on a shared folder every web head sees. Every operation is proven here on real hosts.
+
+One split sandbox for the module, registered once with the exact commands `sec sandbox up --json` gives.
+The tests run in file order: the read-only and reversible ones first, then the ones that move versions.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import shutil
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import psycopg
+import pytest
+import yaml
+
+from sec_wrapper.sandbox import Sandbox
+from sec_wrapper.sandbox.processes import alive
+from sec_wrapper.sandbox.split import SplitSandbox
+from tests.integration.conftest import make_world_traversable_dir
+
+pytestmark = pytest.mark.integration
+
+PROD = "prod.teststudio.com"
+STAGING = "staging.teststudio.com"
+HEADS = ("app1", "app2", "api1")
+
+
+@dataclass
+class Split:
+    home: Path
+    env: dict[str, str]
+    box: SplitSandbox
+    summary: dict
+
+    def site(self, name: str) -> dict:
+        return next(s for s in self.summary["sites"] if s["name"] == name)
+
+    def site_dir(self, name: str, host: str) -> Path:
+        return Path(self.site(name)["heads"][host]["site_dir"])
+
+    def get(self, name: str, host: str, path: str = "/status") -> tuple[int, dict | None]:
+        """GET through that web head's own Apache vhost."""
+        url = self.site(name)["heads"][host]["url"].rstrip("/") + path
+        request = urllib.request.Request(url, headers={"Host": name})
+        try:
+            with urllib.request.urlopen(request, timeout=5) as response:
+                body = response.read()
+                return response.status, json.loads(body) if path == "/status" else None
+        except urllib.error.HTTPError as err:
+            return err.code, None
+
+    def db(self, name: str) -> psycopg.Connection:
+        conf = yaml.safe_load((self.site_dir(name, "app1") / "shared/config/database.yml").read_text())["production"]
+        return psycopg.connect(host=conf["host"], port=conf["port"], user=conf["username"],
+                               password=str(conf["password"]), dbname=conf["database"], autocommit=True)
+
+
+def ssec(world: Split, *args: str, check: bool = True, timeout: float = 600) -> subprocess.CompletedProcess:
+    """The real `sec` command on this module's data folder."""
+    result = subprocess.run(["sec", *args], capture_output=True, text=True, stdin=subprocess.DEVNULL,
+                            env=world.env, timeout=timeout)
+    if check and result.returncode != 0:
+        raise AssertionError(f"sec {' '.join(args)} failed ({result.returncode}): {result.stderr[-3000:]}")
+    return result
+
+
+@pytest.fixture(scope="module")
+def split() -> Iterator[Split]:
+    home = make_world_traversable_dir("sec-test-split-")
+    env = {**os.environ, "SEC_HOME": str(home)}
+    previous = os.environ.get("SEC_HOME")
+    os.environ["SEC_HOME"] = str(home)  # the sandbox writes its pointer and releases into the data folder
+    box = SplitSandbox(home / "split")
+    try:
+        summary = box.up(events=3000, media_files=8, version="8.0.0", releases_dir=home / "releases")
+        world = Split(home, env, box, summary)
+        for line in summary["commands"]:
+            ssec(world, *shlex.split(line)[1:])
+        yield world
+    finally:
+        try:
+            if box.state_file.exists():
+                box.down()
+        finally:
+            if previous is None:
+                os.environ.pop("SEC_HOME", None)
+            else:
+                os.environ["SEC_HOME"] = previous
+            shutil.rmtree(home, ignore_errors=True)
+
+
+def cluster_file(world: Split) -> dict:
+    return json.loads((world.home / "clusters" / "split.json").read_text())
+
+
+# -- the sandbox ----------------------------------------------------------------------------------------------
+def test_each_host_is_its_own_machine_on_its_own_address(split: Split) -> None:
+    state = split.box.state()
+    addresses = {h["name"]: h["address"] for h in state["hosts"].values()}
+    assert addresses == {"app1": "127.0.0.11", "app2": "127.0.0.12", "api1": "127.0.0.13", "db1": "127.0.0.14"}
+    roots = {Path(h["root"]) for h in state["hosts"].values()}
+    assert len(roots) == 4
+    # Every web head has its own copy of the site, its database.yml pointing at db1 over TCP.
+    for host in HEADS:
+        site_dir = split.site_dir(PROD, host)
+        assert site_dir.is_relative_to(Path(state["hosts"][host]["root"]))
+        assert os.readlink(site_dir / "current") == "releases/8.0.0"
+        conf = yaml.safe_load((site_dir / "shared/config/database.yml").read_text())["production"]
+        assert conf["host"] == "127.0.0.14"
+        code, status = split.get(PROD, host)
+        assert code == 200 and status["version"] == "8.0.0"
+    # What one host writes, another does not see; the media folder is the one meant to be shared.
+    (split.site_dir(PROD, "app1") / "tmp/only-on-app1").write_text("x")
+    assert not (split.site_dir(PROD, "app2") / "tmp/only-on-app1").exists()
+    (split.site_dir(PROD, "app1") / "tmp/only-on-app1").unlink()
+    media = {(split.site_dir(PROD, h) / "media").resolve() for h in HEADS}
+    assert media == {Path(split.site(PROD)["media"]).resolve()}
+    # The API server's vhost serves the API paths only; an App server's serves everything.
+    assert split.get(PROD, "api1", "/projects")[0] == 404
+    assert split.get(PROD, "app1", "/projects")[0] == 200
+    # PostgreSQL listens on db1's address only.
+    with socket_to("127.0.0.14", state["postgres"]["port"]) as reached:
+        assert reached
+    with socket_to("127.0.0.11", state["postgres"]["port"]) as reached:
+        assert not reached
+
+
+class socket_to:  # noqa: N801 (reads as a sentence in a with)
+    def __init__(self, address: str, port: int) -> None:
+        import socket
+
+        self.sock = socket.socket()
+        self.sock.settimeout(2)
+        self.address, self.port = address, port
+
+    def __enter__(self) -> bool:
+        try:
+            self.sock.connect((self.address, self.port))
+            return True
+        except OSError:
+            return False
+
+    def __exit__(self, *exc: object) -> None:
+        self.sock.close()
+
+
+def test_sandbox_cli_up_json_gives_the_commands_and_down_removes_everything(split: Split) -> None:
+    # A second split sandbox beside the module's (another folder): both run at once.
+    folder = split.home / "second"
+    up = ssec(split, "sandbox", "up", "--topology", "split", "--dir", str(folder), "--events", "100",
+              "--media-files", "2", "--json")
+    summary = json.loads(up.stdout)
+    try:
+        assert summary["topology"] == "split"
+        commands = summary["commands"]
+        assert commands[0].startswith("sec cluster create split --app-server 127.0.0.11 --host-name app1 ")
+        assert [c.split()[4] for c in commands[1:]] == ["app2", "api1", "db1"]
+        assert [c.split()[-1] for c in commands[1:]] == ["app", "api", "db"]
+        status = json.loads(ssec(split, "sandbox", "status", "--dir", str(folder), "--json").stdout)
+        assert status["healthy"] and len(status["processes"]) == 1 + 4 + 3 + 3 * 2  # pg, sshd, apache, apps
+        pids = [p["pid"] for p in status["processes"].values()]
+    finally:
+        ssec(split, "sandbox", "down", "--dir", str(folder))
+    assert not folder.exists()
+    assert not [pid for pid in pids if alive(pid)]
+    assert split.get(PROD, "app1")[0] == 200  # the module's sandbox is untouched
+
+
+# -- registration ---------------------------------------------------------------------------------------------
+def test_registration_knows_every_host_and_each_web_head(split: Split) -> None:
+    data = cluster_file(split)
+    roles = {h["name"]: h["roles"] for h in data["hosts"]}
+    assert roles == {"app1": ["app"], "app2": ["app"], "api1": ["api"], "db1": ["db"]}
+    prod = next(s for s in data["sites"] if s["name"] == PROD)
+    assert prod["app_hosts"] == ["app1", "app2"] and prod["db_host"] == "db1"
+    assert {h: Path(v["site_dir"]) for h, v in prod["on_hosts"].items()} == {
+        h: split.site_dir(PROD, h) for h in HEADS}
+    connect = ssec(split, "cluster", "connect", "split", "--json")
+    answer = json.loads(connect.stdout)
+    assert {h["name"] for h in answer["cluster"]["hosts"]} == {"app1", "app2", "api1", "db1"}
+    shown = json.loads(ssec(split, "site", "show", PROD, "--json").stdout)
+    assert [h["host"] for h in shown["web_heads"]] == ["app1", "app2", "api1"]
+    assert all(h["answers"] for h in shown["web_heads"]) and shown["unreachable"] == []
+    assert {h["host"]: h["health_url"] for h in shown["web_heads"]} == {
+        h: split.site(PROD)["heads"][h]["url"] + "status" for h in HEADS}
+
+
+def test_host_add_refuses_a_host_without_the_site_or_a_senseless_role(split: Split) -> None:
+    before = (split.home / "clusters/split.json").read_text()
+    db1 = split.box.state()["hosts"]["db1"]["ssh"]
+    login = ["--port", str(db1["port"]), "--user", db1["user"], "--key", db1["key"]]
+    # One machine, one host: db1's address is taken.
+    refused = ssec(split, "host", "add", "split", "web3", "--address", "127.0.0.14", *login, "--roles", "app",
+                   check=False)
+    assert refused.returncode != 0 and "host db1 of split already is 127.0.0.14:" in refused.stderr
+    # A host that does not answer is refused, naming it.
+    refused = ssec(split, "host", "add", "split", "ghost", "--address", "127.0.0.19", "--port", "1",
+                   "--roles", "app", check=False)
+    assert refused.returncode != 0 and "host ghost (127.0.0.19:1) was not added" in refused.stderr
+    assert (split.home / "clusters/split.json").read_text() == before
+
+
+def test_host_add_checks_the_site_over_ssh(split: Split, tmp_path: Path) -> None:
+    """A fresh cluster from app1, then app2 added: its site dirs are checked and recorded."""
+    app1, app2 = (split.box.state()["hosts"][h]["ssh"] for h in ("app1", "app2"))
+    ssec(split, "cluster", "create", "check", "--app-server", "127.0.0.11", "--host-name", "app1",
+         "--port", str(app1["port"]), "--user", app1["user"], "--key", app1["key"])
+    try:
+        # db1 carries no site: it cannot be an App server.
+        db1 = split.box.state()["hosts"]["db1"]["ssh"]
+        refused = ssec(split, "host", "add", "check", "web3", "--address", "127.0.0.14", "--port", str(db1["port"]),
+                       "--user", db1["user"], "--key", db1["key"], "--roles", "app", check=False)
+        assert refused.returncode != 0 and "host web3 does not carry any site of cluster check" in refused.stderr, \
+            refused.stderr
+        # app2's address holds no site's database: a DB role there makes no sense.
+        refused = ssec(split, "host", "add", "check", "db2", "--address", "127.0.0.12", "--port", str(app2["port"]),
+                       "--user", app2["user"], "--key", app2["key"], "--roles", "db", check=False)
+        assert refused.returncode != 0 and "is no site's DB server" in refused.stderr
+        added = ssec(split, "host", "add", "check", "app2", "--address", "127.0.0.12", "--port",
+                     str(app2["port"]), "--user", app2["user"], "--key", app2["key"], "--roles", "app")
+        assert "checked over SSH; serves prod.teststudio.com, staging.teststudio.com" in added.stdout
+        data = json.loads((split.home / "clusters/check.json").read_text())
+        prod = next(s for s in data["sites"] if s["name"] == PROD)
+        assert prod["app_hosts"] == ["app1", "app2"]
+        assert prod["on_hosts"]["app2"]["site_dir"] == str(split.site_dir(PROD, "app2"))
+        # Discovery named the DB server by its address; no db1 host yet, so it is that placeholder.
+        assert prod["db_host"] == "127.0.0.14"
+    finally:
+        ssec(split, "cluster", "remove", "check")
+
+
+# -- operations on every web head -----------------------------------------------------------------------------
+def test_maintenance_reaches_every_web_head(split: Split) -> None:
+    ssec(split, "maintenance", PROD, "on", "--message", "split test")
+    assert [split.get(PROD, h)[0] for h in HEADS] == [503, 503, 503]
+    assert split.get(STAGING, "app2")[0] == 200
+    ssec(split, "maintenance", PROD, "off")
+    assert [split.get(PROD, h)[0] for h in HEADS] == [200, 200, 200]
+    for host in HEADS:
+        assert not (split.site_dir(PROD, host) / "tmp/maintenance.html").exists()
+
+
+def test_maintenance_off_needs_every_web_head_healthy(split: Split) -> None:
+    ssec(split, "maintenance", PROD, "on")
+    # api1's vhost answers 500 while its app cannot read the release it was given.
+    broken = split.site_dir(PROD, "api1") / "shared/config/database.yml"
+    saved = broken.read_text()
+    broken.write_text(saved.replace("127.0.0.14", "127.0.0.19"))
+    (split.site_dir(PROD, "api1") / "tmp/restart.txt").touch()
+    try:
+        failed = ssec(split, "maintenance", PROD, "off", check=False)
+        assert failed.returncode != 0 and "api1" in failed.stderr
+    finally:
+        broken.write_text(saved)
+        (split.site_dir(PROD, "api1") / "tmp/restart.txt").touch()
+    ssec(split, "maintenance", PROD, "off")
+    assert [split.get(PROD, h)[0] for h in HEADS] == [200, 200, 200]
+
+
+def test_backup_and_restore_run_on_app1_against_db1(split: Split) -> None:
+    made = json.loads(ssec(split, "backup", PROD, "--keep", "0", "--label", "split", "--json").stdout)
+    name = made.get("name") or made.get("backup")
+    assert name, made
+    assert (split.site_dir(PROD, "app1") / "db_backup" / name).is_dir()
+    for host in ("app2", "api1"):
+        assert not (split.site_dir(PROD, host) / "db_backup" / name).exists()
+    listed = json.loads(ssec(split, "backups", PROD, "--json").stdout)
+    assert name in [b["name"] for b in listed]
+    with split.db(PROD) as conn:
+        conn.execute("INSERT INTO projects (name) VALUES ('after the backup')")
+    ssec(split, "restore", PROD, name, "--yes")
+    with split.db(PROD) as conn:
+        assert conn.execute("SELECT count(*) FROM projects WHERE name = 'after the backup'").fetchone()[0] == 0
+    assert [split.get(PROD, h)[0] for h in HEADS] == [200, 200, 200]
+
+
+def test_trim_runs_once_against_the_database(split: Split) -> None:
+    with split.db(STAGING) as conn:
+        before = conn.execute("SELECT count(*) FROM event_log_entries").fetchone()[0]
+    ssec(split, "trim-events", STAGING, "--before", "2024-06-01", "--yes")
+    with split.db(STAGING) as conn:
+        after = conn.execute("SELECT count(*) FROM event_log_entries").fetchone()[0]
+    archives = {h: sorted(split.site_dir(STAGING, h).glob("events_trim_*.csv.gz")) for h in HEADS}
+    assert len(archives["app1"]) == 1 and not archives["app2"] and not archives["api1"]
+    import gzip
+
+    with gzip.open(archives["app1"][0], "rt") as csv:
+        archived = sum(1 for _ in csv) - 1  # the header line
+    assert 0 < archived == before - after
+
+
+def test_settings_and_redeploy_are_the_same_on_every_web_head(split: Split) -> None:
+    ssec(split, "site", "settings", STAGING, "--set", "max_upload_mb=900")
+    for host in HEADS:
+        settings = json.loads((split.site_dir(STAGING, host) / "shared/config/site_settings.json").read_text())
+        assert settings["max_upload_mb"] == 900
+    ssec(split, "redeploy", STAGING)
+    for host in HEADS:
+        runtime = json.loads((split.site_dir(STAGING, host) / "shared/config/runtime.json").read_text())
+        assert runtime["max_upload_mb"] == 900
+        assert split.get(STAGING, host)[0] == 200
+
+
+# -- a web head that does not answer --------------------------------------------------------------------------
+def test_a_silent_web_head_stops_changes_up_front_and_reads_say_so(split: Split) -> None:
+    split.box.stop_host_sshd("app2")
+    try:
+        for args in (("maintenance", PROD, "on"), ("backup", PROD), ("redeploy", PROD),
+                     ("trim-events", PROD, "--before", "2020-01-01", "--yes")):
+            refused = ssec(split, *args, check=False)
+            assert refused.returncode != 0, args
+            assert "app2 (127.0.0.12:" in refused.stderr and "nothing was changed" in refused.stderr, refused.stderr
+        for host in HEADS:
+            assert not (split.site_dir(PROD, host) / "tmp/maintenance.html").exists()
+        assert [split.get(PROD, h)[0] for h in HEADS] == [200, 200, 200]
+        shown = ssec(split, "site", "show", PROD)
+        assert "host app2 (127.0.0.12) did not answer over SSH" in shown.stdout
+        shown_json = json.loads(ssec(split, "site", "show", PROD, "--json").stdout)
+        assert shown_json["unreachable"] == ["app2"]
+        listed = ssec(split, "backups", PROD)
+        assert "host app2 (127.0.0.12) did not answer over SSH" in listed.stdout
+    finally:
+        split.box.start_host_sshd("app2")
+
+
+# -- syncs ----------------------------------------------------------------------------------------------------
+def test_sync_db_from_split_production_into_split_staging(split: Split) -> None:
+    with split.db(PROD) as conn:
+        conn.execute("INSERT INTO projects (name) VALUES ('synced from prod')")
+    ssec(split, "sync-db", PROD, STAGING, "--yes")
+    with split.db(STAGING) as conn:
+        assert conn.execute("SELECT count(*) FROM projects WHERE name = 'synced from prod'").fetchone()[0] == 1
+    for host in HEADS:
+        code, status = split.get(STAGING, host)
+        assert code == 200 and status["site_url"] == f"https://{STAGING}"
+
+
+def test_sync_media_and_db_into_a_single_host_site_of_another_cluster(split: Split) -> None:
+    """The two sides of a media sync on different hosts: split prod (media behind app1) into the single
+    sandbox's staging site (media on 127.0.0.1)."""
+    single = Sandbox(split.home / "single")
+    summary = single.up(events=500, media_files=2, version="8.0.0", releases_dir=split.home / "releases",
+                        sites=[("stage2.teststudio.com", "staging")])
+    try:
+        app = summary["app_server"]
+        ssec(split, "cluster", "create", "single", "--app-server", app["address"], "--port", str(app["port"]),
+             "--user", app["user"], "--key", app["key"])
+        ssec(split, "site", "role", "stage2.teststudio.com", "staging")
+        target_media = Path(summary["sites"][0]["site_dir"]) / "media"
+        source_files = {p.relative_to(split.site(PROD)["media"]) for p in Path(split.site(PROD)["media"]).rglob("*")
+                        if p.is_file()}
+        ssec(split, "sync-media", PROD, "stage2.teststudio.com", "--source-cluster", "split",
+             "--target-cluster", "single")
+        target_files = {p.relative_to(target_media) for p in target_media.rglob("*") if p.is_file()}
+        assert source_files <= target_files
+        ssec(split, "sync-db", PROD, "stage2.teststudio.com", "--source-cluster", "split",
+             "--target-cluster", "single", "--yes")
+        port = summary["apache"]["port"]
+        request = urllib.request.Request(f"http://127.0.0.1:{port}/status",
+                                         headers={"Host": "stage2.teststudio.com"})
+        with urllib.request.urlopen(request, timeout=5) as response:
+            assert json.loads(response.read())["events"] == split.get(PROD, "app1")[1]["events"]
+    finally:
+        ssec(split, "cluster", "remove", "single", check=False)
+        single.down()
+
+
+# -- upgrades (these move the version for good) ---------------------------------------------------------------
+def test_upgrade_moves_every_web_head_in_one_window_with_migrations_once(split: Split) -> None:
+    out = ssec(split, "upgrade", PROD, "--to", "8.1.0", "--yes", "--keep-releases", "1", "--json")
+    result = json.loads(out.stdout)
+    for host in HEADS:
+        assert os.readlink(split.site_dir(PROD, host) / "current") == "releases/8.1.0"
+        # Old releases pruned on every web head, not only where the lock is.
+        assert sorted(p.name for p in (split.site_dir(PROD, host) / "releases").iterdir()) == ["8.1.0"], host
+        code, status = split.get(PROD, host)
+        assert code == 200 and status["version"] == "8.1.0" and status["schema_version"] == "20200601000000"
+    log = ssec(split, "ops", "log", result["operation"]).stdout
+    migrate = log.split("TASK [Run the migrations of every step in order]")[1].split("TASK [")[0]
+    assert migrate.count("changed: [") == 1 and "app1" in migrate
+
+
+def test_a_web_head_lost_in_the_window_rolls_every_head_back(split: Split) -> None:
+    """app2's sshd is stopped while 8.2.0's migration waits on a lock (the window is open): the switch cannot
+    reach app2, so app1 and api1 go back to 8.1.0, the database is restored, and app2 stays in maintenance on
+    8.1.0 until `sec maintenance off` finishes the rollback there."""
+    blocker = split.db(PROD)
+    blocker.autocommit = False
+    blocker.execute("UPDATE projects SET name = name WHERE id = 1")
+    monitor = split.db(PROD)
+    process = subprocess.Popen(["sec", "upgrade", PROD, "--to", "8.2.0", "--yes"], env=split.env, text=True,
+                               stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 300
+        while not monitor.execute("SELECT count(*) FROM pg_stat_activity WHERE application_name = 'sec db_migrate'"
+                                  " AND wait_event_type = 'Lock'").fetchone()[0]:
+            assert process.poll() is None, process.communicate()
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+        assert [split.get(PROD, h)[0] for h in HEADS] == [503, 503, 503]
+        split.box.stop_host_sshd("app2")
+        blocker.rollback()
+        _, stderr = process.communicate(timeout=300)
+    finally:
+        blocker.close()
+        if process.poll() is None:
+            process.kill()
+    try:
+        assert process.returncode != 0
+        said = "failed and was rolled back" in stderr and "app2 (127.0.0.12) stopped answering over SSH" in stderr
+        if not said:  # the whole run's log says where it went wrong
+            operation = stderr.rsplit("sec ops log ", 1)[-1].split(")")[0]
+            pytest.fail(stderr + ssec(split, "ops", "log", operation, check=False).stdout[-12000:])
+        monitor = split.db(PROD)
+        assert monitor.execute("SELECT max(version) FROM schema_migrations").fetchone()[0] == "20200601000000"
+        for host in ("app1", "api1"):
+            code, status = split.get(PROD, host)
+            assert code == 200 and status["version"] == "8.1.0", host
+        # app2 never serves 8.2.0 against the 8.1.0 database: it waits in maintenance.
+        assert split.get(PROD, "app2")[0] == 503
+        assert os.readlink(split.site_dir(PROD, "app2") / "current") == "releases/8.1.0"
+    finally:
+        split.box.start_host_sshd("app2")
+    ssec(split, "maintenance", PROD, "off")
+    for host in HEADS:
+        code, status = split.get(PROD, host)
+        assert code == 200 and status["version"] == "8.1.0", host
+        assert os.readlink(split.site_dir(PROD, host) / "current") == "releases/8.1.0"
+    # And the next upgrade goes through on every head.
+    ssec(split, "upgrade", PROD, "--to", "8.2.0", "--yes")
+    assert {split.get(PROD, h)[1]["version"] for h in HEADS} == {"8.2.0"}
