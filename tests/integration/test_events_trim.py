@@ -311,13 +311,32 @@ def test_batch_fsynced_but_never_committed_is_cut_off_on_the_next_run(staging: S
     staging.assert_trimmed_exactly()
 
 
-def test_torn_tail_and_header_only_file_are_repaired(staging: Staging, tmp_path: Path) -> None:
-    proc = start_module(tmp_path, staging.args(operation_id="torn", batch_size=200, throttle_ms=25))
+def kill_once_last_batch_committed(proc: subprocess.Popen, staging: Staging, path: Path, batches: int) -> None:
+    """SIGKILL the module once ``path`` holds ``batches`` parts and, checked while the module is stopped, the
+    last whole part's transaction has committed: the state a crash while writing the next part leaves (the
+    module starts a part only after the previous batch committed). A kill between a part's fsync and its
+    COMMIT would leave an uncommitted last part instead, which another test covers."""
     try:
-        wait_until(lambda: batch_members(staging.archive("torn")) >= 3, 60, "3 batches")
+        wait_until(lambda: batch_members(path) >= batches, 60, f"{batches} batches")
+        deadline = time.monotonic() + 60
+        while proc.poll() is None:
+            os.kill(proc.pid, signal.SIGSTOP)
+            last = [m.meta for m in events_trim.scan_archive(str(path)).members if m.meta.get("kind") == "batch"][-1]
+            status = staging.conn.execute("SELECT txid_status(%s)", (last["xid"],)).fetchone()[0]
+            if status == "committed":
+                break
+            os.kill(proc.pid, signal.SIGCONT)
+            assert time.monotonic() < deadline, "never saw the last batch committed"
+            time.sleep(0.002)
     finally:
         proc.send_signal(signal.SIGKILL)
         proc.wait()
+    assert len(staging.table()) > len(staging.expected_kept()), "the kill came too late to test anything"
+
+
+def test_torn_tail_and_header_only_file_are_repaired(staging: Staging, tmp_path: Path) -> None:
+    proc = start_module(tmp_path, staging.args(operation_id="torn", batch_size=200, throttle_ms=25))
+    kill_once_last_batch_committed(proc, staging, staging.archive("torn"), 3)
     wait_until(lambda: not trim_sessions(staging.conn), 30, "the killed trim's session to end")
     # A half-written part, as a crash (power loss) in the middle of write() leaves it...
     part = events_trim.gzip_member(b"999999,2000-01-01 00:00:00+00,x,,,,,,,\n",
@@ -334,6 +353,36 @@ def test_torn_tail_and_header_only_file_are_repaired(staging: Staging, tmp_path:
     assert reasons[header_only.name] == ("empty", True)
     assert not header_only.exists()
     subprocess.run(["gzip", "-t", str(staging.archive("torn"))], check=True)
+    staging.assert_trimmed_exactly()
+
+
+def test_uncommitted_batch_behind_a_torn_tail_is_cut_off_too(staging: Staging, tmp_path: Path) -> None:
+    """The repair checks the last whole part against the database even when a torn part follows it: a part
+    whose transaction aborted goes with the torn bytes, else its events would be archived twice."""
+    staging.conn.execute("BEGIN")
+    xid = int(staging.conn.execute("SELECT txid_current()").fetchone()[0])
+    staging.conn.execute("ROLLBACK")
+    low, high = 400, 600
+    cutoff = events_trim.cutoff_literal(datetime.date.fromisoformat(staging.before))
+    rows = copy_out(staging.conn, f"SELECT * FROM event_log_entries WHERE id > {low} AND id <= {high}"
+                                  f" AND created_at < '{cutoff}' ORDER BY id")
+    count = len(split_records(rows))
+    assert count > 0, "the range must hold events to trim"
+    path = staging.archive("aborted")
+    torn = events_trim.gzip_member(b"999999,2000-01-01 00:00:00+00,x,,,,,,,\n",
+                                   {"kind": "batch", "xid": xid + 1, "lo": high, "hi": high + 1, "rows": 1,
+                                    "cutoff": cutoff})
+    path.write_bytes(
+        events_trim.gzip_member(HEADER, {"kind": "header", "before": staging.before})
+        + events_trim.gzip_member(rows, {"kind": "batch", "xid": xid, "lo": low, "hi": high, "rows": count,
+                                         "cutoff": cutoff})
+        + torn[: len(torn) // 2])
+    assert staging.conn.execute("SELECT txid_status(%s)", (xid,)).fetchone()[0] == "aborted"
+
+    result = run_module(tmp_path, staging.args(operation_id="after-aborted"))
+    assert not result.get("failed"), result
+    assert result["repaired"] == [{"path": str(path), "reason": "uncommitted", "rows": count, "removed": True}]
+    assert not path.exists(), "a file left with no batch goes"
     staging.assert_trimmed_exactly()
 
 

@@ -616,7 +616,9 @@ def repair_archive(session: PsqlSession, path: str, check_mode: bool) -> dict | 
     reason = "torn" if cut_at is not None else None
     rows = 0
     batches = [m for m in scan.members if m.meta.get("kind") == "batch"]
-    if batches and cut_at is None:
+    if batches:
+        # The last whole batch is checked even behind a torn tail: the writer starts a part only after the
+        # previous batch committed, but the repair must not take that on trust (the file is not ours alone).
         last = batches[-1]
         meta = last.meta
         if read_member(path, last) is None:
