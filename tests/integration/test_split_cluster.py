@@ -415,6 +415,9 @@ def test_a_restore_with_its_release_switches_every_web_head(split: Split) -> Non
             assert os.readlink(site_dir / "current") == "releases/8.1.0", host
             assert not (site_dir / "tmp/maintenance.html").exists(), host
         assert {split.get(STAGING, h)[1]["version"] for h in HEADS} == {"8.1.0"}
+        assert split.get(STAGING, "app1")[1]["schema_version"] != schema_before, "the 8.1.0 database is live"
+        # Not even the safety backup of the live database was taken.
+        assert set(os.listdir(heads["app1"] / "db_backup")) == backups_before | {made["name"]}
 
         done = json.loads(ssec(split, "restore", STAGING, made["name"], "--switch-release", "--yes",
                                "--json").stdout)
