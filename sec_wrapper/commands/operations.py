@@ -51,7 +51,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     restore.add_argument("--force", action="store_true",
                          help="accept a backup of another site (a backup of another version still needs its release)")
     restore.add_argument("--switch-release", action="store_true",
-                         help="restore a backup of another version with its release: current is switched to it")
+                         help="restore a backup of another version with its release: current is switched to it "
+                              "on every App/API server of the site")
     restore.set_defaults(func=_restore)
 
     trim = sub.add_parser("trim-events", help="archive events older than a date to a CSV, then delete them")

@@ -376,6 +376,76 @@ def test_sync_media_and_db_into_a_single_host_site_of_another_cluster(split: Spl
         single.down()
 
 
+# -- a restore with its release (staging moves to 8.1.0 and back) --------------------------------------------
+def _wait_for_version(world: Split, name: str, version: str) -> None:
+    """Every web head answers 200 on that version (each application restarts on its own)."""
+    deadline = time.monotonic() + 60
+    while True:
+        answers = {h: world.get(name, h) for h in HEADS}
+        if all(code == 200 and status and status["version"] == version for code, status in answers.values()):
+            return
+        assert time.monotonic() < deadline, f"not every web head serves {version}: {answers}"
+        time.sleep(0.5)
+
+
+def test_a_restore_with_its_release_switches_every_web_head(split: Split) -> None:
+    """An 8.0.0 backup restored with --switch-release into staging upgraded to 8.1.0: `current` went back to
+    8.0.0 on app1 only, app2 and api1 served 8.1.0 over the 8.0.0 schema. Every head switches now, in the same
+    window; a head without the backup's release refuses the restore up front, naming it."""
+    heads = {h: split.site_dir(STAGING, h) for h in HEADS}
+    releases_before = {h: set(os.listdir(d / "releases")) for h, d in heads.items()}
+    backups_before = set(os.listdir(heads["app1"] / "db_backup"))
+    schema_before = split.get(STAGING, "app1")[1]["schema_version"]
+    made = json.loads(ssec(split, "backup", STAGING, "--label", "split-vtest", "--keep", "0", "--json").stdout)
+    try:
+        ssec(split, "upgrade", STAGING, "--to", "8.1.0", "--yes")
+        _wait_for_version(split, STAGING, "8.1.0")
+        backups_upgraded = set(os.listdir(heads["app1"] / "db_backup"))  # with the upgrade's own backup
+
+        # app2 lacks release 8.0.0: refused before anything changes, naming app2 and the release.
+        aside = heads["app2"] / "releases/.aside-8.0.0"
+        (heads["app2"] / "releases/8.0.0").rename(aside)
+        try:
+            refused = ssec(split, "restore", STAGING, made["name"], "--switch-release", "--yes", check=False)
+        finally:
+            aside.rename(heads["app2"] / "releases/8.0.0")
+        said = refused.stderr.strip().splitlines()[-1] if refused.stderr.strip() else ""
+        assert refused.returncode != 0 and "app2" in said and "8.0.0" in said and "stage" in said, refused.stderr
+        assert "nothing was changed" in said, said
+        for host, site_dir in heads.items():
+            assert os.readlink(site_dir / "current") == "releases/8.1.0", host
+            assert not (site_dir / "tmp/maintenance.html").exists(), host
+        assert {split.get(STAGING, h)[1]["version"] for h in HEADS} == {"8.1.0"}
+        assert split.get(STAGING, "app1")[1]["schema_version"] != schema_before, "the 8.1.0 database is live"
+        # Not even the safety backup of the live database was taken.
+        assert set(os.listdir(heads["app1"] / "db_backup")) == backups_upgraded
+
+        done = json.loads(ssec(split, "restore", STAGING, made["name"], "--switch-release", "--yes",
+                               "--json").stdout)
+        assert done["release_switched"] == {"from": "8.1.0", "to": "8.0.0"}
+        for host, site_dir in heads.items():
+            assert os.readlink(site_dir / "current") == "releases/8.0.0", host
+            assert not (site_dir / "tmp/maintenance.html").exists(), host
+        _wait_for_version(split, STAGING, "8.0.0")
+        assert {split.get(STAGING, h)[1]["schema_version"] for h in HEADS} == {schema_before}
+    finally:
+        # Staging is shared with the later tests: back on 8.0.0 and its data on every head, whatever happened.
+        if any(os.readlink(d / "current") != "releases/8.0.0" for d in heads.values()):
+            ssec(split, "restore", STAGING, made["name"], "--switch-release", "--yes", check=False)
+        for site_dir in heads.values():
+            if os.readlink(site_dir / "current") != "releases/8.0.0":
+                (site_dir / "current.tmp").symlink_to("releases/8.0.0")
+                (site_dir / "current.tmp").rename(site_dir / "current")
+                (site_dir / "tmp/restart.txt").touch()
+        if any((d / "tmp/maintenance.html").exists() for d in heads.values()):
+            ssec(split, "maintenance", STAGING, "off", check=False)
+        for host, site_dir in heads.items():
+            for name in set(os.listdir(site_dir / "releases")) - releases_before[host]:
+                shutil.rmtree(site_dir / "releases" / name, ignore_errors=True)
+        for name in set(os.listdir(heads["app1"] / "db_backup")) - backups_before:
+            shutil.rmtree(heads["app1"] / "db_backup" / name, ignore_errors=True)
+
+
 # -- upgrades (these move the version for good) ---------------------------------------------------------------
 def test_upgrade_moves_every_web_head_in_one_window_with_migrations_once(split: Split) -> None:
     out = ssec(split, "upgrade", PROD, "--to", "8.1.0", "--yes", "--keep-releases", "1", "--json")
