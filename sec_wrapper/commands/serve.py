@@ -40,6 +40,9 @@ def _listen(host: str, port: int) -> socket.socket:
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind((host, port))
+        # Listening before the URL is printed: a client that connects at once waits in the kernel's queue
+        # until uvicorn accepts, instead of being refused.
+        sock.listen(2048)
     except OSError as exc:
         sock.close()
         raise SecError(f"cannot listen on {host}:{port}: {exc.strerror}: choose another --port") from None

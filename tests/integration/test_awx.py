@@ -317,6 +317,9 @@ CASES = [
          no_good_run="a sync replaces the staging database with production's data: tests/integration/"
                      "test_sync.py runs it",
          bad=(Bad({"source": STAGING, "target": PROD}, f"{PROD} is marked production"),)),
+    Case("operation_outcome", good=({"site": STAGING, "outcome_of": "awx-never-ran"},),
+         minimal={"site": STAGING, "outcome_of": "awx-never-ran"},
+         bad=(Bad({"site": STAGING, "outcome_of": "not an id!"}, "`outcome_of` must be an operation id"),)),
     Case("sync_media", good=({"source": PROD, "target": STAGING, "dry_run": "true"},),
          minimal={"source": PROD, "target": STAGING},
          bad=(Bad({"source": STAGING, "target": PROD}, f"{PROD} is marked production"),)),

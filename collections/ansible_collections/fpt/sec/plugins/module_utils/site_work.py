@@ -106,8 +106,8 @@ class SiteWork:
                      "started": site_lock.iso_utc(time.time()), "state": RUNNING, "ended": None, "msg": None,
                      "summary": None}
         try:
-            site_lock.set_work(lock_file, self.token, {k: self.step[k] for k in ("module", "pid", "pid_start",
-                                                                                   "started")})
+            work = {k: self.step[k] for k in ("module", "pid", "pid_start", "started")}
+            site_lock.set_work(lock_file, self.token, work)
             self._save()
             self._prune()
         except OSError as exc:
@@ -152,8 +152,8 @@ class SiteWork:
             return
         os.makedirs(os.path.dirname(path), 0o755, exist_ok=True)
         record = _read(path) or {"operation_id": self.operation_id, "steps": []}
-        steps = [s for s in record["steps"] if not (s.get("pid") == self.step["pid"]
-                                                      and s.get("started") == self.step["started"])]
+        this = (self.step["pid"], self.step["started"])
+        steps = [s for s in record["steps"] if (s.get("pid"), s.get("started")) != this]
         record["steps"] = steps + [self.step]
         write_atomic(path, (json.dumps(record, indent=1, sort_keys=True) + "\n").encode("utf-8"), 0o644)
 
