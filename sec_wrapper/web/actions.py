@@ -4,7 +4,9 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from sec_wrapper.errors import SecError
@@ -98,3 +100,52 @@ def form_options(operation: str, form: dict[str, str]) -> dict[str, Any]:
         elif value.strip():
             options[key] = value.strip()
     return options
+
+
+def _field(fields: Mapping[str, Any], name: str, default: str = "") -> str:
+    value = fields.get(name)
+    if value is None or value == "":
+        return default
+    return _value(name, value).strip()
+
+
+def _key_path(key: str, keys: Collection[str], keys_dir: Path) -> str:
+    """A key chosen among the stored ones (SEC_HOME/keys), never an arbitrary path of the console's host."""
+    if key not in keys:
+        raise SecError(f"no key {key!r} in {keys_dir}: add it there, or choose one of the stored keys")
+    return str(keys_dir / key)
+
+
+def cluster_create_argv(fields: Mapping[str, Any], keys: Collection[str], keys_dir: Path) -> list[str]:
+    """"Add cluster" (a form or `POST /api/clusters`) as `sec cluster create ... --json`."""
+    name, address = _field(fields, "name"), _field(fields, "app_server")
+    if not name or not address:
+        raise SecError("give the cluster's name and its App server's address (name, app_server)")
+    argv = ["cluster", "create", name, "--app-server", address, "--port", _field(fields, "port", "22"),
+            "--user", _field(fields, "user", "root")]
+    if _field(fields, "key"):
+        argv += ["--key", _key_path(_field(fields, "key"), keys, keys_dir)]
+    return [*argv, "--json"]
+
+
+def host_argv(action: str, fields: Mapping[str, Any], roles: list[str], keys: Collection[str],
+              keys_dir: Path) -> list[str]:
+    """The Hosts page's add/edit/remove (or the API's) as `sec host ACTION CLUSTER NAME ...`."""
+    if action not in ("add", "edit", "remove"):
+        raise SecError(f"no host action {action}: choose add, edit or remove")
+    cluster, name = _field(fields, "cluster"), _field(fields, "name")
+    if not cluster or not name:
+        raise SecError("give the cluster and the host's name")
+    if action == "remove":
+        return ["host", "remove", cluster, name] + (["--force"] if fields.get("force") in (True, "on") else [])
+    argv = ["host", action, cluster, name]
+    for option in ("address", "port", "user", "python"):
+        if _field(fields, option):
+            argv.append(f"--{option}={_field(fields, option)}")
+    if _field(fields, "key"):
+        argv.append(f"--key={_key_path(_field(fields, 'key'), keys, keys_dir)}")
+    if roles:
+        argv.append(f"--roles={','.join(_value('roles', r) for r in roles)}")
+    if action == "add" and fields.get("no_check") in (True, "on"):  # as `sec host add --no-check`
+        argv.append("--no-check")
+    return argv

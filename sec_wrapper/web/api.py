@@ -165,6 +165,77 @@ async def site_operation(request: Request) -> Response:
                          "site": request.path_params["site"]}, status_code=202)
 
 
+async def create_cluster(request: Request) -> Response:
+    """POST /api/clusters {name, app_server, port, user, key}: `sec cluster create`, answered 202 with the
+    operation's id (discovery runs over SSH as a recorded operation)."""
+    from sec_wrapper.web.pages.common import stored_keys
+
+    body = await _json_body(request)
+    started = await launch.launch_operation(actions.cluster_create_argv(body, stored_keys(), store.keys_dir()),
+                                            user_of(request))
+    if started.operation_id is None:
+        raise SecError(started.message)
+    return JSONResponse({"id": started.operation_id, "operation": "cluster create"}, status_code=202)
+
+
+async def remove_cluster(request: Request) -> Response:
+    """DELETE /api/clusters/<name>: `sec cluster remove` (the cluster's file only; no host is touched)."""
+    security.check_csrf(request)
+    name = request.path_params["name"]
+    store.load_cluster(name)  # an unknown cluster is 400 with the CLI's message
+    await _run_or_refuse(request, ["cluster", "remove", name])
+    return JSONResponse({"removed": name})
+
+
+async def _run_or_refuse(request: Request, argv: list[str]) -> None:
+    result = await launch.run_cli(argv, user_of(request))
+    if not result.ok:
+        raise SecError(result.message)
+
+
+def _host_document(cluster_name: str, name: str) -> dict[str, Any]:
+    found = store.load_cluster(cluster_name)
+    return next({"cluster": found.name, **h.__dict__} for h in found.hosts if h.name == name)
+
+
+async def _host_change(request: Request, action: str, fields: dict[str, Any]) -> list[str]:
+    from sec_wrapper.web.pages.common import stored_keys
+
+    roles = fields.pop("roles", None) or []
+    if isinstance(roles, str):
+        roles = [r for r in roles.split(",") if r]
+    if not isinstance(roles, list):
+        raise SecError("roles: give a list such as [\"app\", \"api\"]")
+    argv = actions.host_argv(action, fields, [str(r) for r in roles], stored_keys(), store.keys_dir())
+    await _run_or_refuse(request, argv)
+    return argv
+
+
+async def add_host(request: Request) -> Response:
+    """POST /api/hosts {cluster, name, address, roles, port, user, key, python, no_check}: `sec host add`
+    (the host is checked over SSH first unless no_check)."""
+    body = await _json_body(request)
+    await _host_change(request, "add", body)
+    return JSONResponse(_host_document(str(body["cluster"]), str(body["name"])), status_code=201)
+
+
+async def edit_host(request: Request) -> Response:
+    """PATCH /api/hosts/<cluster>/<name> with the fields to change: `sec host edit`."""
+    body = await _json_body(request)
+    cluster_name, name = request.path_params["cluster"], request.path_params["name"]
+    await _host_change(request, "edit", {**body, "cluster": cluster_name, "name": name})
+    return JSONResponse(_host_document(cluster_name, name))
+
+
+async def remove_host(request: Request) -> Response:
+    """DELETE /api/hosts/<cluster>/<name>[?force=true]: `sec host remove`."""
+    security.check_csrf(request)
+    cluster_name, name = request.path_params["cluster"], request.path_params["name"]
+    force = request.query_params.get("force", "") in ("1", "true", "on")
+    await _host_change(request, "remove", {"cluster": cluster_name, "name": name, "force": force})
+    return JSONResponse({"removed": name, "cluster": cluster_name})
+
+
 async def cluster_action(request: Request) -> Response:
     """POST /api/clusters/<name>/connect (re-check every host)."""
     body = await _json_body(request)
@@ -199,12 +270,17 @@ async def advanced(request: Request) -> Response:
 
 routes = [
     Route("/api/clusters", clusters),
+    Route("/api/clusters", create_cluster, methods=["POST"]),
     Route("/api/clusters/{name}", cluster),
+    Route("/api/clusters/{name}", remove_cluster, methods=["DELETE"]),
     Route("/api/clusters/{name}/connect", cluster_action, methods=["POST"]),
     Route("/api/sites", sites),
     Route("/api/sites/{site}", site),
     Route("/api/sites/{site}/{operation}", site_operation, methods=["POST"]),
     Route("/api/hosts", hosts),
+    Route("/api/hosts", add_host, methods=["POST"]),
+    Route("/api/hosts/{cluster}/{name}", edit_host, methods=["PATCH"]),
+    Route("/api/hosts/{cluster}/{name}", remove_host, methods=["DELETE"]),
     Route("/api/operations", operations),
     Route("/api/operations/{id}", operation),
     Route("/api/operations/{id}/log", operation_log_api),

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import time
 from pathlib import Path
 
@@ -113,3 +114,29 @@ def test_maintenance_over_the_api_takes_its_state_by_name(cluster: str, console:
     assert http_get(sandbox, STAGING)[0] == 200
     answer = client.post(f"/api/sites/{STAGING}/maintenance", json={"state": "sideways"})
     assert answer.status_code == 400 and "invalid choice: 'sideways'" in answer.json()["error"]
+
+
+def test_a_cluster_is_removed_and_created_again_over_the_api(cluster: str, console: Console, sandbox: dict) -> None:
+    from sec_wrapper import store
+
+    app = sandbox["app_server"]
+    keys = store.keys_dir()
+    shutil.copyfile(app["key"], keys / "sandbox_app")
+    (keys / "sandbox_app").chmod(0o600)
+    client = httpx2.Client(base_url=console.url, headers={"Authorization": f"Bearer {console.token}"}, timeout=60)
+    try:
+        assert client.delete(f"/api/clusters/{cluster}").json() == {"removed": cluster}
+        assert not store.cluster_exists(cluster)
+        answer = client.post("/api/clusters", json={"name": cluster, "app_server": app["address"],
+                                                    "port": app["port"], "user": app["user"],
+                                                    "key": "sandbox_app"})
+        assert answer.status_code == 202, answer.text
+        record = wait_for_end(client, answer.json()["id"])
+        assert record["status"] == "successful" and record["user"] == "alice", record
+        assert {s["name"] for s in client.get("/api/sites", params={"cluster": cluster}).json()} >= {PROD, STAGING}
+        hosts = [h for h in client.get("/api/hosts").json() if h["cluster"] == cluster]
+        assert [h["address"] for h in hosts] == [app["address"]] and hosts[0]["key"]  # a copy of the chosen key
+    finally:  # later tests need the cluster
+        if not store.cluster_exists(cluster):
+            sec("cluster", "create", cluster, "--app-server", app["address"], "--port", str(app["port"]),
+                "--user", app["user"], "--key", app["key"])

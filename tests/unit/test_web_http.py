@@ -105,7 +105,8 @@ def test_token_is_shown_once_and_stored_only_as_a_digest(home: Path) -> None:
 
 def test_every_page_and_endpoint_refuses_an_unauthenticated_request(app) -> None:
     client = TestClient(app)
-    paths = {m: _routes(app, m) for m in ("GET", "POST")}
+    paths = {m: _routes(app, m) for m in ("GET", "POST", "PATCH", "DELETE")}
+    assert "/api/hosts/x/x" in paths["PATCH"] and "/api/clusters/x" in paths["DELETE"]
     assert "/api/sites/x/x" in paths["POST"] and "/operations/20260101T000000Z-abcd/events" in paths["GET"]
     for method, found in paths.items():
         for path in found:
@@ -157,6 +158,12 @@ def test_every_post_without_the_csrf_token_is_refused_and_nothing_runs(app, logg
         assert answer.status_code == 403, path
     answer = logged_in.post(f"/api/sites/{SITE}/backup", json={}, follow_redirects=False)
     assert answer.status_code == 403 and "CSRF" in answer.json()["error"]
+    for method in ("PATCH", "DELETE"):
+        for path in _routes(app, method):
+            answer = logged_in.request(method, path.replace("/x/x", "/studio/app1").replace("/x", "/studio"),
+                                       json={"address": "127.0.0.8"}, follow_redirects=False)
+            assert answer.status_code == 403 and "CSRF" in answer.json()["error"], (method, path)
+    assert store.load_cluster("studio").host("app1").address == "127.0.0.1"
     assert history.all_ids() == []
     assert logged_in.get("/api/clusters").status_code == 200  # still logged in: logout needed the token too
 
@@ -244,28 +251,62 @@ def test_hosts_page_adds_edits_and_removes_a_host(logged_in: TestClient) -> None
     _stored_site()
     csrf = _csrf(logged_in.get("/hosts").text)
     answer = logged_in.post("/hosts/add", data={"csrf": csrf, "cluster": "studio", "name": "api1",
-                                                "address": "10.0.0.9", "port": "2222", "user": "shotgun",
+                                                "address": "127.0.0.9", "port": "9", "user": "shotgun",
                                                 "roles": ["api", "db"]})
-    # Checked over SSH by default, as `sec host add`: 10.0.0.9 does not answer, so nothing is added.
-    assert answer.status_code == 400 and "10.0.0.9" in answer.text
+    # Checked over SSH by default, as `sec host add`: 127.0.0.9 does not answer, so nothing is added.
+    assert answer.status_code == 400 and "127.0.0.9" in answer.text
     assert "api1" not in [h.name for h in store.load_cluster("studio").hosts]
     answer = logged_in.post("/hosts/add", data={"csrf": csrf, "cluster": "studio", "name": "api1",
-                                                "address": "10.0.0.9", "port": "2222", "user": "shotgun",
+                                                "address": "127.0.0.9", "port": "9", "user": "shotgun",
                                                 "roles": ["api", "db"], "no_check": "on"})
     assert answer.status_code == 200 and "api1" in answer.text  # followed back to the Hosts page
     host = store.load_cluster("studio").host("api1")
-    assert (host.address, host.port, host.user, host.roles) == ("10.0.0.9", 2222, "shotgun", ["api", "db"])
+    assert (host.address, host.port, host.user, host.roles) == ("127.0.0.9", 9, "shotgun", ["api", "db"])
     answer = logged_in.post("/hosts/edit", data={"csrf": csrf, "cluster": "studio", "name": "api1",
-                                                 "address": "10.0.0.10", "roles": ["api"]})
+                                                 "address": "127.0.0.10", "roles": ["api"]})
     assert answer.status_code == 200
     host = store.load_cluster("studio").host("api1")
-    assert (host.address, host.roles) == ("10.0.0.10", ["api"])
+    assert (host.address, host.roles) == ("127.0.0.10", ["api"])
     # The CLI's own refusal, shown on the page: app1 serves the site.
     answer = logged_in.post("/hosts/remove", data={"csrf": csrf, "cluster": "studio", "name": "app1"})
     assert answer.status_code == 400 and "sites prod.teststudio.com depend on it" in answer.text
     answer = logged_in.post("/hosts/remove", data={"csrf": csrf, "cluster": "studio", "name": "api1"})
     assert answer.status_code == 200
     assert [h.name for h in store.load_cluster("studio").hosts] == ["app1"]
+
+
+def test_api_adds_edits_and_removes_hosts_and_clusters_as_the_cli_does(logged_in: TestClient) -> None:
+    _stored_site()
+    csrf = {"X-CSRF-Token": _csrf(logged_in.get("/").text)}
+    api1 = {"cluster": "studio", "name": "api1", "address": "127.0.0.9", "port": 9, "roles": ["api"]}
+    answer = logged_in.post("/api/hosts", json=api1, headers=csrf)  # checked over SSH first: nothing answers
+    assert answer.status_code == 400 and "127.0.0.9" in answer.json()["error"]
+    assert "api1" not in [h.name for h in store.load_cluster("studio").hosts]
+    answer = logged_in.post("/api/hosts", json={**api1, "key": "../../etc/shadow"}, headers=csrf)
+    assert answer.status_code == 400 and answer.json()["error"].startswith("no key '../../etc/shadow' in ")
+    answer = logged_in.post("/api/hosts", json={**api1, "no_check": True}, headers=csrf)
+    assert answer.status_code == 201
+    assert answer.json() | {"key": None} == {"cluster": "studio", "name": "api1", "address": "127.0.0.9", "port": 9,
+                                             "user": "root", "key": None, "roles": ["api"], "python": None}
+    answer = logged_in.patch("/api/hosts/studio/api1", json={"address": "127.0.0.10", "roles": ["api", "db"]},
+                             headers=csrf)
+    assert answer.status_code == 200 and answer.json()["address"] == "127.0.0.10"
+    assert store.load_cluster("studio").host("api1").roles == ["api", "db"]
+    answer = logged_in.delete("/api/hosts/studio/app1", headers=csrf)  # the CLI's own refusal
+    assert answer.status_code == 400 and "sites prod.teststudio.com depend on it" in answer.json()["error"]
+    assert logged_in.delete("/api/hosts/studio/api1", headers=csrf).status_code == 200
+    assert [h.name for h in store.load_cluster("studio").hosts] == ["app1"]
+    # Bad input to cluster create is refused before anything runs, with the fix named.
+    recorded = history.all_ids()  # the host checks above ran as operations
+    answer = logged_in.post("/api/clusters", json={"name": "other"}, headers=csrf)
+    assert answer.status_code == 400 and "app_server" in answer.json()["error"]
+    answer = logged_in.post("/api/clusters", json={"name": "other", "app_server": "--json"}, headers=csrf)
+    assert answer.status_code == 400
+    assert history.all_ids() == recorded
+    assert logged_in.delete("/api/clusters/nosuch", headers=csrf).status_code == 400
+    answer = logged_in.delete("/api/clusters/studio", headers=csrf)
+    assert answer.status_code == 200 and answer.json() == {"removed": "studio"}
+    assert logged_in.get("/api/clusters").json() == []
 
 
 # ---- the live log -----------------------------------------------------------------------------------

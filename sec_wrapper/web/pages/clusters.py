@@ -12,7 +12,7 @@ from starlette.responses import Response
 from sec_wrapper import history, store
 from sec_wrapper.commands.cluster import cluster_rows, site_rows
 from sec_wrapper.errors import SecError
-from sec_wrapper.web import launch, security
+from sec_wrapper.web import actions, launch, security
 from sec_wrapper.web.api import user_of
 from sec_wrapper.web.app import render
 from sec_wrapper.web.pages.common import form_dict, redirect, stored_keys
@@ -27,17 +27,11 @@ async def clusters_page(request: Request, error: str | None = None, status_code:
 
 async def add_cluster(request: Request) -> Response:
     form = form_dict(await security.checked_form(request))
-    name, address = form.get("name", "").strip(), form.get("app_server", "").strip()
-    if not name or not address or name.startswith("-") or address.startswith("-"):
-        return await clusters_page(request, "give the cluster's name and its App server's address", 400)
-    argv = ["cluster", "create", name, "--app-server", address,
-            "--port", form.get("port", "22").strip() or "22", "--user", form.get("user", "root").strip() or "root"]
-    if form.get("key"):
-        key = form["key"]
-        if key not in stored_keys():
-            return await clusters_page(request, f"no key {key!r} in {store.keys_dir()}", 400)
-        argv += ["--key", str(store.keys_dir() / key)]
-    started = await launch.launch_operation([*argv, "--json"], user_of(request))
+    try:
+        argv = actions.cluster_create_argv(form, stored_keys(), store.keys_dir())
+    except SecError as exc:
+        return await clusters_page(request, str(exc), 400)
+    started = await launch.launch_operation(argv, user_of(request))
     if started.operation_id is None:
         return await clusters_page(request, started.message, 400)
     return redirect(f"/operations/{started.operation_id}")
@@ -114,41 +108,14 @@ async def hosts_page(request: Request, error: str | None = None, status_code: in
                                           "error": error, "active": "hosts"}, status_code)
 
 
-def _host_options(form: dict[str, str], roles: list[str]) -> list[str]:
-    argv = []
-    for field in ("address", "port", "user", "python"):
-        value = form.get(field, "").strip()
-        if value:
-            if value.startswith("-"):
-                raise SecError(f"{field}: {value!r} is not valid")
-            argv.append(f"--{field}={value}")
-    if form.get("key"):
-        if form["key"] not in stored_keys():
-            raise SecError(f"no key {form['key']!r} in {store.keys_dir()}")
-        argv.append(f"--key={store.keys_dir() / form['key']}")
-    if roles:
-        argv.append(f"--roles={','.join(roles)}")
-    return argv
-
-
 async def host_action(request: Request) -> Response:
     form = await security.checked_form(request)
-    fields = form_dict(form)
-    roles = [str(r) for r in form.getlist("roles")]
     action = request.path_params["action"]
-    cluster = fields.get("cluster", "").strip()
-    name = fields.get("name", "").strip()
+    if action not in ("add", "edit", "remove"):
+        raise HTTPException(404, f"no host action {action}")
     try:
-        if not cluster or not name or cluster.startswith("-") or name.startswith("-"):
-            raise SecError("give the cluster and the host's name")
-        if action == "remove":
-            argv = ["host", "remove", cluster, name] + (["--force"] if fields.get("force") == "on" else [])
-        elif action in ("add", "edit"):
-            argv = ["host", action, cluster, name, *_host_options(fields, roles)]
-            if action == "add" and fields.get("no_check") == "on":  # as `sec host add --no-check`
-                argv.append("--no-check")
-        else:
-            raise HTTPException(404, f"no host action {action}")
+        argv = actions.host_argv(action, form_dict(form), [str(r) for r in form.getlist("roles")], stored_keys(),
+                                 store.keys_dir())
     except SecError as exc:
         return await hosts_page(request, str(exc), 400)
     result = await launch.run_cli(argv, user_of(request))
