@@ -192,3 +192,14 @@ def console(sec_home: Path) -> Iterator[Console]:
     finally:
         server.terminate()
         server.wait(timeout=15)
+
+
+def plain_inventory(value):
+    """ansible-inventory marks some strings as unsafe ({'__ansible_unsafe': s}); compare plain values."""
+    if isinstance(value, dict):
+        if set(value) == {"__ansible_unsafe"}:
+            return value["__ansible_unsafe"]
+        return {k: plain_inventory(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [plain_inventory(v) for v in value]
+    return value

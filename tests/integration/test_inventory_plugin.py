@@ -10,6 +10,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tests.integration.conftest import plain_inventory
+
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -31,23 +33,12 @@ def _inventory(source: Path, env: dict | None = None) -> subprocess.CompletedPro
                                "ANSIBLE_INVENTORY_UNPARSED_FAILED": "true", **(env or {})})
 
 
-def _plain(value):
-    """ansible-inventory marks some strings as unsafe ({'__ansible_unsafe': s}); compare plain values."""
-    if isinstance(value, dict):
-        if set(value) == {"__ansible_unsafe"}:
-            return value["__ansible_unsafe"]
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_plain(v) for v in value]
-    return value
-
-
 def test_plugin_finds_both_sites_with_groups(sandbox: dict, tmp_path: Path) -> None:
     source = _source(tmp_path / "box.apache_sites.yml", sandbox["app_server"],
                      keyed_groups=[{"key": "sec_roles", "prefix": "role"}])
     result = _inventory(source)
     assert result.returncode == 0, result.stderr
-    data = _plain(json.loads(result.stdout))
+    data = plain_inventory(json.loads(result.stdout))
     host = "127.0.0.1"
     for group in ("app_servers", "db_servers", "production", "staging", "com_teststudio_prod",
                   "com_teststudio_staging", "role_app", "role_db"):
@@ -88,7 +79,7 @@ def test_site_roles_option_overrides_the_name_rule(sandbox: dict, tmp_path: Path
                      site_roles={"com_teststudio_prod": "staging"})
     result = _inventory(source)
     assert result.returncode == 0, result.stderr
-    data = _plain(json.loads(result.stdout))
+    data = plain_inventory(json.loads(result.stdout))
     assert data["_meta"]["hostvars"]["127.0.0.1"]["sec_sites"]["com_teststudio_prod"]["role"] == "staging"
     assert "production" not in data or "127.0.0.1" not in data["production"].get("hosts", [])
 
@@ -106,7 +97,7 @@ def test_plugin_reports_skipped_vhosts_and_takes_apache_env(sandbox: dict, tmp_p
     try:
         result = _inventory(_source(tmp_path / "a.apache_sites.yml", sandbox["app_server"]))
         assert result.returncode == 0, result.stderr
-        hostvars = _plain(json.loads(result.stdout))["_meta"]["hostvars"]["127.0.0.1"]
+        hostvars = plain_inventory(json.loads(result.stdout))["_meta"]["hostvars"]["127.0.0.1"]
         [entry] = hostvars["sec_skipped_sites"]
         assert entry["name"] == "inv.teststudio.com" and "uses ${SEC_INV_ROOT}, which is not defined" in entry["reason"]
         assert "inv.teststudio.com" in result.stderr  # shown as a warning too
@@ -114,7 +105,7 @@ def test_plugin_reports_skipped_vhosts_and_takes_apache_env(sandbox: dict, tmp_p
         given = _inventory(_source(tmp_path / "b.apache_sites.yml", sandbox["app_server"],
                                    apache_env={"SEC_INV_ROOT": str(site_dir.parent)}))
         assert given.returncode == 0, given.stderr
-        hostvars = _plain(json.loads(given.stdout))["_meta"]["hostvars"]["127.0.0.1"]
+        hostvars = plain_inventory(json.loads(given.stdout))["_meta"]["hostvars"]["127.0.0.1"]
         assert "com_teststudio_inv" in hostvars["sec_sites"]
         assert "sec_skipped_sites" not in hostvars
     finally:

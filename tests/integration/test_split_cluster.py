@@ -27,7 +27,7 @@ import yaml
 from sec_wrapper.sandbox import Sandbox
 from sec_wrapper.sandbox.processes import alive
 from sec_wrapper.sandbox.split import SplitSandbox
-from tests.integration.conftest import make_world_traversable_dir
+from tests.integration.conftest import make_world_traversable_dir, plain_inventory
 
 pytestmark = pytest.mark.integration
 
@@ -194,6 +194,50 @@ def test_registration_knows_every_host_and_each_web_head(split: Split) -> None:
     assert all(h["answers"] for h in shown["web_heads"]) and shown["unreachable"] == []
     assert {h["host"]: h["health_url"] for h in shown["web_heads"]} == {
         h: split.site(PROD)["heads"][h]["url"] + "status" for h in HEADS}
+
+
+def test_the_inventory_plugin_sees_the_split_cluster_and_a_playbook_backs_up_through_it(
+        split: Split, tmp_path: Path) -> None:
+    """AWX's way in: fpt.sec.apache_sites with each host listed by role, then a project playbook on it."""
+    root = Path(__file__).resolve().parents[2]
+    hosts = split.box.state()["hosts"]
+
+    def item(name: str) -> dict:
+        ssh_info = hosts[name]["ssh"]
+        return {"name": name, "address": hosts[name]["address"], "port": ssh_info["port"], "user": ssh_info["user"],
+                "private_key_file": ssh_info["key"]}
+
+    known_hosts = tmp_path / "known_hosts"
+    known_hosts.write_text("".join(Path(h["ssh"]["known_hosts"]).read_text() for h in hosts.values()))
+    source = tmp_path / "split.apache_sites.yml"
+    source.write_text(yaml.safe_dump({"plugin": "fpt.sec.apache_sites", "app_servers": [item("app1"), item("app2")],
+                                      "api_servers": [item("api1")], "db_servers": [item("db1")],
+                                      "known_hosts_file": str(known_hosts), "host_key_checking": "yes"}))
+    env = {**split.env, "ANSIBLE_CONFIG": str(root / "ansible.cfg"), "ANSIBLE_INVENTORY_UNPARSED_FAILED": "true"}
+    listed = subprocess.run(["ansible-inventory", "-i", str(source), "--list", "--export"], capture_output=True,
+                            text=True, cwd=root, stdin=subprocess.DEVNULL, timeout=180, env=env)
+    assert listed.returncode == 0, listed.stderr
+    data = plain_inventory(json.loads(listed.stdout))
+    assert {g: sorted(data[g]["hosts"]) for g in ("app_servers", "api_servers", "db_servers")} == {
+        "app_servers": ["app1", "app2"], "api_servers": ["api1"], "db_servers": ["db1"]}
+    assert data["com_teststudio_prod"]["hosts"] == ["app1", "app2", "api1"]  # App servers first
+    hostvars = data["_meta"]["hostvars"]
+    assert hostvars["db1"]["ansible_port"] == hosts["db1"]["ssh"]["port"]
+    for head in HEADS:
+        site = hostvars[head]["sec_sites"]["com_teststudio_prod"]
+        assert Path(site["site_dir"]) == split.site_dir(PROD, head)
+        assert site["db_host"] == "db1"
+    before = set(os.listdir(split.site_dir(STAGING, "app1") / "db_backup"))
+    played = subprocess.run(["ansible-playbook", "-i", str(source), "playbooks/backup.yml", "-e",
+                             f"site={STAGING}", "-e", "label=awx-split", "-e", "keep=0"], capture_output=True,
+                            text=True, cwd=root, stdin=subprocess.DEVNULL, timeout=300, env=env)
+    assert played.returncode == 0, played.stdout[-3000:] + played.stderr[-2000:]
+    made = set(os.listdir(split.site_dir(STAGING, "app1") / "db_backup")) - before
+    assert len(made) == 1 and next(iter(made)).endswith("_awx-split")
+    # On app1 only, against db1: no other web head holds a backup.
+    for head in ("app2", "api1"):
+        backups = split.site_dir(STAGING, head) / "db_backup"
+        assert not any(n.endswith("_awx-split") for n in (os.listdir(backups) if backups.exists() else []))
 
 
 def test_host_add_refuses_a_host_without_the_site_or_a_senseless_role(split: Split) -> None:

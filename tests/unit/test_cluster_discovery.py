@@ -114,10 +114,13 @@ def test_each_web_head_keeps_its_own_site_dir_and_vhost_and_app_servers_come_fir
     api = [{"name": "api1", "address": "10.0.0.13", "port": 22, "user": "root", "key": None}]
     discoveries = {"app1": {"sites": [_on("10.0.0.11", "/a1", 81)]}, "app2": {"sites": [_on("10.0.0.12", "/a2", 82)]},
                    "api1": {"sites": [_on("10.0.0.13", "/api", 83)]}}
-    cluster = cluster_from_discovery(servers, discoveries, api)
-    cluster["hosts"].append({**api[0], "roles": ["api"]})
+    db = [{"name": "db1", "address": "10.0.0.14", "port": 2222, "user": "dba", "key": "db1_key"}]
+    cluster = cluster_from_discovery(servers, discoveries, api, db)
+    assert {h["name"]: h["roles"] for h in cluster["hosts"]} == {"app1": ["app"], "app2": ["app"], "api1": ["api"],
+                                                                 "db1": ["db"]}
+    assert next(h for h in cluster["hosts"] if h["name"] == "db1")["port"] == 2222  # its own SSH settings
     (site,) = cluster["sites"]
-    assert site["app_hosts"] == ["app1", "app2"] and site["db_host"] == "10.0.0.14"
+    assert site["app_hosts"] == ["app1", "app2"] and site["db_host"] == "db1"
     inventory = inventory_from_cluster(cluster)
     # App servers first, then the API server: a play's run_once steps land on the first App server.
     assert inventory["groups"]["com_teststudio_prod"] == ["app1", "app2", "api1"]

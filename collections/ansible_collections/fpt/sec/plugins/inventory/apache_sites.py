@@ -38,6 +38,22 @@ options:
     type: list
     elements: raw
     default: []
+  api_servers:
+    description:
+      - API servers of the sites, items as in O(app_servers). Each is read like an App server, and its own view
+        of every site the App servers carry (its site dir, its vhost) lands in its C(sec_sites); it joins the
+        C(api_servers) group and every site's group, after the App servers.
+    type: list
+    elements: raw
+    default: []
+  db_servers:
+    description:
+      - DB servers, items as in O(app_servers), matched by address to the database host the sites'
+        C(database.yml) names; they join the C(db_servers) group with these SSH settings. A database host
+        not listed here is reached with the SSH settings of the App server that names it.
+    type: list
+    elements: raw
+    default: []
   address:
     description: Address of the App server when O(app_servers) is empty.
     type: str
@@ -116,6 +132,18 @@ compose:
 
 # For AWX: address, user and key come from the credential's environment variables.
 plugin: fpt.sec.apache_sites
+
+# split.apache_sites.yml: two App servers, an API server and the DB server, each named
+plugin: fpt.sec.apache_sites
+user: sec
+private_key_file: ~/.ssh/sec_ed25519
+app_servers:
+  - {name: app1, address: app1.studio.lan}
+  - {name: app2, address: app2.studio.lan}
+api_servers:
+  - {name: api1, address: api1.studio.lan}
+db_servers:
+  - {name: db1, address: db1.studio.lan, user: postgres-admin}
 """
 
 from ansible.errors import AnsibleParserError
@@ -155,11 +183,11 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
             self._cache[cache_key] = data
         self._populate(data)
 
-    def _servers(self) -> list[dict]:
+    def _servers(self, option: str = "app_servers") -> list[dict]:
         defaults = {"port": self.get_option("port"), "user": self.get_option("user"),
                     "key": self.get_option("private_key_file")}
-        items = self.get_option("app_servers") or []
-        if not items:
+        items = self.get_option(option) or []
+        if not items and option == "app_servers":
             if not self.get_option("address"):
                 raise AnsibleParserError("apache_sites: no App server given: set app_servers or address "
                                          "(or the SEC_APP_SERVER environment variable)")
@@ -168,7 +196,7 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
         for item in items:
             item = {"address": item} if isinstance(item, str) else dict(item)
             if not item.get("address"):
-                raise AnsibleParserError("apache_sites: every app_servers item needs an address")
+                raise AnsibleParserError(f"apache_sites: every {option} item needs an address")
             server = {"address": item["address"], "name": item.get("name") or item["address"],
                       "port": item.get("port", defaults["port"]), "user": item.get("user", defaults["user"]),
                       "key": item.get("private_key_file", defaults["key"])}
@@ -176,9 +204,9 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
         return servers
 
     def _discover(self) -> dict:
-        servers = self._servers()
+        app_servers, api_servers = self._servers("app_servers"), self._servers("api_servers")
         discoveries = {}
-        for server in servers:
+        for server in [*app_servers, *api_servers]:
             try:
                 discoveries[server["name"]] = discover_remote(
                     server["address"], apache_config=self.get_option("apache_config"),
@@ -188,7 +216,7 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
                     host_key_checking=self.get_option("host_key_checking"))
             except RemoteDiscoveryError as exc:
                 raise AnsibleParserError(f"apache_sites: {exc}") from exc
-        return cluster_from_discovery(servers, discoveries)
+        return cluster_from_discovery(app_servers, discoveries, api_servers, self._servers("db_servers"))
 
     def _apply_site_roles(self, cluster: dict) -> None:
         roles = self.get_option("site_roles") or {}

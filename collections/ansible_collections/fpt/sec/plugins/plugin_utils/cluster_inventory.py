@@ -36,22 +36,27 @@ def site_for_host(site: dict, host: str) -> dict:
 
 
 def cluster_from_discovery(app_servers: list[dict], discoveries: dict[str, dict],
-                           api_servers: list[dict] | None = None) -> dict:
-    """Builds hosts and sites from what discovery returned for each App server.
+                           api_servers: list[dict] | None = None, db_servers: list[dict] | None = None) -> dict:
+    """Builds hosts and sites from what discovery returned for each App server (and API server).
 
-    app_servers: [{"name", "address", "port", "user", "key"[, "python"]}]; discoveries: {host name:
-    discover_sites(), plus "python", the interpreter that ran it}.
-    A site's DB host on loopback is the App server itself (it gets the db role); another DB host becomes
-    a host of its own with the App server's SSH user and key, which `sec host edit` can change.
+    app_servers, api_servers, db_servers: [{"name", "address", "port", "user", "key"[, "python"]}];
+    discoveries: {host name: discover_sites(), plus "python", the interpreter that ran it}.
+    A site's DB host on loopback is the App server itself (it gets the db role); a DB host listed in
+    db_servers (matched by address) is that server, with its own SSH settings; another DB host becomes a
+    host of its own with the App server's SSH user and key, which `sec host edit` can change.
     """
     hosts: dict[str, dict] = {}
     sites: dict[str, dict] = {}
-    for server in app_servers:
-        hosts[server["name"]] = {**server, "roles": ["app"]}
+    for server, role in [*((s, "app") for s in app_servers), *((s, "api") for s in api_servers or []),
+                         *((s, "db") for s in db_servers or [])]:
+        host = hosts.setdefault(server["name"], {**server, "roles": []})
+        if role not in host["roles"]:
+            host["roles"].append(role)
         # The interpreter that ran discovery there: later runs need no interpreter discovery of their own.
         python = server.get("python") or discoveries.get(server["name"], {}).get("python")
-        if python:
-            hosts[server["name"]]["python"] = python
+        if python and not host.get("python"):
+            host["python"] = python
+    db_by_address = {s["address"]: s["name"] for s in db_servers or []}
     for server in app_servers:
         for found in discoveries.get(server["name"], {}).get("sites", []):
             site = sites.setdefault(found["reverse_name"], {k: found.get(k) for k in SITE_KEYS})
@@ -61,6 +66,8 @@ def cluster_from_discovery(app_servers: list[dict], discoveries: dict[str, dict]
             db_host = (found.get("database") or {}).get("host")
             if db_host in LOOPBACK or db_host == server["address"]:
                 db_name = server["name"]
+            elif db_host in db_by_address:
+                db_name = db_by_address[db_host]
             else:
                 db_name = db_host
                 hosts.setdefault(db_name, {"name": db_name, "address": db_host, "port": server.get("port"),
