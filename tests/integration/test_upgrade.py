@@ -229,6 +229,10 @@ def kill_in_window(world: World, site: str, target: str, extra: tuple[str, ...] 
             assert time.monotonic() < deadline, "the migration never started"
             time.sleep(0.1)
         assert get(world, site)[0] == 503
+        # The lock names the migrating module's own process on the App server: no other operation takes the
+        # site over while it runs, whatever happens to the controller.
+        lock = json.loads((world.site_dir(site) / "tmp/sec-operation.lock").read_text())
+        assert lock["work"]["module"] == "db_migrate" and Path(f"/proc/{lock['work']['pid']}").exists(), lock
         for pid in descendants(process.pid):
             try:
                 os.kill(pid, signal.SIGKILL)
@@ -241,6 +245,10 @@ def kill_in_window(world: World, site: str, target: str, extra: tuple[str, ...] 
                               ).fetchone()[0]:
             assert time.monotonic() < deadline, "the killed upgrade's migration kept running"
             time.sleep(0.1)
+        # And it recorded there how it ended, for the history of a run whose controller was killed.
+        outcome = json.loads((world.site_dir(site) / f"tmp/sec-outcomes/{lock['operation_id']}.json").read_text())
+        step = outcome["steps"][-1]
+        assert (step["module"], step["state"]) == ("db_migrate", "failed") and "controller" in step["msg"], step
     finally:
         if process.poll() is None:
             process.kill()

@@ -152,7 +152,7 @@ import os
 import time
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.fpt.sec.plugins.module_utils import site_releases
+from ansible_collections.fpt.sec.plugins.module_utils import site_releases, site_work
 from ansible_collections.fpt.sec.plugins.module_utils.db_migrations import Stopped, error_lines, run_watched, why_stop
 from ansible_collections.fpt.sec.plugins.module_utils.postgres import (
     PgClient,
@@ -235,6 +235,12 @@ def main() -> None:
         if module.check_mode or not queue:
             result["changed"] = bool(queue)
             module.exit_json(**result)
+        # Owned on the host that holds the site lock: while psql runs, the lock names this process, and how
+        # the migrations ended is recorded for the history even when the controller was killed (it then
+        # stops at once: why_stop).
+        work = site_work.SiteWork(site_dir, "db_migrate")
+        work.begin()
+        work.attach(module, ("applied", "pending", "schema_version"))
 
         psql = find_binary("psql")
         env = client.environment()
