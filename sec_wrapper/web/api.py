@@ -3,6 +3,7 @@ starts them (answering 202 with the operation's id)."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import tempfile
@@ -13,7 +14,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from sec_wrapper import history, store
+from sec_wrapper import history, host_outcome, store
 from sec_wrapper.commands.cluster import cluster_rows
 from sec_wrapper.commands.site import all_site_rows
 from sec_wrapper.errors import SecError
@@ -39,6 +40,16 @@ def operation_document(op_id: str) -> dict[str, Any]:
             document["result"] = json.loads(result_path.read_text(encoding="utf-8") or "null")
         except ValueError:
             document["result"] = None
+    return document
+
+
+async def settled_operation_document(op_id: str) -> dict[str, Any]:
+    """operation_document, after asking the App server how a run whose `sec` was killed really ended there,
+    as `sec ops show` does (host_outcome); the answer is stored in the history once it is final."""
+    document = operation_document(op_id)
+    if host_outcome.needs_host(document):
+        record = await asyncio.to_thread(host_outcome.reconcile, history.read_record(document["id"]))
+        document.update(record)
     return document
 
 
@@ -146,7 +157,7 @@ async def operations(request: Request) -> Response:
 
 
 async def operation(request: Request) -> Response:
-    return JSONResponse(operation_document(request.path_params["id"]))
+    return JSONResponse(await settled_operation_document(request.path_params["id"]))
 
 
 async def operation_log_api(request: Request) -> Response:
@@ -260,8 +271,6 @@ async def upload_release(request: Request) -> Response:
 
 async def advanced(request: Request) -> Response:
     """The low-level modules with their documentation (DOCUMENTATION, fragments merged)."""
-    import asyncio
-
     from sec_wrapper.web.pages.advanced import modules
 
     return JSONResponse([{"module": m["module"], "description": m["doc"].get("short_description", ""),

@@ -22,12 +22,13 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx2
 import psycopg
 import pytest
 from ansible_collections.fpt.sec.plugins.module_utils.site_model import read_database_config, read_database_password
 from ansible_collections.fpt.sec.plugins.modules import events_trim
 
-from tests.integration.conftest import run_playbook, sandbox_inventory, sec, site_by_name, site_status
+from tests.integration.conftest import Console, run_playbook, sandbox_inventory, sec, site_by_name, site_status
 
 pytestmark = pytest.mark.integration
 
@@ -448,7 +449,8 @@ def _alive(pid: int) -> bool:
 
 
 def test_a_killed_sec_leaves_its_trim_owned_and_the_history_says_what_the_host_did(staging: Staging,
-                                                                                   cluster: str) -> None:
+                                                                                   cluster: str,
+                                                                                   console: Console) -> None:
     """Issue 16: SIGKILL `sec trim-events` and its ansible-playbook mid-trim. The trim goes on on the App
     server: a second operation must be refused while it runs (the lock is judged by the remote work's pid on
     the host, not by the dead controller's), and the killed operation's history must say what the host did."""
@@ -484,6 +486,10 @@ def test_a_killed_sec_leaves_its_trim_owned_and_the_history_says_what_the_host_d
     assert "events_trim" in shown["message"] and "still running on the App server" in shown["message"]
 
     wait_until(lambda: not _alive(work["pid"]), 120, "the remote trim to finish")
+    # The console asks the App server too, as `sec ops show` does, and the answer is kept in the history.
+    api = httpx2.Client(base_url=console.url, headers={"Authorization": f"Bearer {console.token}"}, timeout=120)
+    answered = api.get(f"/api/operations/{killed['id']}").json()
+    assert answered["status"] == "successful" and answered["host_outcome"]["module"] == "events_trim", answered
     shown = json.loads(sec("ops", "show", killed["id"], "--json").stdout)
     assert shown["status"] == "successful", shown
     assert shown["host_outcome"]["state"] == "completed" and shown["host_outcome"]["module"] == "events_trim"

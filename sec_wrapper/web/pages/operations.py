@@ -9,7 +9,7 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
 from sec_wrapper import history
-from sec_wrapper.web.api import filtered_operations, operation_document
+from sec_wrapper.web.api import filtered_operations, operation_document, settled_operation_document
 from sec_wrapper.web.app import render
 
 _SSE_POLL = 0.3
@@ -24,7 +24,7 @@ async def operations_page(request: Request) -> Response:
 
 
 async def operation_page(request: Request) -> Response:
-    document = operation_document(request.path_params["id"])
+    document = await settled_operation_document(request.path_params["id"])
     return render(request, "operation.html", {"op": document, "active": "operations",
                                               "duration": history.format_duration(document.get("duration"))})
 
