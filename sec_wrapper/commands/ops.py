@@ -69,11 +69,17 @@ def cmd_list(args: argparse.Namespace) -> int:
     if args.json:
         print_json(records)
         return 0
-    rows = [{"id": r["id"], "operation": r.get("operation"), "status": r.get("status"), "site": r.get("site"),
+    # A run whose sec was killed: what its remote work did is not known until the App server is asked.
+    unsettled = [r for r in records if host_outcome.needs_host(r)]
+    rows = [{"id": r["id"], "operation": r.get("operation"),
+             "status": f"{r.get('status')}*" if r in unsettled else r.get("status"), "site": r.get("site"),
              "cluster": r.get("cluster"), "started": _when(r.get("started")),
              "duration": history.format_duration(_elapsed(r)), "user": r.get("user")} for r in records]
     print_table(rows, ["id", "operation", "status", "site", "cluster", "started", "duration", "user"],
                 empty="(no operations)")
+    if unsettled:
+        print(f"* its sec was killed; `sec ops show {unsettled[0]['id']}` asks the App server what its remote "
+              "work did")
     return 0
 
 
