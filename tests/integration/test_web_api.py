@@ -140,3 +140,22 @@ def test_a_cluster_is_removed_and_created_again_over_the_api(cluster: str, conso
         if not store.cluster_exists(cluster):
             sec("cluster", "create", cluster, "--app-server", app["address"], "--port", str(app["port"]),
                 "--user", app["user"], "--key", app["key"])
+
+
+def test_restore_over_the_api_is_the_clis_and_asks_for_the_name_on_production(cluster: str,
+                                                                             console: Console) -> None:
+    client, csrf = login(console)
+    headers = {"X-CSRF-Token": csrf}
+    answer = client.post(f"/api/sites/{STAGING}/backup", json={"label": "web-restore"}, headers=headers)
+    made = wait_for_end(client, answer.json()["id"])
+    assert made["status"] == "successful", made
+    backup = made["result"]["name"]
+    before = set(history.all_ids())
+    answer = client.post(f"/api/sites/{PROD}/restore", json={"backup": backup, "force": True}, headers=headers)
+    assert answer.status_code == 400 and "type the site's name (prod.teststudio.com)" in answer.json()["error"]
+    assert set(history.all_ids()) == before  # refused before anything ran
+    answer = client.post(f"/api/sites/{STAGING}/restore", json={"backup": backup}, headers=headers)
+    assert answer.status_code == 202, answer.text
+    restored = wait_for_end(client, answer.json()["id"])
+    assert restored["status"] == "successful" and restored["operation"] == "restore", restored
+    assert restored["user"] == "alice" and restored["arguments"]["backup"] == backup

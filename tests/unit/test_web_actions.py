@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from sec_wrapper.errors import SecError
-from sec_wrapper.web.actions import form_options, site_operation_argv
+from sec_wrapper.web.actions import cluster_create_argv, form_options, host_argv, site_operation_argv
 
 SITE = "prod.teststudio.com"
 
@@ -44,3 +44,37 @@ def test_what_could_change_the_command_is_refused(operation: str, options: dict,
 def test_form_fields_become_options() -> None:
     form = {"csrf": "t", "confirm": SITE, "before": "2020-01-01", "vacuum": "on", "batch_size": " "}
     assert form_options("trim-events", form) == {"before": "2020-01-01", "vacuum": True}
+
+
+def test_the_restore_form_switches_the_release_when_its_box_is_ticked() -> None:
+    ticked = form_options("restore", {"csrf": "t", "backup": "b1", "switch_release": "on"})
+    assert site_operation_argv("restore", SITE, ticked, confirmed=True) == [
+        "restore", SITE, "b1", "--switch-release", "--json", "--yes"]
+    assert form_options("restore", {"backup": "b1"}) == {"backup": "b1"}
+
+
+def test_cluster_and_host_forms_become_cli_commands(tmp_path) -> None:
+    keys = ["studio/app1"]
+    assert cluster_create_argv({"name": "studio", "app_server": "app1.lan", "key": "studio/app1"}, keys,
+                               tmp_path) == ["cluster", "create", "studio", "--app-server", "app1.lan", "--port",
+                                             "22", "--user", "root", "--key", str(tmp_path / "studio/app1"),
+                                             "--json"]
+    assert host_argv("add", {"cluster": "studio", "name": "api1", "address": "api1.lan", "port": 2222,
+                             "no_check": True}, ["api"], keys, tmp_path) == [
+        "host", "add", "studio", "api1", "--address=api1.lan", "--port=2222", "--roles=api", "--no-check"]
+    assert host_argv("remove", {"cluster": "studio", "name": "api1", "force": "on"}, [], keys, tmp_path) == [
+        "host", "remove", "studio", "api1", "--force"]
+
+
+@pytest.mark.parametrize("build, words", [
+    (lambda d: cluster_create_argv({"name": "x"}, [], d), "app_server"),
+    (lambda d: cluster_create_argv({"name": "x", "app_server": "-oProxyCommand=x"}, [], d), "not a valid value"),
+    (lambda d: cluster_create_argv({"name": "x", "app_server": "a", "key": "/etc/shadow"}, [], d), "no key"),
+    (lambda d: host_argv("add", {"cluster": "c"}, [], [], d), "host's name"),
+    (lambda d: host_argv("add", {"cluster": "c", "name": "h", "user": "-x"}, [], [], d), "not a valid value"),
+    (lambda d: host_argv("add", {"cluster": "c", "name": "h"}, ["-x"], [], d), "not a valid value"),
+    (lambda d: host_argv("reboot", {"cluster": "c", "name": "h"}, [], [], d), "no host action"),
+])
+def test_cluster_and_host_input_that_could_change_the_command_is_refused(build, words: str, tmp_path) -> None:
+    with pytest.raises(SecError, match=words):
+        build(tmp_path)
