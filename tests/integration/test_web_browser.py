@@ -213,6 +213,8 @@ def test_the_console_in_a_real_browser(sandbox: dict, console: Console, sec_home
     # The site's backups, checked.
     page.open(f"/sites/{PROD}/backups?check=1")
     assert page.all("#backups tbody tr") and "no backup" not in page.find("#backups").text
+    state = page.find("#backups tbody tr td:nth-child(5)").text  # checked just now: says when
+    assert state.startswith("verified\nat ") or state.startswith("verified at "), state
     page.shot("07-backups")
 
     # Settings: an invalid value refused with the schema's words, a valid one persisted, redeploy pending,
