@@ -190,7 +190,7 @@ async def create_cluster(request: Request) -> Response:
 
 
 async def remove_cluster(request: Request) -> Response:
-    """DELETE /api/clusters/<name>: `sec cluster remove` (the cluster's file only; no host is touched)."""
+    """DELETE /api/clusters/<name>: `sec cluster remove` (its file and keys in SEC_HOME; nothing on its hosts)."""
     security.check_csrf(request)
     name = request.path_params["name"]
     store.load_cluster(name)  # an unknown cluster is 400 with the CLI's message
@@ -209,17 +209,16 @@ def _host_document(cluster_name: str, name: str) -> dict[str, Any]:
     return next({"cluster": found.name, **h.__dict__} for h in found.hosts if h.name == name)
 
 
-async def _host_change(request: Request, action: str, fields: dict[str, Any]) -> list[str]:
-    from sec_wrapper.web.pages.common import stored_keys
+async def _host_change(request: Request, action: str, fields: dict[str, Any]) -> None:
+    from sec_wrapper.web.pages.common import stored_keys  # here: the pages package imports this module
 
     roles = fields.pop("roles", None) or []
     if isinstance(roles, str):
         roles = [r for r in roles.split(",") if r]
     if not isinstance(roles, list):
         raise SecError("roles: give a list such as [\"app\", \"api\"]")
-    argv = actions.host_argv(action, fields, [str(r) for r in roles], stored_keys(), store.keys_dir())
-    await _run_or_refuse(request, argv)
-    return argv
+    await _run_or_refuse(request, actions.host_argv(action, fields, [str(r) for r in roles], stored_keys(),
+                                                    store.keys_dir()))
 
 
 async def add_host(request: Request) -> Response:
