@@ -478,6 +478,8 @@ def test_a_killed_sec_leaves_its_trim_owned_and_the_history_says_what_the_host_d
                   if op["operation"] == "trim events")
     listed = sec("ops", "list", "--site", STAGING).stdout  # not settled yet: marked, with how to settle it
     assert "interrupted*" in listed and f"* its sec was killed; `sec ops show {killed['id']}` asks" in listed
+    api = httpx2.Client(base_url=console.url, headers={"Authorization": f"Bearer {console.token}"}, timeout=120)
+    assert "host not asked yet" in api.get("/operations", params={"site": STAGING}).text
 
     second = sec("trim-events", STAGING, "--before", staging.before, check=False, timeout=120)
     assert second.returncode != 0
@@ -489,7 +491,6 @@ def test_a_killed_sec_leaves_its_trim_owned_and_the_history_says_what_the_host_d
 
     wait_until(lambda: not _alive(work["pid"]), 120, "the remote trim to finish")
     # The console asks the App server too, as `sec ops show` does, and the answer is kept in the history.
-    api = httpx2.Client(base_url=console.url, headers={"Authorization": f"Bearer {console.token}"}, timeout=120)
     answered = api.get(f"/api/operations/{killed['id']}").json()
     assert answered["status"] == "successful" and answered["host_outcome"]["module"] == "events_trim", answered
     shown = json.loads(sec("ops", "show", killed["id"], "--json").stdout)
