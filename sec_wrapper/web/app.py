@@ -84,14 +84,20 @@ async def login_page(request: Request) -> Response:
     throttle: security.LoginThrottle = request.app.state.throttle
     client = request.client.host if request.client else "?"
     keys = (f"addr:{client}", f"user:{name}")
-    delay = throttle.delay(*keys)
-    if delay:
-        await asyncio.sleep(delay)  # repeated failures are slowed, for the address and for the account
-    ok = await asyncio.to_thread(accounts.verify_password, name, password)
+    try:
+        async with throttle.turn(*keys):  # parallel guesses wait their turn: each pays its own delay
+            delay = throttle.delay(*keys)
+            if delay:
+                await asyncio.sleep(delay)  # repeated failures are slowed, for the address and for the account
+            ok = await asyncio.to_thread(accounts.verify_password, name, password)
+            if not ok:
+                throttle.failed(*keys)
+            else:
+                throttle.succeeded(*keys)
+    except security.TooManyAttempts as exc:
+        return render(request, "login.html", {"error": str(exc)}, status_code=429)
     if not ok:
-        throttle.failed(*keys)
         return render(request, "login.html", {"error": "wrong name or password"}, status_code=401)
-    throttle.succeeded(*keys)
     security.start_session(request, name)
     return RedirectResponse("/", status_code=303)
 

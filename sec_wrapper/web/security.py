@@ -5,10 +5,13 @@ Sessions are Starlette's signed cookies (itsdangerous); passwords and tokens are
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hmac
 import os
 import secrets
 import time
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -88,10 +91,17 @@ async def checked_form(request: Request) -> FormData:
     return form
 
 
+class TooManyAttempts(Exception):
+    """More login attempts wait on one name or address than the throttle queues."""
+
+
 @dataclass
 class LoginThrottle:
     """Failed logins per client address and per account name: after `free` failures within `window`
-    seconds each further attempt waits `base` seconds, doubling up to `ceiling`, before it is checked."""
+    seconds each further attempt waits `base` seconds, doubling up to `ceiling`, before it is checked.
+
+    Attempts on one address or one account take their turn (`turn`): guesses sent in parallel are checked
+    one after another, each after its own wait, so they go no faster than guesses sent one by one."""
 
     free: int = 3
     most_keys: int = 10_000  # names and addresses remembered at once: random names cannot fill the memory
@@ -99,6 +109,33 @@ class LoginThrottle:
     ceiling: float = 16.0
     window: float = 900.0
     failures: dict[str, list[float]] = field(default_factory=dict)
+    most_waiting: int = 5  # attempts queued on one key at once; more are refused (TooManyAttempts)
+    turns: dict[str, asyncio.Lock] = field(default_factory=dict)
+    waiting: dict[str, int] = field(default_factory=dict)
+
+    @contextlib.asynccontextmanager
+    async def turn(self, *keys: str) -> AsyncIterator[None]:
+        """Holds every key's turn (taken in sorted order: no two attempts wait on each other crosswise).
+        Raises TooManyAttempts, before waiting, when a key already has `most_waiting` attempts queued."""
+        keys = tuple(sorted(set(keys)))
+        if any(self.waiting.get(k, 0) >= self.most_waiting for k in keys):
+            raise TooManyAttempts("too many login attempts at once for this name or address: try again in a "
+                                  "minute")
+        if len(self.turns) > self.most_keys:  # random names cannot fill the memory: drop the idle turns
+            for key in [k for k, lock in self.turns.items() if not lock.locked() and not self.waiting.get(k)]:
+                del self.turns[key]
+        for key in keys:
+            self.waiting[key] = self.waiting.get(key, 0) + 1
+        try:
+            async with contextlib.AsyncExitStack() as stack:
+                for key in keys:
+                    await stack.enter_async_context(self.turns.setdefault(key, asyncio.Lock()))
+                yield
+        finally:
+            for key in keys:
+                self.waiting[key] -= 1
+                if not self.waiting[key]:
+                    del self.waiting[key]
 
     def _recent(self, key: str) -> list[float]:
         now = time.monotonic()

@@ -187,6 +187,53 @@ def test_wrong_password_is_refused_and_repeated_failures_are_slowed(app) -> None
     assert client.get("/api/clusters").status_code == 200
 
 
+def test_parallel_guesses_take_their_turn_and_each_pays_its_delay() -> None:
+    """Guesses sent at once are checked one after another: 0, 0.3, 0.6 and 1.2 s of waits add up."""
+    import asyncio
+
+    import httpx2
+
+    from sec_wrapper.web.security import LoginThrottle
+
+    accounts.add_user("alice", PASSWORD)
+    app = create_app(throttle=LoginThrottle(free=1, base=0.3, ceiling=5.0))
+
+    async def guess_in_parallel() -> tuple[list[int], float]:
+        async with httpx2.AsyncClient(transport=httpx2.ASGITransport(app=app), base_url="http://test") as client:
+            csrf = _csrf((await client.get("/login")).text)
+            form = {"username": "alice", "password": "wrong password", "csrf": csrf}
+            started = time.monotonic()
+            answers = await asyncio.gather(*(client.post("/login", data=form) for _ in range(4)))
+            return [a.status_code for a in answers], time.monotonic() - started
+
+    codes, elapsed = asyncio.run(guess_in_parallel())
+    assert codes == [401] * 4
+    assert elapsed >= 2.1, elapsed
+
+
+def test_a_flood_of_parallel_guesses_is_refused_past_the_queue() -> None:
+    import asyncio
+
+    import httpx2
+
+    from sec_wrapper.web.security import LoginThrottle
+
+    accounts.add_user("alice", PASSWORD)
+    throttle = LoginThrottle(free=0, base=0.5, ceiling=0.5, most_waiting=3)  # the first holds its turn 0.5 s
+    app = create_app(throttle=throttle)
+
+    async def flood() -> list[int]:
+        async with httpx2.AsyncClient(transport=httpx2.ASGITransport(app=app), base_url="http://test") as client:
+            csrf = _csrf((await client.get("/login")).text)
+            form = {"username": "alice", "password": "wrong password", "csrf": csrf}
+            answers = await asyncio.gather(*(client.post("/login", data=form) for _ in range(8)))
+            return [a.status_code for a in answers]
+
+    codes = asyncio.run(flood())
+    assert codes.count(401) == 3 and codes.count(429) == 5, codes
+    assert throttle.waiting == {}  # every queued attempt let go of its place
+
+
 def test_unknown_account_is_refused_like_a_wrong_password(app) -> None:
     answer = _login(TestClient(app), name="mallory")
     assert answer.status_code == 401 and "wrong name or password" in answer.text
