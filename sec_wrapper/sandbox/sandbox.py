@@ -82,10 +82,9 @@ class Sandbox:
         }
 
     # -- up --------------------------------------------------------------------------------------
-    def up(self, events: int = 100_000, media_files: int = 50, version: str = "8.0.0",
-           sites: list[tuple[str, str]] | None = None, releases_dir: Path | None = None,
-           progress=None) -> dict:
-        say = progress or (lambda msg: None)
+    def _prepare_dir(self, version: str) -> None:
+        """Refuses what cannot be brought up (a sandbox already there, an unknown version, a folder the
+        postgres and www-data users cannot reach), then makes the folder."""
         self._refuse_existing()
         if version not in SERIES:
             raise SecError(f"--version {version} is not a reference release; choose one of {', '.join(SERIES)}")
@@ -94,6 +93,12 @@ class Sandbox:
                            "sandbox needs every parent folder to be o+x): choose --dir under /var/tmp")
         self.dir.mkdir(parents=True, exist_ok=True)
         os.chmod(self.dir, 0o755)
+
+    def up(self, events: int = 100_000, media_files: int = 50, version: str = "8.0.0",
+           sites: list[tuple[str, str]] | None = None, releases_dir: Path | None = None,
+           progress=None) -> dict:
+        say = progress or (lambda msg: None)
+        self._prepare_dir(version)
         state: dict = {"dir": str(self.dir), "pids": {"apps": {}}, "started": time.time(), "sites": []}
         try:
             self._up(state, events, media_files, version, sites or DEFAULT_SITES,

@@ -21,8 +21,8 @@ from sec_wrapper.errors import SecError
 from sec_wrapper.paths import sec_home
 from sec_wrapper.sandbox import apache, postgres, ssh
 from sec_wrapper.sandbox.processes import free_port, start_daemon, wait_for_port
-from sec_wrapper.sandbox.releases import SERIES, build_series
-from sec_wrapper.sandbox.sandbox import DEFAULT_SITES, POINTER, Sandbox, _app_env, world_traversable
+from sec_wrapper.sandbox.releases import build_series
+from sec_wrapper.sandbox.sandbox import DEFAULT_SITES, POINTER, Sandbox, _app_env
 from sec_wrapper.sandbox.sites import SiteSpec, create_site_dir, migrate_and_seed, new_spec
 
 # name, address, roles: 127.0.0.0/8 is all loopback, so each host has an address of its own.
@@ -69,14 +69,7 @@ class SplitSandbox(Sandbox):
            sites: list[tuple[str, str]] | None = None, releases_dir: Path | None = None,
            progress=None) -> dict:
         say = progress or (lambda msg: None)
-        self._refuse_existing()
-        if version not in SERIES:
-            raise SecError(f"--version {version} is not a reference release; choose one of {', '.join(SERIES)}")
-        if os.geteuid() == 0 and not world_traversable(self.dir.parent):
-            raise SecError(f"{self.dir.parent} is not reachable by the postgres and www-data users (as root the "
-                           "sandbox needs every parent folder to be o+x): choose --dir under /var/tmp")
-        self.dir.mkdir(parents=True, exist_ok=True)
-        os.chmod(self.dir, 0o755)
+        self._prepare_dir(version)
         state: dict = {"dir": str(self.dir), "topology": "split", "pids": {}, "started": time.time(),
                        "sites": [], "hosts": {}}
         try:

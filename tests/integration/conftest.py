@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import signal
 import subprocess
 import tempfile
 import time
@@ -203,3 +204,33 @@ def plain_inventory(value):
     if isinstance(value, list):
         return [plain_inventory(v) for v in value]
     return value
+
+
+# -- killing a sec run the hard way, as an administrator's kill -9 would -----------------------------------------
+def child_pids(pid: int) -> list[int]:
+    try:
+        return [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except OSError:
+        return []
+
+
+def process_tree(pid: int) -> list[int]:
+    """pid and every process below it, parents first."""
+    return [pid] + [p for child in child_pids(pid) for p in process_tree(child)]
+
+
+def kill_tree(pid: int) -> None:
+    """SIGKILL pid and every process below it (sec, ansible-playbook, its workers, ssh)."""
+    for each in process_tree(pid):
+        try:
+            os.kill(each, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
+def process_alive(pid: int) -> bool:
+    """Running, and not a zombie (this VM's init does not reap orphans)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return False

@@ -9,7 +9,6 @@ import hashlib
 import json
 import os
 import shutil
-import signal
 import subprocess
 import tempfile
 import time
@@ -23,7 +22,10 @@ from ansible_collections.fpt.sec.plugins.module_utils import db_backups
 from ansible_collections.fpt.sec.plugins.module_utils.postgres import PgClient
 
 from tests.integration.conftest import (
+    child_pids,
     http_get,
+    kill_tree,
+    process_alive,
     run_module,
     run_playbook,
     sandbox_inventory,
@@ -479,24 +481,6 @@ def test_the_playbooks_check_their_inputs_first(sandbox: dict, inventory: Path, 
 
 
 # -- a killed sec mid-restore -------------------------------------------------------------------------------------
-def _children(pid: int) -> list[str]:
-    try:
-        return Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
-    except OSError:
-        return []
-
-
-def _tree(pid: int) -> list[int]:
-    return [pid] + [p for child in _children(pid) for p in _tree(int(child))]
-
-
-def _alive(pid: int) -> bool:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    except (OSError, IndexError):
-        return False
-
-
 def test_a_killed_sec_mid_restore_keeps_the_site_locked_and_the_history_tells_the_hosts_outcome(
         sandbox: dict, site: dict, inventory: Path, baseline: dict, cluster: str) -> None:
     """Issue 16: SIGKILL `sec restore` (and its ansible-playbook) while db_restore works on the App server. A
@@ -518,27 +502,23 @@ def test_a_killed_sec_mid_restore_keeps_the_site_locked_and_the_history_tells_th
                 deadline = time.monotonic() + 120
                 while True:  # db_restore registered, its fresh database made, pg_restore done: the swap retries
                     work = (json.loads(lock.read_text()).get("work") or {}) if lock.exists() else {}
-                    if (work.get("module") == "db_restore" and not _children(work["pid"])
+                    if (work.get("module") == "db_restore" and not child_pids(work["pid"])
                             and any(d.startswith(f"{db_name}_restore_") for d in databases(site))):
                         break
                     assert first.poll() is None and time.monotonic() < deadline, "the restore never reached its swap"
                     time.sleep(0.1)
-                for pid in _tree(first.pid):
-                    try:
-                        os.kill(pid, signal.SIGKILL)
-                    except ProcessLookupError:
-                        pass
+                kill_tree(first.pid)
                 first.wait(timeout=30)
             finally:
                 if first.poll() is None:
                     first.kill()
-            assert _alive(work["pid"]), "the remote restore outlives its killed controller"
+            assert process_alive(work["pid"]), "the remote restore outlives its killed controller"
             second = sec("backup", SITE, "--keep", "0", check=False, timeout=120)
             said = second.stderr.strip().splitlines()[-1]
             assert second.returncode != 0 and "still running" in said and "db_restore" in said, second.stderr
         # The DBA's session is gone: the swap goes through at its next attempt (or its retries ran out).
         deadline = time.monotonic() + 60
-        while _alive(work["pid"]):
+        while process_alive(work["pid"]):
             assert time.monotonic() < deadline, "the remote restore never ended"
             time.sleep(0.2)
         killed = next(op for op in json.loads(sec("ops", "list", "--site", SITE, "--json").stdout)

@@ -28,7 +28,16 @@ import pytest
 from ansible_collections.fpt.sec.plugins.module_utils.site_model import read_database_config, read_database_password
 from ansible_collections.fpt.sec.plugins.modules import events_trim
 
-from tests.integration.conftest import Console, run_playbook, sandbox_inventory, sec, site_by_name, site_status
+from tests.integration.conftest import (
+    Console,
+    kill_tree,
+    process_alive,
+    run_playbook,
+    sandbox_inventory,
+    sec,
+    site_by_name,
+    site_status,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -432,22 +441,6 @@ def test_module_refuses_bad_input_in_one_line(staging: Staging, tmp_path: Path, 
 
 
 # -- a killed sec: the remote work keeps the lock, the history says what the host did -------------------------
-def _descendants(pid: int) -> list[int]:
-    try:
-        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
-    except OSError:
-        return [pid]
-    return [pid] + [p for child in children for p in _descendants(int(child))]
-
-
-def _alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (OSError, IndexError):
-        return False
-    return state != "Z"
-
-
 def test_a_killed_sec_leaves_its_trim_owned_and_the_history_says_what_the_host_did(staging: Staging,
                                                                                    cluster: str,
                                                                                    console: Console) -> None:
@@ -462,18 +455,14 @@ def test_a_killed_sec_leaves_its_trim_owned_and_the_history_says_what_the_host_d
     try:
         wait_until(lambda: bool(archives(staging.site)) and batch_members(archives(staging.site)[0]) >= 1, 120,
                    "the trim's first batch")
-        for pid in _descendants(first.pid):
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+        kill_tree(first.pid)
         first.wait(timeout=30)
     finally:
         if first.poll() is None:
             first.kill()
     work = json.loads(lock.read_text()).get("work") or {}
     assert work.get("module") == "events_trim", lock.read_text()
-    assert _alive(work["pid"]), "the remote trim should outlive its killed controller (it is waited for)"
+    assert process_alive(work["pid"]), "the remote trim should outlive its killed controller (it is waited for)"
     killed = next(op for op in json.loads(sec("ops", "list", "--site", STAGING, "--json").stdout)
                   if op["operation"] == "trim events")
     listed = sec("ops", "list", "--site", STAGING).stdout  # not settled yet: marked, with how to settle it
@@ -489,7 +478,7 @@ def test_a_killed_sec_leaves_its_trim_owned_and_the_history_says_what_the_host_d
     assert shown["status"] == "running", shown
     assert "events_trim" in shown["message"] and "still running on the App server" in shown["message"]
 
-    wait_until(lambda: not _alive(work["pid"]), 120, "the remote trim to finish")
+    wait_until(lambda: not process_alive(work["pid"]), 120, "the remote trim to finish")
     # The console asks the App server too, as `sec ops show` does, and the answer is kept in the history.
     answered = api.get(f"/api/operations/{killed['id']}").json()
     assert answered["status"] == "successful" and answered["host_outcome"]["module"] == "events_trim", answered

@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
 import subprocess
 import threading
 import time
@@ -28,7 +27,7 @@ import yaml
 
 from sec_wrapper.sandbox import Sandbox
 from sec_wrapper.sandbox.releases import build_release
-from tests.integration.conftest import make_world_traversable_dir, run_playbook, sandbox_inventory
+from tests.integration.conftest import kill_tree, make_world_traversable_dir, run_playbook, sandbox_inventory
 from tests.unit.test_releases import HOSTILE, hostile
 
 pytestmark = pytest.mark.integration
@@ -198,14 +197,6 @@ def operation_id(output: str) -> str:
     return output.split(marker, 1)[1].split()[0].rstrip(")")
 
 
-def descendants(pid: int) -> list[int]:
-    try:
-        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
-    except OSError:
-        return [pid]
-    return [pid] + [p for child in children for p in descendants(int(child))]
-
-
 def kill_in_window(world: World, site: str, target: str, extra: tuple[str, ...] = ()) -> None:
     """Start `sec upgrade` and SIGKILL it (and ansible-playbook, its workers, ssh) while a migration runs.
 
@@ -233,11 +224,7 @@ def kill_in_window(world: World, site: str, target: str, extra: tuple[str, ...] 
         # site over while it runs, whatever happens to the controller.
         lock = json.loads((world.site_dir(site) / "tmp/sec-operation.lock").read_text())
         assert lock["work"]["module"] == "db_migrate" and Path(f"/proc/{lock['work']['pid']}").exists(), lock
-        for pid in descendants(process.pid):
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+        kill_tree(process.pid)
         process.wait(timeout=30)
         # The orphaned module notices that nobody reads its result any more and cancels its migration.
         deadline = time.monotonic() + 15
