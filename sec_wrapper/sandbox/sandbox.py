@@ -82,9 +82,22 @@ class Sandbox:
         }
 
     # -- up --------------------------------------------------------------------------------------
-    def _prepare_dir(self, version: str) -> None:
-        """Refuses what cannot be brought up (a sandbox already there, an unknown version, a folder the
-        postgres and www-data users cannot reach), then makes the folder."""
+    # What a topology changes: its first state, how it brings its hosts up (_up), and the pointer.
+    label = "sandbox"
+
+    def _new_state(self) -> dict:
+        return {"dir": str(self.dir), "pids": {"apps": {}}, "started": time.time(), "sites": []}
+
+    def _point_at_this(self) -> None:
+        """`sec sandbox status/down` without --dir name the sandbox brought up last."""
+        (sec_home() / POINTER).write_text(json.dumps({"dir": str(self.dir)}) + "\n")
+
+    def up(self, events: int = 100_000, media_files: int = 50, version: str = "8.0.0",
+           sites: list[tuple[str, str]] | None = None, releases_dir: Path | None = None,
+           progress=None) -> dict:
+        say = progress or (lambda msg: None)
+        # Refused before anything exists: a sandbox already there, an unknown version, a folder the
+        # postgres and www-data users cannot reach.
         self._refuse_existing()
         if version not in SERIES:
             raise SecError(f"--version {version} is not a reference release; choose one of {', '.join(SERIES)}")
@@ -93,13 +106,7 @@ class Sandbox:
                            "sandbox needs every parent folder to be o+x): choose --dir under /var/tmp")
         self.dir.mkdir(parents=True, exist_ok=True)
         os.chmod(self.dir, 0o755)
-
-    def up(self, events: int = 100_000, media_files: int = 50, version: str = "8.0.0",
-           sites: list[tuple[str, str]] | None = None, releases_dir: Path | None = None,
-           progress=None) -> dict:
-        say = progress or (lambda msg: None)
-        self._prepare_dir(version)
-        state: dict = {"dir": str(self.dir), "pids": {"apps": {}}, "started": time.time(), "sites": []}
+        state = self._new_state()
         try:
             self._up(state, events, media_files, version, sites or DEFAULT_SITES,
                      Path(releases_dir) if releases_dir else sec_home() / "releases", say)
@@ -108,8 +115,8 @@ class Sandbox:
             self.down()
             if isinstance(exc, SecError):
                 raise
-            raise SecError(f"sandbox up failed, everything it started was stopped: {exc}") from exc
-        (sec_home() / POINTER).write_text(json.dumps({"dir": str(self.dir)}) + "\n")
+            raise SecError(f"{self.label} up failed, everything it started was stopped: {exc}") from exc
+        self._point_at_this()
         return self.summary(state)
 
     def _refuse_existing(self) -> None:

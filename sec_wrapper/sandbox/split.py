@@ -17,12 +17,11 @@ import sys
 import time
 from pathlib import Path
 
-from sec_wrapper.errors import SecError
 from sec_wrapper.paths import sec_home
 from sec_wrapper.sandbox import apache, postgres, ssh
 from sec_wrapper.sandbox.processes import free_port, start_daemon, wait_for_port
 from sec_wrapper.sandbox.releases import build_series
-from sec_wrapper.sandbox.sandbox import DEFAULT_SITES, POINTER, Sandbox, _app_env
+from sec_wrapper.sandbox.sandbox import POINTER, Sandbox, _app_env
 from sec_wrapper.sandbox.sites import SiteSpec, create_site_dir, migrate_and_seed, new_spec
 
 # name, address, roles: 127.0.0.0/8 is all loopback, so each host has an address of its own.
@@ -65,30 +64,20 @@ class SplitSandbox(Sandbox):
             "commands": registration_commands(hosts) if hosts and all("ssh" in h for h in hosts.values()) else [],
         }
 
-    def up(self, events: int = 100_000, media_files: int = 50, version: str = "8.0.0",
-           sites: list[tuple[str, str]] | None = None, releases_dir: Path | None = None,
-           progress=None) -> dict:
-        say = progress or (lambda msg: None)
-        self._prepare_dir(version)
-        state: dict = {"dir": str(self.dir), "topology": "split", "pids": {}, "started": time.time(),
-                       "sites": [], "hosts": {}}
-        try:
-            self._up_split(state, events, media_files, version, sites or DEFAULT_SITES,
-                           Path(releases_dir) if releases_dir else sec_home() / "releases", say)
-        except Exception as exc:
-            self._write_state(state)
-            self.down()
-            if isinstance(exc, SecError):
-                raise
-            raise SecError(f"split sandbox up failed, everything it started was stopped: {exc}") from exc
+    label = "split sandbox"
+
+    def _new_state(self) -> dict:
+        return {"dir": str(self.dir), "topology": "split", "pids": {}, "started": time.time(), "sites": [],
+                "hosts": {}}
+
+    def _point_at_this(self) -> None:
         # `sec sandbox status/down` without --dir keep naming the sandbox brought up first.
         pointer = sec_home() / POINTER
         if not pointer.exists():
             pointer.write_text(f'{{"dir": "{self.dir}"}}\n')
-        return self.summary(state)
 
-    def _up_split(self, state: dict, events: int, media_files: int, version: str,
-                  site_list: list[tuple[str, str]], releases_dir: Path, say) -> None:
+    def _up(self, state: dict, events: int, media_files: int, version: str,
+            site_list: list[tuple[str, str]], releases_dir: Path, say) -> None:
         say("building the release series")
         build_series(releases_dir)
         state["releases_dir"] = str(releases_dir)
