@@ -23,7 +23,7 @@ from typing import Any
 import ansible_runner
 from ansible_runner.exceptions import AnsibleRunnerException
 
-from sec_wrapper import history, redact
+from sec_wrapper import history, operation_inputs, redact, untemplated
 from sec_wrapper.errors import SecError
 from sec_wrapper.inventory import endpoints
 from sec_wrapper.paths import ANSIBLE_CFG, COLLECTIONS_DIR, PLAYBOOKS_DIR, PROJECT_DIR
@@ -180,6 +180,7 @@ def run_operation(operation: str, playbook: str | Path, inventory: dict[str, Any
                   show_progress: bool = True) -> OperationResult:
     """Runs `playbook` (relative to playbooks/, or absolute) and records it; returns how it ended."""
     path = resolve_playbook(playbook)
+    operation_inputs.check(str(playbook), extravars)  # bad input: one line, and no operation is recorded
     binary = ansible_playbook()
     op_id = history.claimed_operation_id() or history.new_operation_id()
     started = time.monotonic()
@@ -199,17 +200,17 @@ def run_operation(operation: str, playbook: str | Path, inventory: dict[str, Any
     private = Path(tempfile.mkdtemp(prefix="sec-run-"))  # 0700; holds env/extravars, never copied out
     handlers = _install_signals(run)
     try:
-        if extravars:
-            env_dir = private / "env"
-            env_dir.mkdir(mode=0o700)
-            fd = os.open(env_dir / "extravars", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                json.dump(extravars, f)
+        # Both as YAML with every string value tagged !unsafe: what people typed is data, never a template.
+        (private / "env").mkdir(mode=0o700)
+        _write_private(private / "env" / "extravars", untemplated.unsafe_yaml(extravars))
+        (private / "inventory").mkdir(mode=0o700)
+        inventory_file = private / "inventory" / "hosts.yml"
+        _write_private(inventory_file, untemplated.unsafe_yaml(inventory))
         runner = ansible_runner.run(
             private_data_dir=str(private), artifact_dir=str(history.operations_dir()), ident=op_id,
             # With `binary` set ansible-runner runs a raw command: the playbook goes in as its argument.
             playbook=str(path), cmdline=shlex.quote(str(path)), binary=_write_guard(private, binary),
-            inventory=inventory, envvars=_envvars(), settings={"pexpect_timeout": 1}, quiet=True,
+            inventory=str(inventory_file), envvars=_envvars(), settings={"pexpect_timeout": 1}, quiet=True,
             project_dir=str(PROJECT_DIR),
             fact_cache_type="memory",  # gathered facts (remote env included) stay out of the artifacts
             event_handler=run.on_event, status_handler=run.on_status, cancel_callback=run.cancelled,
@@ -232,6 +233,12 @@ def run_operation(operation: str, playbook: str | Path, inventory: dict[str, Any
     if status_name == "successful":
         return _finish(run, "successful", rc, started, "")
     return _finish(run, "failed", rc, started, None)
+
+
+def _write_private(path: Path, text: str) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(text)
 
 
 def _envvars() -> dict[str, str]:

@@ -148,7 +148,7 @@ def test_safety_backups_follow_their_own_keep(sandbox: dict, cluster: str) -> No
         assert done["removed"] == [older]
         assert (root / latest).is_dir()
         bad = sec("backup", SITE, "--keep-safety", "-1", check=False)
-        assert bad.returncode != 0 and "keep_safety" in bad.stderr
+        assert bad.returncode != 0 and "keep-safety" in bad.stderr and len(bad.stderr.strip().splitlines()) == 1
     finally:
         for name in set(os.listdir(root)) - before:
             shutil.rmtree(root / name, ignore_errors=True)

@@ -1,0 +1,48 @@
+"""Inputs refused before an operation is recorded: one line that names the fix."""
+
+from __future__ import annotations
+
+import datetime
+
+import pytest
+
+from sec_wrapper.errors import SecError
+from sec_wrapper.operation_inputs import MAX_TEXT, check
+
+TODAY = datetime.datetime.now(datetime.UTC).date()
+
+
+@pytest.mark.parametrize(("playbook", "values", "fix"), [
+    ("backup.yml", {"label": "{{ 7 * 7 }}"}, "letters, digits"),
+    ("backup.yml", {"label": "a_b"}, "no underscore"),
+    ("backup.yml", {"keep": -1}, "from 0 to 9999"),
+    ("backup.yml", {"keep_safety": "x"}, "whole number"),
+    ("restore.yml", {"backup": "/var/rails/x/db_backup/b"}, "not a path"),
+    ("restore.yml", {"backup": "a..b"}, "not a path"),
+    ("trim_events.yml", {"before": "2023-02-30"}, "calendar date"),
+    ("trim_events.yml", {"before": "yesterday"}, "YYYY-MM-DD"),
+    ("trim_events.yml", {"before": str(TODAY + datetime.timedelta(days=2))}, "in the future"),
+    ("trim_events.yml", {"before": str(TODAY - datetime.timedelta(days=3))}, "--keep-days"),
+    ("trim_events.yml", {"before": "2020-01-01", "batch_size": 0}, "from 1 to"),
+    ("maintenance.yml", {"message": "x" * 5000}, "at most 4096"),
+    ("site_settings.yml", {"settings": {"site_name": "x" * (MAX_TEXT + 1)}}, "settings.site_name"),
+    ("restore.yml", {"backup": "b", "force": "maybe"}, "true or false"),
+    ("backup.yml", {"operation_id": "a b"}, "operation id"),
+])
+def test_refused_with_one_line_that_names_the_fix(playbook: str, values: dict, fix: str) -> None:
+    with pytest.raises(SecError) as refused:
+        check(playbook, values)
+    assert fix in str(refused.value) and "\n" not in str(refused.value)
+
+
+@pytest.mark.parametrize(("playbook", "values"), [
+    ("backup.yml", {"keep": 5, "label": "before-upgrade"}),
+    ("backup.yml", {"label": ""}),
+    ("restore.yml", {"backup": "com_teststudio_prod_20240101T000000Z_web", "force": False}),
+    ("trim_events.yml", {"before": "2020-02-29", "keep_days": 30, "vacuum": True}),
+    ("trim_events.yml", {"before": str(TODAY), "keep_days": 0}),
+    ("maintenance.yml", {"state": "on", "message": "{{ shown as typed }}"}),
+    ("discover.yml", {"apache_env": {"A": "b"}}),
+])
+def test_good_inputs_pass(playbook: str, values: dict) -> None:
+    check(playbook, values)
