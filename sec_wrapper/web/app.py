@@ -27,7 +27,6 @@ from sec_wrapper.web import security
 
 HERE = Path(__file__).resolve().parent
 SESSION_COOKIE = "sec_session"
-SESSION_MAX_AGE = 12 * 3600
 OPEN_PATHS = ("/login", "/static/")
 
 templates = Jinja2Templates(directory=str(HERE / "templates"))
@@ -104,7 +103,7 @@ async def login_page(request: Request) -> Response:
 
 async def logout(request: Request) -> Response:
     await security.checked_form(request)
-    request.session.clear()
+    security.end_session(request)
     return RedirectResponse("/login", status_code=303)
 
 
@@ -136,7 +135,7 @@ def create_app(secure_cookies: bool = False, throttle: security.LoginThrottle | 
     ]
     middleware = [
         Middleware(SessionMiddleware, secret_key=security.session_secret(), session_cookie=SESSION_COOKIE,
-                   max_age=SESSION_MAX_AGE, same_site="strict", https_only=secure_cookies),
+                   max_age=accounts.SESSION_MAX_AGE, same_site="strict", https_only=secure_cookies),
         Middleware(Gate),
     ]
     app = Starlette(routes=routes, middleware=middleware,

@@ -1,6 +1,8 @@
 """Who is asking: session or bearer token, CSRF tokens, and the login throttle.
 
-Sessions are Starlette's signed cookies (itsdangerous); passwords and tokens are checked by `accounts`.
+The cookie is Starlette's signed session (itsdangerous) holding the account's name, a random session id and
+the CSRF token; the session itself lives server-side in `accounts`, so logout, a new password or a removed
+account ends it for good, whatever copy of the cookie is still around.
 """
 
 from __future__ import annotations
@@ -55,15 +57,19 @@ def authenticated_user(request: Request) -> tuple[str | None, str]:
     token = bearer_token(request)
     if token is not None:
         return accounts.user_for_token(token), "token"
-    name = request.session.get("user")
-    if name and accounts.user_exists(name):  # a removed account's sessions end with it
-        return name, "session"
-    return None, "session"
+    user = accounts.session_user(request.session.get("user"), request.session.get("sid"))
+    return user, "session"
 
 
 def start_session(request: Request, name: str) -> None:
     request.session.clear()
-    request.session.update({"user": name, "csrf": secrets.token_urlsafe(32), "since": int(time.time())})
+    request.session.update({"user": name, "sid": accounts.start_session(name), "csrf": secrets.token_urlsafe(32),
+                            "since": int(time.time())})
+
+
+def end_session(request: Request) -> None:
+    accounts.end_session(request.session.get("user"), request.session.get("sid"))
+    request.session.clear()
 
 
 def csrf_token(request: Request) -> str:

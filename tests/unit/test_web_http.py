@@ -128,6 +128,50 @@ def test_a_removed_account_loses_its_session(logged_in: TestClient) -> None:
     assert logged_in.get("/api/clusters").status_code == 401
 
 
+def _captured(client: TestClient) -> dict[str, str]:
+    """The session cookie as an attacker who copied it would replay it."""
+    return {SESSION_COOKIE: client.cookies[SESSION_COOKIE]}
+
+
+def _replayed(app, cookie: dict[str, str]) -> int:
+    return TestClient(app, cookies=cookie).get("/api/clusters").status_code
+
+
+def test_a_session_cookie_captured_before_logout_is_refused_after_it(app, logged_in: TestClient) -> None:
+    cookie = _captured(logged_in)
+    assert _replayed(app, cookie) == 200
+    csrf = _csrf(logged_in.get("/").text)
+    assert logged_in.post("/logout", data={"csrf": csrf}, follow_redirects=False).status_code == 303
+    assert _replayed(app, cookie) == 401
+
+
+def test_a_new_password_ends_every_session_and_the_token(app, logged_in: TestClient) -> None:
+    other = TestClient(app)
+    assert _login(other).status_code == 303
+    token = accounts.new_token("alice")
+    cookies = [_captured(logged_in), _captured(other)]
+    accounts.add_user("alice", PASSWORD + "2", replace=True)
+    assert [_replayed(app, c) for c in cookies] == [401, 401]
+    bearer = TestClient(app, headers={"Authorization": f"Bearer {token}"})
+    assert bearer.get("/api/clusters").status_code == 401
+
+
+def test_a_removed_account_added_again_does_not_get_its_old_sessions_back(app, logged_in: TestClient) -> None:
+    cookie = _captured(logged_in)
+    accounts.remove_user("alice")
+    accounts.add_user("alice", PASSWORD)
+    assert _replayed(app, cookie) == 401
+
+
+def test_sessions_are_stored_only_as_digests_and_can_be_revoked(app, logged_in: TestClient, home: Path) -> None:
+    cookie = _captured(logged_in)
+    stored = (home / "users.json").read_text()
+    assert "sessions" in stored and logged_in.cookies[SESSION_COOKIE] not in stored
+    assert accounts.list_users()[0]["sessions"] == 1
+    assert accounts.end_sessions("alice") == 1
+    assert _replayed(app, cookie) == 401
+
+
 def test_session_cookie_is_httponly_samesite_and_secure_under_tls() -> None:
     accounts.add_user("alice", PASSWORD)
     for secure in (False, True):
