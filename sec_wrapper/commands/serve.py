@@ -19,7 +19,23 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--port", type=int, default=8080, help="default 8080; 0 picks a free port")
     parser.add_argument("--cert", type=Path, help="TLS certificate (PEM): serve HTTPS")
     parser.add_argument("--key", type=Path, help="TLS private key (PEM) of --cert")
+    parser.add_argument("--max-upload", type=_size, default="2G", metavar="SIZE",
+                        help="largest release archive the console takes, e.g. 800M or 4G (default 2G); larger "
+                             "uploads are refused with 413 before they reach the disk")
     parser.set_defaults(func=_serve)
+
+
+_UNITS = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
+
+
+def _size(text: str) -> int:
+    """'800M' -> bytes; argparse turns the ValueError into a one-line usage error."""
+    number, unit = text.strip().upper().rstrip("B").rstrip("I"), ""
+    if number and number[-1] in _UNITS:
+        number, unit = number[:-1], number[-1]
+    if not number.isdigit() or int(number) == 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a size: give bytes or a number with K, M, G or T")
+    return int(number) * _UNITS[unit]
 
 
 def is_loopback(host: str) -> bool:
@@ -68,7 +84,8 @@ def _serve(args: argparse.Namespace) -> int:
         print("sec: warning: no account yet, nobody can log in: sec user add NAME (the password on stdin)",
               file=sys.stderr)
     sock = _listen(args.host, args.port)  # bound here, so --port 0 can print the port it got
-    config = uvicorn.Config(create_app(secure_cookies=tls), log_level="info", proxy_headers=False,
+    config = uvicorn.Config(create_app(secure_cookies=tls, max_upload=args.max_upload), log_level="info",
+                            proxy_headers=False,
                             server_header=False, ssl_certfile=str(args.cert) if tls else None,
                             ssl_keyfile=str(args.key) if tls else None)
     host, port = sock.getsockname()[:2]

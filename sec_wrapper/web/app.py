@@ -73,6 +73,91 @@ class Gate:
         await self.app(scope, receive, send)
 
 
+UPLOAD_PATHS = ("/releases", "/api/releases")  # the only routes that take a release archive
+MAX_BODY = 1 << 20  # forms and JSON
+DEFAULT_MAX_UPLOAD = 2 << 30  # a release archive; `sec serve --max-upload`
+SECURITY_HEADERS = [
+    (b"x-frame-options", b"DENY"),
+    (b"content-security-policy",
+     b"default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
+     b"form-action 'self'; frame-ancestors 'none'; base-uri 'none'; object-src 'none'"),
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"same-origin"),
+]
+
+
+class _TooLarge(Exception):
+    pass
+
+
+class Guard:
+    """Before any route parses anything: the request body is bounded (413 with one line, counted as it arrives
+    when no Content-Length says it up front), a state-changing request from a browser must come from this
+    console's own origin, and every answer carries the framing and content policies."""
+
+    def __init__(self, app: ASGIApp, max_upload: int = DEFAULT_MAX_UPLOAD) -> None:
+        self.app, self.max_upload = app, max_upload
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope.get("headers", [])}
+        upload = scope["method"] == "POST" and scope["path"] in UPLOAD_PATHS
+        limit = self.max_upload if upload else MAX_BODY
+
+        async def send_with_headers(message: dict) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [*message.get("headers", []), *SECURITY_HEADERS]
+            await send(message)
+
+        refusal = self._refusal(scope, headers, limit)
+        if refusal is not None:
+            await refusal(scope, receive, send_with_headers)
+            return
+        received = 0
+        started = False
+
+        async def counted_receive() -> dict:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    raise _TooLarge
+            return message
+
+        async def tracked_send(message: dict) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send_with_headers(message)
+
+        try:
+            await self.app(scope, counted_receive, tracked_send)
+        except _TooLarge:
+            if not started:
+                await self._too_large(limit, upload)(scope, receive, send_with_headers)
+
+    def _refusal(self, scope: Scope, headers: dict[str, str], limit: int) -> Response | None:
+        length = headers.get("content-length", "")
+        if length and (not length.isdigit() or int(length) > limit):
+            return self._too_large(limit, scope["method"] == "POST" and scope["path"] in UPLOAD_PATHS)
+        origin = headers.get("origin")
+        if scope["method"] not in ("GET", "HEAD", "OPTIONS") and origin and origin != "null":
+            own = f"{scope.get('scheme', 'http')}://{headers.get('host', '')}"
+            if origin.rstrip("/") != own:
+                return PlainTextResponse(f"refused: a request from {origin} may not change anything here; use the "
+                                         "console's own pages", status_code=403)
+        return None
+
+    @staticmethod
+    def _too_large(limit: int, upload: bool) -> Response:
+        what = "a release upload" if upload else "a form or JSON body"
+        fix = "; start sec serve with a larger --max-upload" if upload else ""
+        return PlainTextResponse(f"request too large: {what} may have at most {limit} bytes{fix}",
+                                 status_code=413)
+
+
 async def login_page(request: Request) -> Response:
     if request.method == "GET":
         return render(request, "login.html", {"error": None})
@@ -123,7 +208,8 @@ async def user_error(request: Request, exc: Exception) -> Response:
     return await http_error(request, exc)
 
 
-def create_app(secure_cookies: bool = False, throttle: security.LoginThrottle | None = None) -> Starlette:
+def create_app(secure_cookies: bool = False, throttle: security.LoginThrottle | None = None,
+               max_upload: int = DEFAULT_MAX_UPLOAD) -> Starlette:
     from sec_wrapper.web import api, pages
 
     routes = [
@@ -134,6 +220,7 @@ def create_app(secure_cookies: bool = False, throttle: security.LoginThrottle | 
         Mount("/static", StaticFiles(directory=str(HERE / "static")), name="static"),
     ]
     middleware = [
+        Middleware(Guard, max_upload=max_upload),
         Middleware(SessionMiddleware, secret_key=security.session_secret(), session_cookie=SESSION_COOKIE,
                    max_age=accounts.SESSION_MAX_AGE, same_site="strict", https_only=secure_cookies),
         Middleware(Gate),

@@ -3,11 +3,13 @@ answers to bad input, and the accounts behind them. The CLI runs for real where 
 
 from __future__ import annotations
 
+import os
 import re
 import ssl
 import stat
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -536,3 +538,80 @@ def test_api_release_upload_is_checked_as_releases_add_checks_it(app, home: Path
     assert sorted(p.name for p in (home / "releases").iterdir()) == ["shotgun-9.2.0.tar.gz",
                                                                        "shotgun-9.2.0.tar.gz.sha256"]
     assert list((home / "uploads").iterdir()) == []  # the uploads are gone, accepted or refused
+
+
+# ---- bounded input, framing and origin (issue 21) ----------------------------------------------------------
+
+def _spooled_files() -> set[str]:
+    return set(os.listdir(tempfile.gettempdir()))
+
+
+def test_a_20_mib_body_to_login_is_413_before_anything_reads_it(app, home: Path) -> None:
+    client = TestClient(app)
+    before = _spooled_files()
+    body = b"x" * (20 << 20)
+    answer = client.post("/login", content=body, headers={"Content-Type": "multipart/form-data; boundary=b"})
+    assert answer.status_code == 413 and "at most" in answer.text and "\n" not in answer.text.strip()
+    assert _spooled_files() == before
+
+
+def test_a_body_without_length_is_counted_as_it_arrives(app) -> None:
+    def chunks():
+        for _ in range(3):
+            yield b"y" * (1 << 20)
+
+    answer = TestClient(app).post("/login", content=chunks(),
+                                  headers={"Content-Type": "application/x-www-form-urlencoded"})
+    assert answer.status_code == 413
+
+
+def test_an_over_size_upload_is_413_and_leaves_nothing_behind(home: Path, tmp_path: Path) -> None:
+    accounts.add_user("alice", PASSWORD)
+    app = create_app(max_upload=64 << 10)
+    token = accounts.new_token("alice")
+    client = TestClient(app, headers={"Authorization": f"Bearer {token}"})
+
+    def stream():  # no Content-Length: the limit is met while the file is written
+        yield b"--b\r\nContent-Disposition: form-data; name=\"release\"; filename=\"shotgun-9.9.9.tar.gz\"\r\n\r\n"
+        for _ in range(40):
+            yield b"z" * 4096
+        yield b"\r\n--b--\r\n"
+
+    answer = client.post("/api/releases", content=stream(),
+                         headers={"Content-Type": "multipart/form-data; boundary=b"})
+    assert answer.status_code == 413 and "--max-upload" in answer.text
+    assert list((home / "uploads").iterdir()) == []
+    answer = client.post("/api/releases", files={"release": ("shotgun-9.9.9.tar.gz", b"z" * (100 << 10))})
+    assert answer.status_code == 413
+    assert not (home / "releases").exists() or not any((home / "releases").iterdir())
+
+
+@pytest.mark.parametrize("name", ["..", ".", "../../etc/passwd", ".hidden.tar.gz"])
+def test_an_upload_named_as_a_path_is_400(app, home: Path, name: str) -> None:
+    client = TestClient(app, headers={"Authorization": f"Bearer {accounts.new_token('alice')}"})
+    answer = client.post("/api/releases", files={"release": (name, b"data")})
+    assert answer.status_code == 400, answer.text
+    assert list((home / "uploads").iterdir()) == []
+
+
+def test_a_forged_upload_writes_nothing(logged_in: TestClient, home: Path) -> None:
+    answer = logged_in.post("/releases", files={"release": ("shotgun-9.9.9.tar.gz", b"data")}, data={"csrf": "x"})
+    assert answer.status_code == 403
+    assert list((home / "uploads").iterdir()) == []
+
+
+def test_every_answer_forbids_framing_and_inline_scripts(app, logged_in: TestClient) -> None:
+    for answer in (TestClient(app).get("/login"), logged_in.get("/"), logged_in.get("/api/clusters")):
+        assert answer.headers["x-frame-options"] == "DENY"
+        policy = answer.headers["content-security-policy"]
+        assert "frame-ancestors 'none'" in policy and "script-src 'self'" in policy
+
+
+def test_a_state_changing_request_from_another_origin_is_refused(logged_in: TestClient) -> None:
+    csrf = _csrf(logged_in.get("/").text)
+    answer = logged_in.post("/api/clusters", json={"name": "x"}, headers={"X-CSRF-Token": csrf,
+                                                                         "Origin": "http://evil.example"})
+    assert answer.status_code == 403 and "evil.example" in answer.text
+    answer = logged_in.post("/logout", data={"csrf": csrf}, headers={"Origin": "http://testserver"},
+                            follow_redirects=False)
+    assert answer.status_code == 303

@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
-import tempfile
-from pathlib import Path
 from typing import Any
 
 from starlette.requests import Request
@@ -13,9 +10,8 @@ from starlette.responses import Response
 
 from sec_wrapper import store
 from sec_wrapper.errors import SecError
-from sec_wrapper.paths import sec_home
 from sec_wrapper.release_store import list_releases
-from sec_wrapper.web import launch, security
+from sec_wrapper.web import launch, uploads
 from sec_wrapper.web.api import user_of
 from sec_wrapper.web.app import render
 
@@ -35,22 +31,15 @@ async def releases_page(request: Request, error: str | None = None, added: dict 
 
 
 async def add_uploaded_release(request: Request) -> launch.CliResult:
-    """The form's `release` file, streamed to a private folder, then `sec releases add` on it (which checks
-    it completely and copies it in, or refuses it whole); the upload is removed either way."""
-    form = await security.checked_form(request)  # multipart: the file is spooled to disk as it arrives
-    upload = form.get("release")
-    if upload is None or isinstance(upload, str) or not upload.filename:
-        raise SecError("choose a release archive (<name>-<version>.tar.gz) as the form's `release` file")
-    staging = Path(tempfile.mkdtemp(prefix="upload-", dir=_uploads_dir()))
+    """The form's `release` file, streamed into a private folder beside releases/, then `sec releases add` on
+    it (which checks it completely and copies it in, or refuses it whole); the upload is removed either way."""
+    upload = await uploads.receive_upload(request)
     try:
-        target = staging / Path(upload.filename).name
-        with open(target, "wb") as out:
-            while chunk := await upload.read(1 << 20):
-                out.write(chunk)
-        return await launch.run_cli(["releases", "add", str(target), "--json"], user_of(request))
+        if upload.path is None:
+            raise SecError("choose a release archive (<name>-<version>.tar.gz) as the form's `release` file")
+        return await launch.run_cli(["releases", "add", str(upload.path), "--json"], user_of(request))
     finally:
-        await upload.close()
-        shutil.rmtree(staging, ignore_errors=True)
+        upload.remove()
 
 
 async def upload_release(request: Request) -> Response:
@@ -61,9 +50,3 @@ async def upload_release(request: Request) -> Response:
     if not result.ok:
         return await releases_page(request, result.message, status_code=400)
     return await releases_page(request, added=json.loads(result.stdout))
-
-
-def _uploads_dir() -> Path:
-    path = sec_home() / "uploads"
-    path.mkdir(mode=0o700, exist_ok=True)
-    return path
