@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from sec_wrapper.errors import SecError
+from sec_wrapper.operation_inputs import MAX_TEXT
 
 _OPTION_RE = re.compile(r"^[a-z][a-z0-9_-]{0,40}$")
 # Set by the console itself, never by the caller: --json always, --yes only from the typed site name.
@@ -45,6 +46,8 @@ def _value(name: str, value: Any) -> str:
     if isinstance(value, bool) or isinstance(value, (dict, list)) or value is None:
         raise SecError(f"{name}: give a single value")
     text = str(value)
+    if len(text) > MAX_TEXT:
+        raise SecError(f"{name}: {len(text)} characters is more than an operation takes: give at most {MAX_TEXT}")
     if not text or text.startswith("-") or "\n" in text or "\x00" in text:
         raise SecError(f"{name}: {text!r} is not a valid value")
     return text

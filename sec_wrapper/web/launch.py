@@ -83,10 +83,14 @@ async def launch_operation(args: list[str], user: str) -> Launch:
     """Starts an operation and returns its id once recorded, or the CLI's message if it was refused."""
     op_id = history.new_operation_id()
     folder = history.operation_dir(op_id)
-    with open(folder / RESULT_FILE, "wb") as out, open(folder / ERRORS_FILE, "wb") as err:
-        # Its own session: the operation goes on when the console stops, as a CLI run in a shell would.
-        proc = await asyncio.create_subprocess_exec(*_argv(args), stdin=asyncio.subprocess.DEVNULL, stdout=out,
-                                                    stderr=err, env=_env(user, op_id), start_new_session=True)
+    try:
+        with open(folder / RESULT_FILE, "wb") as out, open(folder / ERRORS_FILE, "wb") as err:
+            # Its own session: the operation goes on when the console stops, as a CLI run in a shell would.
+            proc = await asyncio.create_subprocess_exec(*_argv(args), stdin=asyncio.subprocess.DEVNULL, stdout=out,
+                                                        stderr=err, env=_env(user, op_id), start_new_session=True)
+    except OSError as exc:  # e.g. an argument past the kernel's limit: nothing ran, leave no empty operation
+        shutil.rmtree(folder, ignore_errors=True)
+        return Launch(None, f"the operation could not start: {exc.strerror or exc}")
     reaper = asyncio.create_task(proc.wait())
     _children.add(reaper)
     reaper.add_done_callback(_children.discard)

@@ -9,6 +9,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from sec_wrapper import store
+from sec_wrapper.operation_inputs import MAX_TEXT
 from sec_wrapper.web import launch, security
 from sec_wrapper.web.api import user_of
 from sec_wrapper.web.app import render
@@ -56,6 +57,9 @@ async def run_advanced(request: Request) -> Response:
             name = key[4:]
             if name not in known[module]["options"]:
                 return await advanced_page(request, f"fpt.sec.{module} has no option {name}", 400)
+            if len(value) > MAX_TEXT:
+                return await advanced_page(request, f"{name}: {len(value)} characters is more than an operation "
+                                                    f"takes: give at most {MAX_TEXT}", 400)
             args.append(f"{name}={value.strip()}")
     if not site or site.startswith("-"):
         return await advanced_page(request, "choose a site", 400)
