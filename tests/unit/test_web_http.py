@@ -623,3 +623,21 @@ def test_a_state_changing_request_from_another_origin_is_refused(logged_in: Test
     answer = logged_in.post("/logout", data={"csrf": csrf}, headers={"Origin": "http://testserver"},
                             follow_redirects=False)
     assert answer.status_code == 303
+
+
+def test_the_accounts_page_revokes_sessions_and_rotates_a_token(app, logged_in: TestClient) -> None:
+    accounts.add_user("bob", PASSWORD)
+    bob = TestClient(app)
+    assert _login(bob, "bob").status_code == 303
+    old_token = accounts.new_token("bob")
+    page = logged_in.get("/accounts")
+    assert page.status_code == 200 and "bob" in page.text and "alice" in page.text
+    csrf = _csrf(page.text)
+    answer = logged_in.post("/accounts/bob/revoke", data={"csrf": csrf})
+    assert answer.status_code == 200 and "bob: 1 session ended" in answer.text
+    assert bob.get("/api/clusters").status_code == 401
+    answer = logged_in.post("/accounts/bob/token", data={"csrf": csrf})
+    new_token = re.search(r'id="token">([^<]+)<', answer.text).group(1)
+    assert accounts.user_for_token(new_token) == "bob" and accounts.user_for_token(old_token) is None
+    answer = logged_in.post("/accounts/alice/revoke", data={"csrf": csrf}, follow_redirects=False)
+    assert answer.status_code == 303 and logged_in.get("/api/clusters").status_code == 401

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from starlette.routing import Route
 
+from sec_wrapper.web.pages.accounts import accounts_page, revoke_sessions, rotate_token
 from sec_wrapper.web.pages.advanced import advanced_page, run_advanced
 from sec_wrapper.web.pages.clusters import (
     add_cluster,
@@ -50,5 +51,8 @@ routes = [
     Route("/releases", upload_release, methods=["POST"]),
     Route("/advanced", advanced_page),
     Route("/advanced", run_advanced, methods=["POST"]),
+    Route("/accounts", accounts_page),
+    Route("/accounts/{name}/revoke", revoke_sessions, methods=["POST"]),
+    Route("/accounts/{name}/token", rotate_token, methods=["POST"]),
 ]
 
