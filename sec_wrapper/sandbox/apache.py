@@ -4,11 +4,10 @@ Debian apache2 install (apache2.conf, ports.conf, mods-enabled, sites-available 
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 from pathlib import Path
 
-from sec_wrapper.sandbox.processes import free_port, start_daemon, wait_for_port
+from sec_wrapper.sandbox.processes import free_port, start_daemon, system_tool, wait_for_port
 
 MODULES = ["mpm_event", "authz_core", "authz_host", "alias", "dir", "mime", "rewrite", "proxy", "proxy_http",
            "headers"]
@@ -16,11 +15,7 @@ MODULE_DIRS = ["/usr/lib/apache2/modules", "/usr/lib64/httpd/modules", "/usr/lib
 
 
 def find_httpd() -> str:
-    for name in ("apache2", "httpd"):
-        for candidate in (shutil.which(name), f"/usr/sbin/{name}"):
-            if candidate and os.access(candidate, os.X_OK):
-                return candidate
-    raise RuntimeError("Apache httpd not found: install the apache2 package")
+    return system_tool(("apache2", "httpd"), "apache2")
 
 
 def _module_dir() -> Path:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import psycopg
 
-from sec_wrapper.sandbox.processes import free_port, wait_for_port
+from sec_wrapper.sandbox.processes import free_port, system_tool, wait_for_port
 
 
 def bindir() -> Path:
@@ -37,7 +37,7 @@ def server_user() -> str | None:
 
 def _as_server_user(argv: list[str]) -> list[str]:
     user = server_user()
-    return ["runuser", "-u", user, "--", *argv] if user else argv
+    return [system_tool(("runuser",), "util-linux"), "-u", user, "--", *argv] if user else argv
 
 
 def setup(folder: Path, address: str = "127.0.0.1") -> dict:

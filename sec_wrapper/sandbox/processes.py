@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -11,6 +12,18 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from ansible_collections.fpt.sec.plugins.module_utils.process import pid_alive
+
+SYSTEM_BIN_DIRS = ("/usr/sbin", "/sbin", "/usr/bin", "/bin")
+
+
+def system_tool(names: Sequence[str], package: str) -> str:
+    """The first of `names` on PATH, else in the system's sbin/bin folders (an installed `sec` may run with a
+    minimal PATH that lacks /usr/sbin); else RuntimeError naming the package that brings it."""
+    for name in names:
+        for candidate in (shutil.which(name), *(os.path.join(d, name) for d in SYSTEM_BIN_DIRS)):
+            if candidate and os.access(candidate, os.X_OK):
+                return candidate
+    raise RuntimeError(f"{names[0]} not found on PATH nor in /usr/sbin or /sbin: install the {package} package")
 
 
 def free_port() -> int:

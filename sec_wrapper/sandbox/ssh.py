@@ -4,18 +4,14 @@ from __future__ import annotations
 
 import getpass
 import os
-import shutil
 import subprocess
 from pathlib import Path
 
-from sec_wrapper.sandbox.processes import free_port, start_daemon, wait_for_port
+from sec_wrapper.sandbox.processes import free_port, start_daemon, system_tool, wait_for_port
 
 
 def find_sshd() -> str:
-    for candidate in (shutil.which("sshd"), "/usr/sbin/sshd"):
-        if candidate and os.access(candidate, os.X_OK):
-            return candidate
-    raise RuntimeError("sshd not found: install the openssh-server package")
+    return system_tool(("sshd",), "openssh-server")
 
 
 def setup(folder: Path, apache_config: Path | None, address: str = "127.0.0.1") -> dict:

@@ -11,7 +11,7 @@ short_description: Marks every extra var as data that Ansible never templates
 description:
   - Extra vars carry what people typed (a maintenance message, a setting value, a label, an AWX survey
     answer). Ansible renders a string variable that holds C({{ ... }}) or C({% ... %}) as a template when it
-    is used, so text such as C({{ lookup('pipe', 'id') }}) would run on the controller.
+    is used, so a pipe lookup typed into a maintenance message would run a command on the controller.
   - Before the first play is templated, this callback marks every extra var (strings in nested lists and
     dictionaries too) unsafe, the way a C(!unsafe) YAML tag does. The playbooks then use the values as
     typed, whether they came from C(ansible-playbook -e), an AWX survey or the C(sec) command.
