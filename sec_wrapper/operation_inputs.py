@@ -8,9 +8,17 @@ the console or the API never becomes a failed operation in the history.
 from __future__ import annotations
 
 import datetime
+import json
 import re
 from collections.abc import Callable, Mapping
 from typing import Any
+
+from ansible_collections.fpt.sec.plugins.module_utils.site_settings_schema import (
+    SCHEMA,
+    SettingsError,
+    check_key,
+    parse_value,
+)
 
 from sec_wrapper.errors import SecError
 
@@ -83,6 +91,29 @@ def _trim(values: Mapping[str, Any]) -> None:
                        "earlier, or lower --keep-days if you really mean it")
 
 
+def _site_settings(values: Mapping[str, Any]) -> None:
+    """Each given setting against the collection's schema, as the module checks it on the hosts (the time zone
+    is judged by the hosts alone: this machine's zoneinfo may differ)."""
+    settings = values.get("settings")
+    if values.get("settings_json") not in (None, ""):
+        try:
+            settings = json.loads(str(values["settings_json"]))
+        except (ValueError, RecursionError) as exc:
+            raise SecError(f"the settings are not valid JSON ({exc}): give a JSON object of settings") from None
+    if settings is None:
+        return
+    if not isinstance(settings, Mapping):
+        raise SecError("the settings must be a JSON object of settings, {\"key\": value, ...}")
+    force = str(values.get("force", "")).strip().lower() in ("true", "yes", "1")
+    for key, value in settings.items():
+        try:
+            check_key(key, force)
+            if not (key in SCHEMA and SCHEMA[key].kind == "timezone"):
+                parse_value(key, value, force)
+        except SettingsError as exc:
+            raise SecError(str(exc)) from None
+
+
 def _maintenance(values: Mapping[str, Any]) -> None:
     message = values.get("message")
     if isinstance(message, str) and len(message) > MAX_MESSAGE:
@@ -95,7 +126,10 @@ _RULES: dict[str, Callable[[Mapping[str, Any]], None]] = {
     "restore.yml": _restore,
     "trim_events.yml": _trim,
     "maintenance.yml": _maintenance,
+    "site_settings.yml": _site_settings,
 }
+# Checked by the schema with its own words (the key, its limit, where large content goes).
+_SCHEMA_CHECKED = {"settings", "settings_json"}
 _FLAGS = ("force", "switch_release", "vacuum", "check_files", "dry_run", "keep_backup", "replace")
 
 
@@ -113,7 +147,8 @@ def _sizes(name: str, value: Any) -> None:
 def check(playbook: str, extravars: Mapping[str, Any]) -> None:
     """Raises SecError (one line, with the fix) for an input the playbook would refuse; checks nothing on hosts."""
     for name, value in extravars.items():
-        _sizes(name, value)
+        if name not in _SCHEMA_CHECKED:
+            _sizes(name, value)
     for name in _FLAGS:
         if extravars.get(name) is not None:
             _flag(name.replace("_", "-"), extravars[name])

@@ -90,13 +90,24 @@ def test_cli_inputs_are_data(payload: str, sandbox: dict, cluster: str, staging_
     sec("site", "settings", STAGING, "--set", f"site_name={payload}")
     assert json.loads(settings_file(sandbox).read_text())["site_name"] == payload
 
-    # Inputs a playbook would refuse: one line, nothing recorded.
+    # Inputs a playbook (or the CLI) would refuse: one line, nothing recorded.
     before = operation_ids()
     for argv in (("backup", STAGING, "--label", payload),
-                 ("trim-events", STAGING, "--before", payload, "--yes")):
+                 ("trim-events", STAGING, "--before", payload, "--yes"),
+                 ("restore", STAGING, payload),
+                 ("upgrade", STAGING, "--to", payload, "--yes"),
+                 ("sync-db", "prod.teststudio.com", payload, "--yes"),
+                 ("sync-media", "prod.teststudio.com", payload)):
         refused = sec(*argv, check=False)
-        assert refused.returncode != 0 and len(refused.stderr.strip().splitlines()) == 1, refused.stderr
+        assert refused.returncode != 0 and len(refused.stderr.strip().splitlines()) == 1, (argv, refused.stderr)
     assert operation_ids() == before
+
+    # Discovery's own inputs reach the App server's apache2 as data too.
+    app = sandbox["app_server"]
+    sec("cluster", "create", "injected", "--app-server", app["address"], "--port", str(app["port"]), "--user",
+        app["user"], "--key", app["key"], "--apache-env", f"SEC_TEST_ENV={payload}", "--apache-define",
+        "SEC_TEST_DEFINE")
+    sec("cluster", "remove", "injected")
 
     # A stored host field: every later operation builds its inventory from it.
     clusters = sec_home / "clusters" / f"{cluster}.json"

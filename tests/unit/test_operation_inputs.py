@@ -25,7 +25,10 @@ TODAY = datetime.datetime.now(datetime.UTC).date()
     ("trim_events.yml", {"before": str(TODAY - datetime.timedelta(days=3))}, "--keep-days"),
     ("trim_events.yml", {"before": "2020-01-01", "batch_size": 0}, "from 1 to"),
     ("maintenance.yml", {"message": "x" * 5000}, "at most 4096"),
-    ("site_settings.yml", {"settings": {"site_name": "x" * (MAX_TEXT + 1)}}, "settings.site_name"),
+    ("site_settings.yml", {"settings": {"site_name": "x" * (MAX_TEXT + 1)}}, "site_name: "),
+    ("site_settings.yml", {"settings_json": "[" * 5000}, "not valid JSON"),
+    ("site_settings.yml", {"settings": {"favourite_colour": "blue"}}, "use force"),
+    ("site_settings.yml", {"settings": {"smtp_port": "99999"}}, "smtp_port"),
     ("restore.yml", {"backup": "b", "force": "maybe"}, "true or false"),
     ("backup.yml", {"operation_id": "a b"}, "operation id"),
 ])
