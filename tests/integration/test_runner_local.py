@@ -28,8 +28,9 @@ PLAYBOOKS = Path(__file__).resolve().parent.parent / "fixtures" / "playbooks"
 SECRET = "hunter2-do-not-leak"
 LOCAL = {"all": {"hosts": {"localhost": {
     "ansible_connection": "local",
-    # The play runs on the controller: use its python, not whatever discovery would find.
-    "ansible_python_interpreter": "{{ ansible_playbook_python }}",
+    # The play runs on the controller: use its python, not whatever discovery would find. A path, not a
+    # template: sec's inventory is data (every string !unsafe), never rendered.
+    "ansible_python_interpreter": sys.executable,
 }}}}
 
 
