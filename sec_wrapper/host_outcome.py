@@ -15,7 +15,8 @@ from sec_wrapper.errors import SecError
 from sec_wrapper.inventory import cluster_inventory
 from sec_wrapper.runner import OperationResult, run_operation
 
-FINAL_STATUS = {"completed": "successful", "failed": "failed", "killed": "interrupted"}
+# How an operation that reached its end on the hosts (its lock release recorded it) is settled.
+FINAL_STATUS = {"completed": "successful", "failed": "failed"}
 
 
 def needs_host(record: dict[str, Any]) -> bool:
@@ -47,14 +48,22 @@ def reconcile(record: dict[str, Any]) -> dict[str, Any]:
     return updated
 
 
+def _steps_text(steps: list[dict[str, Any]]) -> str:
+    return ", ".join(f"{s.get('module')} {s.get('state')}" for s in steps) or "none"
+
+
 def apply(record: dict[str, Any], outcome: dict[str, Any] | None) -> dict[str, Any]:
-    """The record as the host's outcome tells it (pure: unit-tested)."""
+    """The record as the host's journal of the operation tells it (pure: unit-tested).
+
+    Only an operation that reached its end on the hosts (its lock release recorded ``finished``) is settled
+    from that end; one stopped half-way is never `successful`, whatever its last step did there."""
     task = history.last_task(history.load_events(record["id"])) if record.get("id") else None
     killed = f"the sec process was killed during task '{task}'" if task else "the sec process was killed"
     last = (outcome or {}).get("last") or {}
     state = (outcome or {}).get("state")
+    finished = (outcome or {}).get("finished") or {}
     module = last.get("module")
-    if state is None:
+    if state is None and not finished:
         return dict(record, status="interrupted", host_outcome=None,
                     message=f"{killed}; no remote work of it was recorded on the App server")
     if state == "running":
@@ -63,16 +72,26 @@ def apply(record: dict[str, Any], outcome: dict[str, Any] | None) -> dict[str, A
                     message=f"{killed}, but its remote work {running.get('module')} (pid {running.get('pid')}, "
                             f"started {running.get('started')}) is still running on the App server; the site "
                             "stays locked until it ends")
+    steps = (outcome or {}).get("steps") or []
     host = {"state": state, "module": module, "ended": last.get("ended"), "msg": last.get("msg"),
-            "summary": last.get("summary"), "pid": last.get("pid")}
+            "summary": last.get("summary"), "pid": last.get("pid"), "steps": _steps_text(steps),
+            "finished": finished or None}
+    if finished.get("state") in ("completed", "failed"):
+        host["state"] = finished["state"]
+        return dict(record, status=FINAL_STATUS[finished["state"]], host_outcome=host,
+                    message=f"{killed} after the operation had ended on the App server: every step "
+                            f"{'ran' if finished['state'] == 'completed' else 'ran or failed'} and it "
+                            f"{finished['state']} at {finished.get('at')} (steps there: {_steps_text(steps)})")
     if state == "killed":
         said = f"{module} was killed on the App server too (pid {last.get('pid')}), before it recorded an end"
+        status = "interrupted"
     else:
         detail = f": {last.get('msg')}" if last.get("msg") else ""
-        said = (f"{module} {state} on the App server at {last.get('ended')}{detail}; the playbook's later tasks "
-                "did not run (its site lock is taken over by the next operation)")
-    return dict(record, status=FINAL_STATUS.get(state, "interrupted"), host_outcome=host,
-                message=f"{killed}; {said}")
+        said = (f"{module} {state} on the App server at {last.get('ended')}{detail}; the operation never reached "
+                f"its end there (steps there: {_steps_text(steps)}), so its later steps did not run: check the "
+                "site (sec site show, its maintenance page) before relying on it")
+        status = "failed" if state == "failed" else "interrupted"
+    return dict(record, status=status, host_outcome=host, message=f"{killed}; {said}")
 
 
 def settle_taken_over(result: OperationResult) -> None:

@@ -358,6 +358,45 @@ def test_a_failing_migration_ends_rolled_back_with_the_database_identical(world:
             shutil.copy(good / name, world.releases / name)
 
 
+def test_killed_as_the_maintenance_page_appears_is_never_recorded_as_successful(world: World) -> None:
+    """Issue 22 #3: sec SIGKILLed as the maintenance page appeared. The last module that ended on the App server
+    was the backup; the record once settled on `successful` from it, for good."""
+    page = world.site_dir(PROD) / "tmp" / "maintenance.html"
+    process = subprocess.Popen(["sec", "upgrade", PROD, "--to", "8.3.0", "--yes"], env=world.env,
+                               stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                               start_new_session=True)
+    try:
+        deadline = time.monotonic() + 300
+        while not page.exists():
+            assert process.poll() is None and time.monotonic() < deadline, "the window never opened"
+            time.sleep(0.02)
+        kill_tree(process.pid)
+        process.wait(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    killed = next(op for op in json.loads(usec(world, "ops", "list", "--site", PROD, "--json").stdout)
+                  if op["operation"] == "upgrade")
+    deadline = time.monotonic() + 60
+    while True:  # until the App server's remote work (if the migration had begun) has ended
+        shown = json.loads(usec(world, "ops", "show", killed["id"], "--json").stdout)
+        if shown["status"] != "running":
+            break
+        assert time.monotonic() < deadline, shown
+        time.sleep(1)
+    assert shown["status"] in ("interrupted", "failed"), shown
+    assert "never reached its end" in shown["message"] or "killed on the App server too" in shown["message"], shown
+    if shown["host_outcome"]["module"] == "db_backup":  # the kill landed before the migration: the case itself
+        assert shown["status"] == "interrupted" and "db_backup completed" in shown["message"]
+    listed = {op["id"]: op for op in json.loads(usec(world, "ops", "list", "--site", PROD, "--json").stdout)}
+    assert listed[killed["id"]]["status"] == shown["status"], "settled for good, as the host said"
+
+    out = usec(world, "maintenance", PROD, "off")
+    assert "rolled back first" in " ".join(out.stdout.split())
+    assert get(world, PROD) == (200, "8.0.0") and current_link(world, PROD) == "releases/8.0.0"
+    assert leftovers(world, PROD) == []
+
+
 def test_killed_in_the_window_then_maintenance_off_rolls_back(world: World) -> None:
     before = checksums(world, PROD)
     kill_in_window(world, PROD, "8.3.0", ("--yes",))

@@ -25,10 +25,12 @@ def test_still_running_on_the_host() -> None:
 
 
 def test_completed_failed_killed_and_nothing() -> None:
+    # Issue 22: the last step completed, but the operation never reached its end: not a success.
     done = host_outcome.apply(RECORD, _outcome({"module": "db_restore", "pid": 7, "state": "completed",
                                                 "ended": "t1", "msg": "swapped"}))
-    assert done["status"] == "successful" and "db_restore completed on the App server at t1: swapped" in done["message"]
-    assert "later tasks did not run" in done["message"]
+    assert done["status"] == "interrupted"
+    assert "db_restore completed on the App server at t1: swapped" in done["message"]
+    assert "later steps did not run" in done["message"]
     failed = host_outcome.apply(RECORD, _outcome({"module": "events_trim", "pid": 7, "state": "failed",
                                                   "ended": "t1", "msg": "batch failed"}))
     assert failed["status"] == "failed" and "batch failed" in failed["message"]
@@ -36,6 +38,24 @@ def test_completed_failed_killed_and_nothing() -> None:
     assert killed["status"] == "interrupted" and "killed on the App server too" in killed["message"]
     nothing = host_outcome.apply(RECORD, None)
     assert nothing["status"] == "interrupted" and "no remote work" in nothing["message"]
+
+
+def test_an_upgrade_killed_after_its_backup_is_interrupted_not_successful() -> None:
+    """Issue 22 #3: sec killed as the maintenance page appeared; the backup was the last step that ended."""
+    got = host_outcome.apply(RECORD, _outcome({"module": "db_backup", "pid": 7, "state": "completed", "ended": "t1"}))
+    assert got["status"] == "interrupted" and "never reached its end" in got["message"]
+    assert "db_backup completed" in got["host_outcome"]["steps"]
+
+
+def test_only_an_operation_that_reached_its_end_is_settled_from_it() -> None:
+    ended = _outcome({"module": "events_trim", "pid": 7, "state": "completed", "ended": "t1"})
+    ok = host_outcome.apply(RECORD, dict(ended, finished={"state": "completed", "at": "t2"}))
+    assert ok["status"] == "successful" and "completed at t2" in ok["message"]
+    failed = host_outcome.apply(RECORD, dict(ended, finished={"state": "failed", "at": "t2"}))
+    assert failed["status"] == "failed"
+    bare = host_outcome.apply(RECORD, {"operation_id": "op", "steps": [], "state": None, "last": None,
+                                       "finished": {"state": "completed", "at": "t2"}})
+    assert bare["status"] == "successful"  # an operation with no module work (maintenance) that ended
 
 
 class _Result:
@@ -56,5 +76,5 @@ def test_a_takeover_settles_the_dead_operations_record(tmp_path: Path, monkeypat
     outcome = _outcome({"module": "events_trim", "pid": 7, "state": "completed", "ended": "t1", "msg": "done"})
     host_outcome.settle_taken_over(_Result({"taken_over": {"operation_id": op_id}, "holder_outcome": outcome}))
     settled = history.read_record(op_id)
-    assert settled["status"] == "successful" and "events_trim completed on the App server" in settled["message"]
+    assert settled["status"] == "interrupted" and "events_trim completed on the App server" in settled["message"]
     assert "controller_lost" not in settled

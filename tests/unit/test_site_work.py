@@ -55,3 +55,20 @@ def test_no_lock_no_record_and_check_mode_writes_nothing(tmp_path: Path) -> None
     site_work.SiteWork(site, "db_backup", check_mode=True).begin()
     assert site_work.read_outcome(site, "op-3") is None
     assert site_work.outcome_path(site, "../etc/passwd") is None
+
+
+def test_the_lock_release_records_that_the_operation_reached_its_end(tmp_path: Path) -> None:
+    site = _site(tmp_path)
+    site_lock.acquire(site_lock.lock_path(site), "op-9", OWNER)
+    work = site_work.SiteWork(site, "db_backup")
+    work.begin()
+    work.end(site_work.COMPLETED, "made")
+    assert site_work.read_outcome(site, "op-9")["finished"] is None  # the last step ended, the operation not yet
+    assert site_work.record_finished(site, "op-9", site_work.COMPLETED) is None
+    outcome = site_work.read_outcome(site, "op-9")
+    assert outcome["finished"]["state"] == "completed" and outcome["steps"][0]["module"] == "db_backup"
+    # An operation with no module work of its own (maintenance) still records its end.
+    site_work.record_finished(site, "op-10", site_work.FAILED)
+    assert site_work.read_outcome(site, "op-10")["finished"]["state"] == "failed"
+    assert site_work.record_finished(site, "../escape", site_work.COMPLETED) is None
+    assert not (tmp_path / "escape.json").exists()

@@ -14,8 +14,10 @@ its work in :class:`SiteWork`. While it runs:
   ``fpt.sec.site_lock state=query``) to say what really happened to a run whose controller was killed.
 
 A step still ``running`` whose process is gone was killed on the host too: :func:`read_outcome` reports it
-as ``killed``. Nothing here ever fails the module: the work itself matters more than its bookkeeping, so
-problems come back as warnings.
+as ``killed``. The playbook's lock release writes ``"finished": {"state": completed|failed, "at"}``
+(:func:`record_finished`): only then did the operation reach its end on the hosts; a file without it belongs
+to a run that stopped half-way, whatever its last step did. Nothing here ever fails the module: the work
+itself matters more than its bookkeeping, so problems come back as warnings.
 
 Pure standard library and Python 3.8 compatible syntax: this file ships to managed hosts.
 """
@@ -73,7 +75,23 @@ def read_outcome(site_dir: str, operation_id: str) -> dict | None:
         steps.append(step)
     last = steps[-1] if steps else None
     state = RUNNING if any(s.get("state") == RUNNING for s in steps) else (last or {}).get("state")
-    return {"operation_id": operation_id, "steps": steps, "state": state, "last": last}
+    finished = record.get("finished") if isinstance(record.get("finished"), dict) else None
+    return {"operation_id": operation_id, "steps": steps, "state": state, "last": last, "finished": finished}
+
+
+def record_finished(site_dir: str, operation_id: str, state: str) -> str | None:
+    """Records that the operation reached its end here (state completed or failed); a warning on failure."""
+    path = outcome_path(site_dir, operation_id)
+    if path is None or state not in (COMPLETED, FAILED):
+        return None
+    try:
+        os.makedirs(os.path.dirname(path), 0o755, exist_ok=True)
+        record = _read(path) or {"operation_id": operation_id, "steps": []}
+        record["finished"] = {"state": state, "at": site_lock.iso_utc(time.time())}
+        write_atomic(path, (json.dumps(record, indent=1, sort_keys=True) + "\n").encode("utf-8"), 0o644)
+    except OSError as exc:
+        return f"cannot record the operation's end on the App server ({exc.strerror or exc})"
+    return None
 
 
 class SiteWork:

@@ -45,6 +45,14 @@ options:
       - Required with O(state=present). With O(state=absent) the lock is released only if this operation
         holds it, unless O(force=true).
     type: str
+  finished:
+    description:
+      - With O(state=absent), how the operation ended, recorded on this host before the lock is released
+        (C(<site_dir>/tmp/sec-outcomes/<operation_id>.json)): V(completed) when every step of it ran,
+        V(failed) otherwise. A controller killed afterwards is then settled from it; a run that never reached
+        its release is settled as interrupted, whatever its last step did.
+    type: str
+    choices: [completed, failed]
   force:
     description:
       - With O(state=absent), release the lock whoever holds it. Use it to clear a lock that you know is
@@ -94,11 +102,12 @@ EXAMPLES = r"""
     operation_id: "{{ sec_operation_id }}"
   run_once: true
 
-- name: Release it, only if this operation holds it
+- name: Release it, only if this operation holds it, recording whether every step ran
   fpt.sec.site_lock:
     site_dir: "{{ sec_site.site_dir }}"
     operation_id: "{{ sec_operation_id }}"
     state: absent
+    finished: "{{ 'completed' if sec_work_done | default(false) | bool else 'failed' }}"
   run_once: true
 
 - name: Who holds the lock?
@@ -262,6 +271,7 @@ def main() -> None:
             "state": {"type": "str", "choices": ["present", "absent", "query"], "default": "present"},
             "operation_id": {"type": "str"},
             "force": {"type": "bool", "default": False},
+            "finished": {"type": "str", "choices": ["completed", "failed"]},
             "stale_after": {"type": "int"},
             "lock_owner": {"type": "dict"},
             "takeover_token": {"type": "str", "no_log": False},
@@ -286,6 +296,13 @@ def main() -> None:
             found = site_lock.acquire(path, params["operation_id"], params["lock_owner"] or {},
                                       check_mode=module.check_mode, takeover_token=params["takeover_token"])
         else:
+            if params["finished"] and params["operation_id"] and not module.check_mode:
+                holder = site_lock.read_lock(path)
+                if holder and holder.get("operation_id") == params["operation_id"]:
+                    warning = site_work.record_finished(params["site_dir"], params["operation_id"],
+                                                        params["finished"])
+                    if warning:
+                        module.warn(warning)
             found = site_lock.release(path, params["operation_id"], force=params["force"],
                                       check_mode=module.check_mode)
     except site_lock.LockError as exc:
