@@ -26,6 +26,7 @@ ARGUMENT_SPEC: dict[str, dict[str, Any]] = {
     "state": {"type": "str", "choices": ["present", "absent", "query"], "default": "present"},
     "operation_id": {"type": "str"},
     "force": {"type": "bool", "default": False},
+    "finished": {"type": "str", "choices": ["completed", "failed"]},
     "stale_after": {"type": "int"},
     "lock_owner": {"type": "dict"},
     "takeover_token": {"type": "str", "no_log": False},
@@ -66,6 +67,8 @@ class ActionModule(ActionBase):
         )[1]
         if args.get("lock_owner") or args.get("takeover_token"):
             raise AnsibleActionFail("lock_owner and takeover_token are set by the site_lock action itself")
+        if args.get("finished") is None:
+            args.pop("finished", None)  # not given: the module's choices do not take a null
         me = controller_identity()
         args["lock_owner"] = me
         args["takeover_token"] = None
