@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from typing import Any
 
 from sec_wrapper.errors import SecError
@@ -57,7 +58,7 @@ def _pair(args: argparse.Namespace) -> SitePair:
 
 
 def _run(operation: str, playbook: str, pair: SitePair, extravars: dict[str, Any],
-         arguments: dict[str, Any]) -> OperationResult:
+         arguments: dict[str, Any], check: bool = True) -> OperationResult:
     """Runs the playbook on one inventory holding both sites, with the source's key in a private agent."""
     with source_agent(pair) as forwarding:
         variables = {"source": pair.source.reverse_name, "target": pair.target.reverse_name,
@@ -66,10 +67,14 @@ def _run(operation: str, playbook: str, pair: SitePair, extravars: dict[str, Any
                                cluster=pair.target_cluster.name, site=pair.target.name,
                                arguments={"source": pair.source.name, "source_cluster": pair.source_cluster.name,
                                           "target": pair.target.name, **arguments})
-    if not result.ok:
-        raise SecError(f"{operation} {pair.source.name} -> {pair.target.name} {result.status}: "
-                       f"{result.message or 'see the log'} (sec ops log {result.id})")
+    if check and not result.ok:
+        raise _failed(operation, pair, result)
     return result
+
+
+def _failed(operation: str, pair: SitePair, result: OperationResult) -> SecError:
+    return SecError(f"{operation} {pair.source.name} -> {pair.target.name} {result.status}: "
+                    f"{result.message or 'see the log'} (sec ops log {result.id})")
 
 
 def _sync_media(args: argparse.Namespace) -> int:
@@ -83,14 +88,17 @@ def _sync_media(args: argparse.Namespace) -> int:
         raise SecError("--bwlimit and --list take 0 or more")
     extravars = {"dry_run": args.dry_run, "bwlimit": args.bwlimit}
     result = _run("sync-media", "sync_media.yml", pair, extravars,
-                  {"dry_run": args.dry_run, "bwlimit": args.bwlimit})
+                  {"dry_run": args.dry_run, "bwlimit": args.bwlimit}, check=False)
     media = first_result(result, "fpt.sec.media_sync")
+    if not result.ok and media.get("complete", True):  # failed elsewhere than in a copy that left names
+        raise _failed("sync-media", pair, result)
     summary = {
         "operation": result.id, "source": pair.source.name, "target": pair.target.name,
         "dry_run": args.dry_run, "transport": media.get("transport"),
         "files_copied": media.get("files_copied", 0), "bytes_copied": media.get("bytes_copied", 0),
         "dirs_created": media.get("dirs_created", 0), "source_files": media.get("source_files"),
         "complete": media.get("complete", True), "errors": media.get("errors") or [],
+        "passed_over": media.get("passed_over") or [],
         "duration": media.get("duration"),
     }
     if args.json:
@@ -108,6 +116,10 @@ def _sync_media(args: argparse.Namespace) -> int:
             print(f"  ... and {hidden} more (sec ops show {result.id}, or --json)")
         for error in summary["errors"][:5]:
             print(f"not copied: {error}")
+        for name in summary["passed_over"][:5]:
+            print(f"not copied (a link or special file, never copied): {name}")
+    if not summary["complete"]:
+        print(f"sec: {result.message} (sec ops log {result.id})", file=sys.stderr)
     return 0 if summary["complete"] else 1
 
 

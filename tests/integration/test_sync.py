@@ -210,6 +210,36 @@ def test_media_sync_on_one_host_is_a_local_copy(sandbox: dict, cluster: str, med
     assert set(tree(media["prod"])) <= set(tree(media["staging"]))
 
 
+def test_an_incomplete_media_sync_is_a_failed_operation_that_names_what_was_not_copied(
+        sandbox: dict, cluster: str, media: dict, tmp_path: Path) -> None:
+    """Issue 22 #6: the CLI exited 1 with complete: false while the history said `successful` with no message,
+    and a skipped source symlink was named nowhere."""
+    missing = sorted(set(tree(media["prod"])) - set(tree(media["staging"])))
+    # A file where the source has a folder: rsync cannot copy that name (nor what is in it).
+    blocked = next(media["staging"] / parent for parent in (str(Path(m).parent) for m in missing)
+                   if not (media["staging"] / parent).exists())
+    blocked.parent.mkdir(parents=True, exist_ok=True)
+    blocked.write_bytes(b"a file where production has a folder")
+    link = media["prod"] / "files" / "link-to-elsewhere.jpg"
+    link.symlink_to(tmp_path)
+    try:
+        done = sec("sync-media", PROD, STAGING, "--cluster", cluster, "--json", check=False)
+        assert done.returncode == 1, done.stderr
+        summary = json.loads(done.stdout)
+        assert summary["complete"] is False and summary["errors"], summary
+        assert "files/link-to-elsewhere.jpg" in summary["passed_over"], summary
+        assert done.stderr.strip().splitlines()[-1].startswith("sec: ") and "NOT COMPLETE" in done.stderr
+        record = json.loads((Path(os.environ["SEC_HOME"]) / "operations" / summary["operation"] / "sec.json")
+                            .read_text())
+        assert record["status"] == "failed" and "NOT COMPLETE" in record["message"], record
+        text = sec("sync-media", PROD, STAGING, "--cluster", cluster, check=False).stdout
+        assert "not copied (a link or special file, never copied): files/link-to-elsewhere.jpg" in text
+    finally:
+        link.unlink()
+        blocked.unlink()
+    assert_serving_unlocked(sandbox, site_by_name(sandbox, STAGING))
+
+
 def test_media_sync_into_production_is_refused(sandbox: dict, cluster: str, media: dict, tmp_path: Path) -> None:
     before = tree(media["prod"])
     refused = sec("sync-media", STAGING, PROD, "--cluster", cluster, check=False)

@@ -59,6 +59,8 @@ ADD_ONLY_OPTIONS = ["--recursive", "--times", "--omit-dir-times", "--ignore-exis
                     "--protect-args", "--no-human-readable", "--8-bit-output", "--stats"]
 # One line per item: the change summary, the size, the name (last: a name may contain the separator).
 OUT_FORMAT = "--out-format=%i|%l|%n"
+# What rsync prints (without --links) for a source entry it does not copy: a symbolic link, a device...
+_SKIPPING = b"skipping non-regular file "
 _ITEM_RE = re.compile(rb"^(?P<flags>[<>ch.*][fdLDS][^|]*)\|(?P<size>-?\d+)\|(?P<name>.*)$")
 # rsync always escapes control characters in names as \#ooo (--8-bit-output leaves the other bytes alone).
 _ESCAPE_RE = re.compile(rb"\\#([0-7]{3})")
@@ -96,6 +98,7 @@ class RsyncRun:
         self.bytes = 0
         self.stats: dict = {}
         self.errors: list[str] = []
+        self.skipped: list[str] = []  # source names rsync passed over: symbolic links, special files
         self.stderr = ""
         self.duration = 0.0
         self.argv: list[str] = []
@@ -269,6 +272,10 @@ def run_rsync(argv: list[str], env: dict | None = None, list_limit: int = 1000, 
         try:
             for line in proc.stdout or ():
                 item = parse_item(line)
+                if item is None and line.startswith(_SKIPPING):
+                    if len(run.skipped) < list_limit:
+                        run.skipped.append(line[len(_SKIPPING):].strip().strip(b'"').decode("utf-8", "replace"))
+                    continue
                 if item is None:
                     stats_lines.append(line)
                     continue

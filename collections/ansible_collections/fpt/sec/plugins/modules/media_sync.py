@@ -194,6 +194,14 @@ complete:
   returned: always
   type: bool
   sample: true
+passed_over:
+  description:
+    - Source names passed over by design (symbolic links, devices and other special files), as rsync named
+      them, at most O(list_limit). They are not copied; they do not make the copy incomplete.
+  returned: always
+  type: list
+  elements: str
+  sample: [0000/0222/8524/link-to-elsewhere]
 errors:
   description: rsync's messages about names it could not handle (at most 50).
   returned: always
@@ -295,7 +303,7 @@ def main() -> None:
     source_dir = os.path.normpath(params["source_dir"])
     target_dir = os.path.abspath(params["target_dir"])
     result: dict = {"changed": False, "files_copied": 0, "bytes_copied": 0, "dirs_created": 0, "files": [],
-                    "files_listed": True, "complete": True, "errors": [], "owner_matched": 0,
+                    "files_listed": True, "complete": True, "errors": [], "passed_over": [], "owner_matched": 0,
                     "transport": "ssh" if remote else "local", "source": source_dir + "/"}
 
     def fail(msg: str) -> None:
@@ -379,6 +387,7 @@ def main() -> None:
         files_listed=run.file_count <= len(run.files),
         source_files=(run.stats.get("files_by_type") or {}).get("reg", 0),
         source_bytes=run.stats.get("total_size", 0),
+        passed_over=run.skipped,  # not `skipped`: Ansible reads that key as a skipped task
     )
     result["changed"] = result["changed"] or run.file_count > 0 or run.dir_count > 0
     if created:
