@@ -279,10 +279,15 @@ def last_task(events: list[dict[str, Any]]) -> str | None:
 # ---- messages ---------------------------------------------------------------------------------------
 
 def one_line(text: Any, limit: int = 300) -> str:
+    """`text` on one line of at most `limit` characters. A longer one loses its middle, not its end: a
+    refusal names the fix last ("...; move the file aside"), after a path that may be long."""
     if text is None:
         return ""
     line = " ".join(str(text).split())
-    return line if len(line) <= limit else line[: limit - 3] + "..."
+    if len(line) <= limit:
+        return line
+    head = limit // 3
+    return line[:head] + " ... " + line[len(line) - (limit - head - 5):]
 
 
 def result_message(res: dict[str, Any]) -> str:

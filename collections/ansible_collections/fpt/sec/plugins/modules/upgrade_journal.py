@@ -131,6 +131,13 @@ free_bytes:
   returned: always
   type: int
   sample: 53687091200
+backup_free_bytes:
+  description:
+    - Free bytes on the file system of C(db_backup/), where the pre-upgrade backup is written (it may be a
+      mount of its own); that of the site dir when C(db_backup/) does not exist yet.
+  returned: always
+  type: int
+  sample: 53687091200
 newest_backup_size:
   description: Size in bytes of the newest complete backup in C(db_backup/), null when there is none.
   returned: always
@@ -147,6 +154,8 @@ from ansible_collections.fpt.sec.plugins.module_utils import db_backups, site_re
 def facts(site_dir: str) -> dict:
     current = site_releases.current_state(site_dir)
     stats = os.statvfs(site_dir)
+    backup_dir = os.path.join(site_dir, db_backups.BACKUP_DIR)
+    backup_stats = os.statvfs(backup_dir) if os.path.isdir(backup_dir) else stats
     backups = db_backups.list_backups(site_dir)
     return {
         "running_version": current["version"],
@@ -154,6 +163,7 @@ def facts(site_dir: str) -> dict:
         "maintenance": os.path.exists(os.path.join(site_dir, site_releases.MAINTENANCE_PAGE)),
         "staged": site_releases.staged_versions(site_dir),
         "free_bytes": stats.f_bavail * stats.f_frsize,
+        "backup_free_bytes": backup_stats.f_bavail * backup_stats.f_frsize,
         "newest_backup_size": backups[-1]["size"] if backups else None,
     }
 
