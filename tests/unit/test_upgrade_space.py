@@ -7,7 +7,6 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-
 from ansible_collections.fpt.sec.plugins.modules import upgrade_journal
 
 
