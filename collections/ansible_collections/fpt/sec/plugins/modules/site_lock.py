@@ -47,10 +47,10 @@ options:
     type: str
   finished:
     description:
-      - With O(state=absent), how the operation ended, recorded on this host before the lock is released
-        (C(<site_dir>/tmp/sec-outcomes/<operation_id>.json)): V(completed) when every step of it ran,
-        V(failed) otherwise. A controller killed afterwards is then settled from it; a run that never reached
-        its release is settled as interrupted, whatever its last step did.
+      - With O(state=absent), how the operation ended, recorded on this host before the lock is released, in
+        C(<site_dir>/tmp/sec-outcomes/<operation_id>.json). V(completed) when every step of it ran, else
+        V(failed). A controller killed afterwards is then settled from it; a run that never reached its
+        release is settled as interrupted, whatever its last step did.
     type: str
     choices: [completed, failed]
   force:
