@@ -278,7 +278,7 @@ def last_task(events: list[dict[str, Any]]) -> str | None:
 
 # ---- messages ---------------------------------------------------------------------------------------
 
-def one_line(text: Any, limit: int = 300) -> str:
+def one_line(text: Any, limit: int = 600) -> str:
     """`text` on one line of at most `limit` characters. A longer one loses its middle, not its end: a
     refusal names the fix last ("...; move the file aside"), after a path that may be long."""
     if text is None:

@@ -67,8 +67,11 @@ def test_the_lock_release_records_that_the_operation_reached_its_end(tmp_path: P
     assert site_work.record_finished(site, "op-9", site_work.COMPLETED) is None
     outcome = site_work.read_outcome(site, "op-9")
     assert outcome["finished"]["state"] == "completed" and outcome["steps"][0]["module"] == "db_backup"
-    # An operation with no module work of its own (maintenance) still records its end.
-    site_work.record_finished(site, "op-10", site_work.FAILED)
-    assert site_work.read_outcome(site, "op-10")["finished"]["state"] == "failed"
+    # An operation with no module work of its own (maintenance) still records that it completed; one refused
+    # under its lock leaves nothing behind.
+    site_work.record_finished(site, "op-10", site_work.COMPLETED)
+    assert site_work.read_outcome(site, "op-10")["finished"]["state"] == "completed"
+    site_work.record_finished(site, "op-11", site_work.FAILED)
+    assert site_work.read_outcome(site, "op-11") is None
     assert site_work.record_finished(site, "../escape", site_work.COMPLETED) is None
     assert not (tmp_path / "escape.json").exists()

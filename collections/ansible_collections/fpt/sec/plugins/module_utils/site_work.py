@@ -80,13 +80,19 @@ def read_outcome(site_dir: str, operation_id: str) -> dict | None:
 
 
 def record_finished(site_dir: str, operation_id: str, state: str) -> str | None:
-    """Records that the operation reached its end here (state completed or failed); a warning on failure."""
+    """Records that the operation reached its end here (state completed or failed); a warning on failure.
+
+    A failed operation that did no work here (refused under its lock) leaves no file: a refusal changes
+    nothing on the host, and its record is settled as interrupted, never as more."""
     path = outcome_path(site_dir, operation_id)
     if path is None or state not in (COMPLETED, FAILED):
         return None
+    record = _read(path)
+    if record is None and state != COMPLETED:
+        return None
     try:
         os.makedirs(os.path.dirname(path), 0o755, exist_ok=True)
-        record = _read(path) or {"operation_id": operation_id, "steps": []}
+        record = record or {"operation_id": operation_id, "steps": []}
         record["finished"] = {"state": state, "at": site_lock.iso_utc(time.time())}
         write_atomic(path, (json.dumps(record, indent=1, sort_keys=True) + "\n").encode("utf-8"), 0o644)
     except OSError as exc:
