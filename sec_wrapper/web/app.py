@@ -7,6 +7,7 @@ CLI (launch.py); nothing here runs a playbook itself.
 from __future__ import annotations
 
 import asyncio
+import urllib.parse
 from pathlib import Path
 from typing import Any
 
@@ -144,8 +145,8 @@ class Guard:
             return self._too_large(limit, scope["method"] == "POST" and scope["path"] in UPLOAD_PATHS)
         origin = headers.get("origin")
         if scope["method"] not in ("GET", "HEAD", "OPTIONS") and origin and origin != "null":
-            own = f"{scope.get('scheme', 'http')}://{headers.get('host', '')}"
-            if origin.rstrip("/") != own:
+            # The host alone: behind a TLS proxy the browser says https while this server hears http.
+            if urllib.parse.urlsplit(origin).netloc.lower() != headers.get("host", "").lower():
                 return PlainTextResponse(f"refused: a request from {origin} may not change anything here; use the "
                                          "console's own pages", status_code=403)
         return None
