@@ -35,6 +35,10 @@ def operation_document(op_id: str) -> dict[str, Any]:
         raise HTTPException(404, str(exc)) from None
     document: dict[str, Any] = {**record, "tasks": history.task_rows(history.load_events(op_id))}
     result_path = history.operation_dir(op_id) / launch.RESULT_FILE
+    if (record.get("status") != "running" and result_path.exists() and not result_path.stat().st_size
+            and history.process_alive(record.get("pid"), record.get("pid_start"))):
+        # The playbook ended, but the command that started it has yet to write its result: not done yet.
+        return {**document, "status": "running"}
     if record.get("status") != "running" and result_path.exists():
         try:
             document["result"] = json.loads(result_path.read_text(encoding="utf-8") or "null")
