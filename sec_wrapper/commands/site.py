@@ -1,4 +1,4 @@
-"""`sec site list | show | role | settings`."""
+"""`sec site list | show | role | settings | repair`."""
 
 from __future__ import annotations
 
@@ -48,6 +48,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     settings.add_argument("--json", action="store_true")
     settings.set_defaults(func=_settings)
 
+    repair = actions.add_parser(
+        "repair", help="align every web head with the database (what a lost head or a broken site needs)")
+    repair.add_argument("site")
+    repair.add_argument("--cluster")
+    repair.add_argument("--json", action="store_true")
+    repair.set_defaults(func=_repair)
+
 
 def all_site_rows(cluster: str | None = None) -> list[dict]:
     """`sec site list --json`: every site (of one cluster), also the console's /api/sites."""
@@ -60,7 +67,7 @@ def _list(args: argparse.Namespace) -> int:
     if args.json:
         print_json(rows)
     else:
-        print_table(rows, ["name", "cluster", "role", "version", "site_dir", "database"],
+        print_table(rows, ["name", "cluster", "role", "version", "state", "site_dir", "database"],
                     empty="no site yet: sec cluster create ...")
     return 0
 
@@ -154,4 +161,32 @@ def _settings(args: argparse.Namespace) -> int:
         print(f"changed {change.get('key')}: {change.get('old')!r} -> {change.get('new')!r}")
     if answer.get("pending_redeploy"):
         print(f"\nredeploy pending: run `sec redeploy {site.name}` to apply the persisted settings")
+    return 0
+
+
+def _repair(args: argparse.Namespace) -> int:
+    from sec_wrapper.paths import releases_dir
+
+    cluster, site = store.find_site(args.site, args.cluster)
+    _, site, result = run_on_site("repair", "repair.yml", site.reverse_name, cluster.name,
+                                  {"releases_dir": str(releases_dir())}, arguments={"site": site.name})
+    match = first_result(result, "fpt.sec.release_match")
+    said = first_result(result, "Say what was found and done").get("msg", "")
+    version = next((r.get("version") for r in result.task_results("fpt.sec.release_activate").values()), None)
+    if version is None:
+        running = {r.get("running_version") for r in result.task_results("fpt.sec.upgrade_journal").values()}
+        version = running.pop() if len(running) == 1 else None
+    # The stored version follows what every head now runs (a lost head had left it wrong).
+    fresh = store.load_cluster(cluster.name)
+    stored = fresh.site(site.reverse_name)
+    if stored is not None and version and (stored.version != version or stored.extra.get("state") != "ok"):
+        stored.version = version
+        stored.extra["state"] = "ok"
+        store.save_cluster(fresh)
+    summary = {"operation": result.id, "site": site.name, "version": version,
+               "schema_version": match.get("schema_version"), "message": said}
+    if args.json:
+        print_json(summary)
+    else:
+        print(said)
     return 0

@@ -62,6 +62,9 @@ def _upgrade(args: argparse.Namespace) -> int:
     cluster, site = store.find_site(args.site, args.cluster)
     if args.keep_releases < 1:
         raise SecError("--keep-releases must be 1 or more (the current release counts)")
+    state = str(site.extra.get("state") or "ok")
+    if state.startswith("broken"):
+        raise SecError(f"{site.name} is {state}: run sec site repair {site.name} first")
     plan = upgrades.build_plan(cluster, site, args.to, releases_dir())
     if args.plan:
         if args.json:

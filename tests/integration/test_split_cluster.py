@@ -12,7 +12,9 @@ import json
 import os
 import shlex
 import shutil
+import signal
 import subprocess
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -26,6 +28,7 @@ import yaml
 
 from sec_wrapper.sandbox import Sandbox
 from sec_wrapper.sandbox.processes import alive
+from sec_wrapper.sandbox.releases import build_release, migrations_for
 from sec_wrapper.sandbox.split import SplitSandbox
 from tests.integration.conftest import make_world_traversable_dir, plain_inventory
 
@@ -508,17 +511,22 @@ def test_upgrade_moves_every_web_head_in_one_window_with_migrations_once(split: 
 def test_a_web_head_lost_in_the_window_rolls_every_head_back(split: Split) -> None:
     """app2's sshd is stopped while 8.2.0's migration waits on a lock (the window is open): the switch cannot
     reach app2, so app1 and api1 go back to 8.1.0, the database is restored, and app2 stays in maintenance on
-    8.1.0 until `sec maintenance off` finishes the rollback there."""
+    8.1.0, fenced, until `sec site repair` aligns it."""
     blocker = split.db(PROD)
     blocker.autocommit = False
     blocker.execute("UPDATE projects SET name = name WHERE id = 1")
-    monitor = split.db(PROD)
     process = subprocess.Popen(["sec", "upgrade", PROD, "--to", "8.2.0", "--yes"], env=split.env, text=True,
                                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+    def migration_waits() -> bool:
+        # A new session each time: the window ends the idle ones (db_migrate's writes_since).
+        with split.db(PROD) as monitor:
+            return bool(monitor.execute("SELECT count(*) FROM pg_stat_activity WHERE application_name ="
+                                        " 'sec db_migrate' AND wait_event_type = 'Lock'").fetchone()[0])
+
     try:
         deadline = time.monotonic() + 300
-        while not monitor.execute("SELECT count(*) FROM pg_stat_activity WHERE application_name = 'sec db_migrate'"
-                                  " AND wait_event_type = 'Lock'").fetchone()[0]:
+        while not migration_waits():
             assert process.poll() is None, process.communicate()
             assert time.monotonic() < deadline
             time.sleep(0.1)
@@ -532,7 +540,8 @@ def test_a_web_head_lost_in_the_window_rolls_every_head_back(split: Split) -> No
             process.kill()
     try:
         assert process.returncode != 0
-        said = "failed and was rolled back" in stderr and "app2 (127.0.0.12) stopped answering over SSH" in stderr
+        said = ("failed and was rolled back" in stderr and "app2 (127.0.0.12) stopped answering over SSH" in stderr
+                and f"sec site repair {PROD}" in stderr)
         if not said:  # the whole run's log says where it went wrong
             operation = stderr.rsplit("sec ops log ", 1)[-1].split(")")[0]
             pytest.fail(stderr + ssec(split, "ops", "log", operation, check=False).stdout[-12000:])
@@ -546,7 +555,11 @@ def test_a_web_head_lost_in_the_window_rolls_every_head_back(split: Split) -> No
         assert os.readlink(split.site_dir(PROD, "app2") / "current") == "releases/8.1.0"
     finally:
         split.box.start_host_sshd("app2")
-    ssec(split, "maintenance", PROD, "off")
+    # Back, app2 still shows its page; nothing but the repair may change the site, maintenance off included.
+    assert split.get(PROD, "app2")[0] == 503
+    refused = ssec(split, "maintenance", PROD, "off", check=False)
+    assert refused.returncode != 0 and f"run sec site repair {PROD} first" in refused.stderr, refused.stderr
+    ssec(split, "site", "repair", PROD)
     for host in HEADS:
         code, status = split.get(PROD, host)
         assert code == 200 and status["version"] == "8.1.0", host
@@ -554,3 +567,188 @@ def test_a_web_head_lost_in_the_window_rolls_every_head_back(split: Split) -> No
     # And the next upgrade goes through on every head.
     ssec(split, "upgrade", PROD, "--to", "8.2.0", "--yes")
     assert {split.get(PROD, h)[1]["version"] for h in HEADS} == {"8.2.0"}
+
+
+# -- faults: a web head lost at the worst moment (each head is killed by pid: its sshd and its sessions) ------
+SCHEMA_OF = {v: migrations_for(v)[-1].version for v in ("8.0.0", "8.1.0", "8.2.0", "8.3.0")}
+
+
+class HeadWatch:
+    """Asks one web head's vhost for /status every 50 ms in a thread, keeping every answer, to prove that it
+    never served a release on a schema that release does not have, whatever happened in between."""
+
+    def __init__(self, world: Split, name: str, host: str) -> None:
+        self.world, self.name, self.host = world, name, host
+        self.answers: list[tuple[int, str | None, str | None]] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                code, status = self.world.get(self.name, self.host)
+            except OSError:
+                code, status = 0, None
+            self.answers.append((code, (status or {}).get("version"), (status or {}).get("schema_version")))
+            time.sleep(0.05)
+
+    def __enter__(self) -> HeadWatch:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(10)
+
+    def mismatched(self) -> list[tuple[int, str | None, str | None]]:
+        return [a for a in self.answers if a[0] == 200 and SCHEMA_OF.get(a[1] or "") != a[2]]
+
+
+def _run_until(world: Split, args: list[str], moment, then) -> subprocess.CompletedProcess:
+    """Runs `sec args`; calls then() as soon as moment() is true (polled every 5 ms); waits for the end."""
+    process = subprocess.Popen(["sec", *args], env=world.env, text=True, stdin=subprocess.DEVNULL,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 300
+        while not moment():
+            assert process.poll() is None, process.communicate()
+            assert time.monotonic() < deadline, "the moment never came"
+            time.sleep(0.005)
+        then()
+        stdout, stderr = process.communicate(timeout=300)
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+    return subprocess.CompletedProcess(args, process.returncode, stdout, stderr)
+
+
+def _heads_agree_with_the_database(world: Split, name: str) -> str:
+    """Every head answers 200 on one release whose schema is the database's; returns that release."""
+    live = world.db(name).execute("SELECT max(version) FROM schema_migrations").fetchone()[0]
+    deadline = time.monotonic() + 60
+    while True:
+        answers = {h: world.get(name, h) for h in HEADS}
+        versions = {s["version"] for c, s in answers.values() if c == 200 and s}
+        if all(c == 200 for c, _ in answers.values()) and len(versions) == 1 \
+                and SCHEMA_OF[next(iter(versions))] == live:
+            return next(iter(versions))
+        assert time.monotonic() < deadline, f"heads do not agree with schema {live}: {answers}"
+        time.sleep(0.5)
+
+
+def test_a_head_lost_right_after_its_switch_is_fenced_until_repaired(split: Split) -> None:
+    """Issue 22 #2: app2 was killed right after it switched to 8.1.0 (listener and sessions); the rollback put
+    the 8.0.0 database back under it and app2 answered 200 with 8.1.0 on the 8.0.0 schema. Now it keeps its
+    maintenance page, the site is marked, every operation refuses naming the repair, and the repair aligns it."""
+    app2 = split.site_dir(STAGING, "app2")
+    seen: list[float] = []
+
+    def switched() -> bool:
+        if os.readlink(app2 / "current") != "releases/8.1.0":
+            return False
+        seen.append(time.monotonic())
+        # Once its page is gone (the old code took it down in the switch itself), or a moment after.
+        return not (app2 / "tmp/maintenance.html").exists() or seen[-1] - seen[0] > 0.15
+
+    with HeadWatch(split, STAGING, "app2") as watch:
+        try:
+            run = _run_until(split, ["upgrade", STAGING, "--to", "8.1.0", "--yes"], switched,
+                             lambda: split.box.stop_host_sshd("app2"))
+            assert run.returncode != 0, run.stdout
+            assert f"sec site repair {STAGING}" in run.stderr and "app2 (127.0.0.12)" in run.stderr, run.stderr
+            time.sleep(1)
+            assert split.get(STAGING, "app2")[0] == 503
+            for host in ("app1", "api1"):
+                assert (split.site_dir(STAGING, host) / "tmp/sec-repair.json").exists(), host
+        finally:
+            split.box.start_host_sshd("app2")
+        # Back, app2 is still behind its page, and nothing but the repair may change the site.
+        assert split.get(STAGING, "app2")[0] == 503
+        refused = ssec(split, "upgrade", STAGING, "--to", "8.1.0", "--yes", check=False)
+        assert refused.returncode != 0 and f"run sec site repair {STAGING} first" in refused.stderr, refused.stderr
+        assert split.get(STAGING, "app2")[0] == 503
+        repaired = json.loads(ssec(split, "site", "repair", STAGING, "--json").stdout)
+        version = _heads_agree_with_the_database(split, STAGING)
+    assert watch.mismatched() == [], watch.mismatched()[:5]
+    assert repaired["version"] == version and "app2" in repaired["message"], repaired
+    assert not any((split.site_dir(STAGING, h) / "tmp/sec-repair.json").exists() for h in HEADS)
+    assert json.loads(ssec(split, "site", "show", STAGING, "--json").stdout)["version"] == version
+    # Repaired, the site takes operations again; a second repair finds nothing to do.
+    again = json.loads(ssec(split, "site", "repair", STAGING, "--json").stdout)
+    assert "needs no repair" in again["message"], again
+
+
+def test_a_restore_stops_when_a_head_drops_out_before_the_swap(split: Split) -> None:
+    """Issue 22 #4: app2 killed during a --switch-release restore's safety backup; the database was swapped
+    and app1/api1 switched while app2 served the old code on the new schema. Now nothing is swapped."""
+    app1 = split.site_dir(STAGING, "app1")
+    start = _heads_agree_with_the_database(split, STAGING)
+    made = json.loads(ssec(split, "backup", STAGING, "--label", "drop-out", "--keep", "0", "--json").stdout)
+    target = "8.2.0" if start != "8.2.0" else "8.3.0"
+    ssec(split, "upgrade", STAGING, "--to", target, "--yes")
+    schema = SCHEMA_OF[_heads_agree_with_the_database(split, STAGING)]
+
+    def safety_backup_running() -> bool:
+        return any("before-restore" in name for name in os.listdir(app1 / "db_backup"))
+
+    with HeadWatch(split, STAGING, "app2") as watch:
+        try:
+            run = _run_until(split, ["restore", STAGING, made["name"], "--switch-release", "--yes"],
+                             safety_backup_running, lambda: split.box.stop_host_sshd("app2"))
+            assert run.returncode != 0, run.stdout
+            assert "stopped before the swap" in run.stderr and "app2 (127.0.0.12)" in run.stderr, run.stderr
+            assert split.db(STAGING).execute("SELECT max(version) FROM schema_migrations").fetchone()[0] == schema
+            for host in ("app1", "api1"):
+                code, status = split.get(STAGING, host)
+                assert code == 200 and status["version"] == target, (host, code, status)
+        finally:
+            split.box.start_host_sshd("app2")
+    assert watch.mismatched() == [], watch.mismatched()[:5]
+    # app2 back: nothing to repair (nothing moved); the restore goes through on every head.
+    ssec(split, "restore", STAGING, made["name"], "--switch-release", "--yes")
+    assert _heads_agree_with_the_database(split, STAGING) == start
+
+
+def test_a_rolled_back_upgrade_keeps_the_writes_made_after_its_backup(split: Split) -> None:
+    """Issue 22 #1: a row written while the site served, after the pre-upgrade backup, vanished with the
+    rollback, unannounced. Now the migrated database is kept and the failure counts what it holds."""
+    app1 = split.site_dir(PROD, "app1")
+    start = _heads_agree_with_the_database(split, PROD)
+    nxt = {"8.1.0": "8.2.0", "8.2.0": "8.3.0"}[start]
+    archive = split.home / "releases" / f"shotgun-{nxt}.tar.gz"
+    sidecar = archive.with_name(archive.name + ".sha256")
+    saved = {path: path.read_bytes() for path in (archive, sidecar) if path.exists()}
+    build_release(split.home / "releases", nxt, broken=True)  # its last migration fails, after the first ran
+    writer = split.db(PROD)
+    code = f"written-after-backup-{time.time_ns()}"
+
+    def backup_done() -> bool:  # the dump's snapshot is behind us, the window not yet open
+        return any(f"pre-upgrade-{nxt}" in name and not name.startswith(".") for name in os.listdir(app1 / "db_backup"))
+
+    kept = None
+    paged: list[bool] = []
+    try:
+        run = _run_until(split, ["upgrade", PROD, "--to", nxt, "--yes"], backup_done,
+                         lambda: (paged.append((app1 / "tmp/maintenance.html").exists()),
+                                  writer.execute("INSERT INTO projects (name) VALUES (%s)", (code,))))
+        assert run.returncode != 0 and "rolled back" in run.stderr, run.stderr
+        assert paged == [False], "the row must be written while the site serves, before the window"
+        said = run.stderr
+        assert "public.projects 1 inserted" in said, said
+        kept = said.split("They are in ", 1)[1].split(",", 1)[0].strip()
+        assert "_old_" in kept, said
+        live = split.db(PROD)
+        assert live.execute("SELECT count(*) FROM projects WHERE name = %s", (code,)).fetchone()[0] == 0
+        conf = yaml.safe_load((app1 / "shared/config/database.yml").read_text())["production"]
+        with psycopg.connect(host=conf["host"], port=conf["port"], user=conf["username"],
+                             password=str(conf["password"]), dbname=kept, autocommit=True) as old:
+            assert old.execute("SELECT count(*) FROM projects WHERE name = %s", (code,)).fetchone()[0] == 1
+        assert _heads_agree_with_the_database(split, PROD) == start
+    finally:
+        for path, data in saved.items():
+            path.write_bytes(data)
+        if kept:
+            admin = split.db(PROD)
+            admin.execute(f'DROP DATABASE IF EXISTS "{kept}"')
+        writer.close()

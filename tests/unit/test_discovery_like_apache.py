@@ -70,7 +70,12 @@ def skipped(found: dict) -> dict[str, str]:
 def test_debian_stock_tree(tmp_path: Path, sbin: Path) -> None:
     conf = debian_stock_host(tmp_path)
     found = discover(conf, tmp_path, sbin)
-    assert names(found) == {"prod.shotgun.example", "proxied.shotgun.example", "staging.shotgun.example"}
+    # A site whose current names a missing release is listed, broken: the one an administrator must see.
+    assert names(found) == {"prod.shotgun.example", "proxied.shotgun.example", "staging.shotgun.example",
+                            "broken.other.example"}
+    broken = next(s for s in found["sites"] if s["name"] == "broken.other.example")
+    assert broken["state"] == "broken: current -> releases/9.9.9 is missing" and broken["version"] is None
+    assert {s["state"] for s in found["sites"] if s is not broken} == {"ok"}
     [apache] = found["apache"]
     assert apache["version"] == "2.4.62" and apache["binary"] == str(sbin / "apache2")
     assert apache["env_sources"] == [str(conf.parent / "envvars")]
@@ -84,12 +89,8 @@ def test_debian_stock_tree(tmp_path: Path, sbin: Path) -> None:
     assert why["md.shotgun.example"].endswith("false: no loaded module provides <MDomain>")
     qa_shared = tmp_path / "srv/shotgun/com_example_shotgun_qa/shared"
     assert why["qa.shotgun.example"].endswith(f"false: {qa_shared} exists")
-    assert why["broken.other.example"] == (
-        f"{tmp_path}/srv/shotgun/com_example_broken/current is a dangling symlink (-> releases/9.9.9): "
-        "the vhost serves nothing"
-    )
     assert set(why) == {"legacy.shotgun.example", "legacy22.shotgun.example", "passenger.shotgun.example",
-                        "md.shotgun.example", "qa.shotgun.example", "broken.other.example"}
+                        "md.shotgun.example", "qa.shotgun.example"}
     # Define (SHOTGUN_ROOT) and envvars (APACHE_LOG_DIR) resolved everything: no undefined variable.
     assert not [w for w in found["warnings"] if "is not defined" in w]
 
@@ -307,7 +308,7 @@ def test_sites_agree_with_apache2_dash_s(tmp_path: Path, _label: str, conf_of: C
     assert set(ours.items()) <= set(loaded.items())
     # Every site-shaped vhost Apache loads is a site, or skipped for a reason of its own folder.
     shotgun = {key: name for key, name in loaded.items() if name.endswith(".shotgun.example")}
-    assert shotgun == ours
+    assert shotgun == {key: name for key, name in ours.items() if name.endswith(".shotgun.example")}
     for entry in found["skipped_sites"]:
         is_loaded = (entry["file"], entry["line"]) in loaded
         assert is_loaded != entry["reason"].startswith("Apache does not load it"), entry

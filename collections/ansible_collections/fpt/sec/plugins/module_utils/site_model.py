@@ -107,6 +107,15 @@ def why_not_a_site_dir(path: str) -> str:
     return f"{path} is not a site dir"
 
 
+def site_state(site_dir: str) -> str:
+    """``ok``, or ``broken: current -> releases/X is missing`` when ``current`` names a release that is not
+    there (the vhost serves nothing; only ``sec site repair`` may change such a site)."""
+    current = os.path.join(site_dir, "current")
+    if os.path.islink(current) and not os.path.exists(current):
+        return f"broken: current -> {os.readlink(current)} is missing"
+    return "ok"
+
+
 def site_dir_for_vhost(vhost: VirtualHost) -> str | None:
     """The site dir a vhost serves, or None when its code folder does not look like one."""
     for candidate in site_dir_candidates(vhost):
@@ -347,12 +356,9 @@ def build_sites(
     groups: dict[str, dict] = {}
     leftovers: list[VirtualHost] = []
     for vhost in config.vhosts:
+        # A site dir whose `current` names a missing release is still a site, the one an administrator most
+        # needs to see: it is listed with the state `broken: ...` (site_state), for `sec site repair`.
         site_dir = site_dir_for_vhost(vhost)
-        if site_dir is not None and os.path.islink(os.path.join(site_dir, "current")) and not os.path.exists(
-            os.path.join(site_dir, "current")
-        ):
-            dropped.append(_skipped(vhost, site_dir, why_not_a_site_dir(site_dir)))
-            continue
         if site_dir is None:
             candidates = site_dir_candidates(vhost)
             if candidates:
@@ -401,6 +407,9 @@ def _site_dict(group: dict, notes: list[str], environment: str) -> dict:
     serving: list[VirtualHost] = group["serving"]
     twins: list[VirtualHost] = group["twins"]
     version, release = read_running_version(site_dir)
+    state = site_state(site_dir)
+    if state != "ok":
+        version = None
     try:
         database = read_database_config(site_dir, environment)
     except DatabaseConfigError as exc:
@@ -417,6 +426,7 @@ def _site_dict(group: dict, notes: list[str], environment: str) -> dict:
         "ports": ports,
         "ssl": any(vhost.ssl for vhost in serving),
         "version": version,
+        "state": state,
         "current_release": release,
         "database": database,
         "media_dir": os.path.join(site_dir, "media"),

@@ -183,6 +183,13 @@ removed:
   type: list
   elements: str
   sample: [20240401T120000Z_8.0.0]
+write_counters:
+  description:
+    - Rows inserted, updated and deleted per table as PostgreSQL's statistics counted them just before the
+      dump started, for M(fpt.sec.db_migrate)'s O(fpt.sec.db_migrate#module:writes_since). Null when unreadable.
+  returned: success
+  type: dict
+  sample: {public.projects: [12, 30, 0]}
 manifest:
   description: The manifest written, without its per-file list (see C(manifest.json) in the folder).
   returned: success, not in check mode
@@ -353,6 +360,12 @@ def main() -> None:
             os.mkdir(partial, 0o750)
         except OSError as exc:
             module.fail_json(msg=f"cannot create {partial}: {exc.strerror or exc}", **result)
+        # Taken just before the dump: what a rollback to this backup would discard can be counted later
+        # (db_migrate's writes_since). Read from the statistics, the site still serving: never fatal.
+        try:
+            result["write_counters"] = client.write_counters()
+        except PostgresError:
+            result["write_counters"] = None
         try:
             files = dump_and_verify(client, partial, dump_argv, pg_restore, prefix)
             ended_at = db_backups.utc_now()

@@ -42,6 +42,13 @@ options:
       - The operation that holds the site lock. When set, migrations stop as soon as the lock
         (C(<site_dir>/tmp/sec-operation.lock)) is no longer held by it.
     type: str
+  writes_since:
+    description:
+      - The write counts M(fpt.sec.db_backup) returned as RV(fpt.sec.db_backup#module:write_counters). Before
+        the first migration, the module ends the database's idle sessions (so that they report their counts)
+        and returns in RV(writes_after_backup) the rows written since that backup, per table. It is what a
+        rollback to that backup would discard. Use it only with the site in maintenance.
+    type: dict
 attributes:
   check_mode:
     support: full
@@ -125,6 +132,14 @@ schema_version:
   returned: when the database could be read
   type: str
   sample: "20201001000000"
+writes_after_backup:
+  description:
+    - With O(writes_since), the rows written since the backup per table, read before the first migration
+      (from PostgreSQL's statistics, so rows written just before the backup started may be counted too).
+      Null when they could not be read.
+  returned: when O(writes_since) was given and there were migrations to run
+  type: dict
+  sample: {public.projects: {inserted: 1, updated: 0, deleted: 0}}
 unknown_applied:
   description: Versions in C(schema_migrations) that the release does not ship (a database ahead of it).
   returned: when the database could be read
@@ -159,6 +174,7 @@ from ansible_collections.fpt.sec.plugins.module_utils.postgres import (
     PostgresError,
     find_binary,
     quote_literal,
+    writes_between,
 )
 from ansible_collections.fpt.sec.plugins.module_utils.site_model import DatabaseConfigError
 from ansible_collections.fpt.sec.plugins.module_utils.versions import Version
@@ -183,6 +199,7 @@ def main() -> None:
             "site_dir": {"type": "path", "required": True},
             "release": {"type": "list", "elements": "str", "required": True},
             "operation_id": {"type": "str"},
+            "writes_since": {"type": "dict"},
         },
         supports_check_mode=True,
     )
@@ -238,6 +255,15 @@ def main() -> None:
         # Owned on the host that holds the site lock: while psql runs, the lock names this process, and how
         # the migrations ended is recorded for the history even when the controller was killed (it then
         # stops at once: why_stop).
+        if params["writes_since"] is not None:
+            # Read before the first migration, the site in maintenance: what a rollback to the backup these
+            # counts were taken with would discard (the migrations' own writes are not in it).
+            try:
+                result["writes_after_backup"] = writes_between(params["writes_since"],
+                                                               client.write_counters(end_idle_sessions=True))
+            except PostgresError as exc:
+                result["writes_after_backup"] = None
+                module.warn(f"could not count the writes made since the backup: {exc}")
         work = site_work.SiteWork(site_dir, "db_migrate")
         work.begin()
         work.attach(module, ("applied", "pending", "schema_version"))

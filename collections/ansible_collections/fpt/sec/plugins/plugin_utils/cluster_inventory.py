@@ -16,7 +16,7 @@ ROLE_GROUPS = {"app": "app_servers", "api": "api_servers", "db": "db_servers"}
 # Modules need only the standard library: prefer the distribution's Python over whatever a login shell
 # puts first on PATH (a user's pyenv shims, say), which may not run non-interactively.
 PYTHON_FALLBACK = ["/usr/bin/python3", "/usr/libexec/platform-python", "python3"]
-SITE_KEYS = ("name", "aliases", "reverse_name", "site_dir", "role", "version", "database", "media_dir",
+SITE_KEYS = ("name", "aliases", "reverse_name", "site_dir", "role", "version", "state", "database", "media_dir",
              "backup_dir", "health_url", "ports", "ssl")
 # What may differ from one web head to the next: where the site sits there and its own vhost. Kept per
 # host in the site's `on_hosts` and laid over the site in that host's `sec_sites`.
@@ -63,6 +63,7 @@ def cluster_from_discovery(app_servers: list[dict], discoveries: dict[str, dict]
             site.setdefault("app_hosts", [])
             site.setdefault("on_hosts", {})[server["name"]] = host_site_info(found)
             site["app_hosts"] = sorted({*site.get("app_hosts", []), server["name"]})
+            _note_broken(site, found, server["name"])
             db_host = (found.get("database") or {}).get("host")
             if db_host in LOOPBACK or db_host == server["address"]:
                 db_name = server["name"]
@@ -80,6 +81,7 @@ def cluster_from_discovery(app_servers: list[dict], discoveries: dict[str, dict]
         for found in discoveries.get(server["name"], {}).get("sites", []):
             if found["reverse_name"] in sites:
                 sites[found["reverse_name"]]["on_hosts"][server["name"]] = host_site_info(found)
+                _note_broken(sites[found["reverse_name"]], found, server["name"])
     for host in hosts.values():
         host["roles"] = [r for r in ROLES if r in host["roles"]]
     # Site-shaped vhosts that are not sites, per App server, with the reason: what an administrator reads
@@ -89,6 +91,15 @@ def cluster_from_discovery(app_servers: list[dict], discoveries: dict[str, dict]
     return {"hosts": sorted(hosts.values(), key=lambda h: h["name"]),
             "sites": sorted(sites.values(), key=lambda s: s["name"]),
             "skipped_sites": {name: entries for name, entries in skipped.items() if entries}}
+
+
+def _note_broken(site: dict, found: dict, host: str) -> None:
+    """A site broken on any web head is broken (state ``broken: current -> ... is missing on app2``)."""
+    if str(found.get("state") or "ok").startswith("broken") and " is missing on " not in str(site.get("state")):
+        site["state"] = f"{found['state']} on {host}"
+        site["version"] = None
+    elif site.get("state") is None:
+        site["state"] = "ok"
 
 
 def describe_skipped(entry: dict) -> str:
