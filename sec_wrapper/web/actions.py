@@ -39,6 +39,7 @@ SITE_OPERATIONS: dict[str, SiteOperation] = {
                              flags=("keep_backup",)),
     "sync-media": SiteOperation(("sync-media",), positional=("target",), flags=("dry_run",)),
     "settings": SiteOperation(("site", "settings")),
+    "repair": SiteOperation(("site", "repair")),
 }
 
 

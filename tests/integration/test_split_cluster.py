@@ -752,3 +752,37 @@ def test_a_rolled_back_upgrade_keeps_the_writes_made_after_its_backup(split: Spl
             admin = split.db(PROD)
             admin.execute(f'DROP DATABASE IF EXISTS "{kept}"')
         writer.close()
+
+
+def test_a_broken_site_is_listed_refused_and_repaired(split: Split) -> None:
+    """Issue 22: discovery skipped a vhost whose `current` names a missing release ("serves nothing"). It is
+    listed as broken now, every change but the repair refuses naming it, and the repair stages the release
+    that matches the database where it is missing and switches to it."""
+    app2 = split.site_dir(STAGING, "app2")
+    running = os.readlink(app2 / "current")
+    release = app2 / running
+    aside = release.with_name(".aside-" + release.name)
+    release.rename(aside)
+    try:
+        ssec(split, "cluster", "connect", "split")
+        [row] = [r for r in json.loads(ssec(split, "site", "list", "--json").stdout) if r["name"] == STAGING]
+        assert row["state"] == f"broken: current -> {running} is missing on app2" and row["version"] is None, row
+        assert "broken" in ssec(split, "site", "list").stdout
+        for args in (("maintenance", STAGING, "off"), ("backup", STAGING), ("redeploy", STAGING),
+                     ("upgrade", STAGING, "--to", "8.3.0", "--yes")):
+            refused = ssec(split, *args, check=False)
+            said = refused.stderr.strip().splitlines()[-1] if refused.stderr.strip() else ""
+            assert refused.returncode != 0 and f"run sec site repair {STAGING} first" in said, (args, said)
+            assert "broken" in said and running in said, said
+        repaired = json.loads(ssec(split, "site", "repair", STAGING, "--json").stdout)
+        assert repaired["version"] == release.name and "app2" in repaired["message"], repaired
+        assert _heads_agree_with_the_database(split, STAGING) == release.name
+        assert (app2 / running / "VERSION").read_text().strip() == release.name
+        [row] = [r for r in json.loads(ssec(split, "site", "list", "--json").stdout) if r["name"] == STAGING]
+        assert row["state"] == "ok" and row["version"] == release.name, row
+    finally:
+        if aside.exists():
+            if release.exists():
+                shutil.rmtree(aside)
+            else:
+                aside.rename(release)

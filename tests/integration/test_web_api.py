@@ -159,3 +159,33 @@ def test_restore_over_the_api_is_the_clis_and_asks_for_the_name_on_production(cl
     restored = wait_for_end(client, answer.json()["id"])
     assert restored["status"] == "successful" and restored["operation"] == "restore", restored
     assert restored["user"] == "alice" and restored["arguments"]["backup"] == backup
+
+
+def test_a_site_marked_for_repair_refuses_changes_and_the_consoles_repair_clears_it(
+        cluster: str, console: Console, sandbox: dict) -> None:
+    """The repair mark an upgrade or a restore leaves when it loses a web head: every change refuses naming
+    `sec site repair`, a backup still runs, and the console's Repair (the CLI's operation) clears it."""
+    from tests.integration.conftest import http_get, site_by_name
+
+    mark = Path(site_by_name(sandbox, STAGING)["site_dir"], "tmp/sec-repair.json")
+    mark.write_text(json.dumps({"format": 1, "hosts": ["app9"], "operation_id": "test-op",
+                                "reason": "app9 stopped answering over SSH during the upgrade to 8.1.0"}))
+    try:
+        refused = sec("redeploy", STAGING, check=False)
+        said = refused.stderr.strip().splitlines()[-1]
+        assert refused.returncode != 0 and f"run sec site repair {STAGING} first" in said, refused.stderr
+        assert "app9 stopped answering" in said and "nothing was changed" in said, said
+        sec("backup", STAGING, "--keep", "0")  # a backup only reads the database: it still runs
+        client, csrf = login(console)
+        page = client.get(f"/sites/{STAGING}").text
+        assert 'id="op-repair"' in page
+        answer = client.post(f"/api/sites/{STAGING}/repair", json={}, headers={"X-CSRF-Token": csrf})
+        assert answer.status_code == 202, answer.text
+        record = wait_for_end(client, answer.json()["id"])
+        assert record["status"] == "successful" and record["operation"] == "repair", record
+        assert "app9 stopped answering" in record["result"]["message"], record["result"]
+        assert not mark.exists()
+        assert http_get(sandbox, STAGING)[0] == 200
+        sec("redeploy", STAGING)
+    finally:
+        mark.unlink(missing_ok=True)
