@@ -52,3 +52,14 @@ def write_atomic(path: str, data: bytes, mode: int | None = None,
             pass
         raise
     fsync_dir(folder)
+
+
+def remove_durably(path: str) -> bool:
+    """Remove ``path`` and fsync its folder, so the removal survives a crash; True when there was a file.
+    Other OSErrors propagate."""
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        return False
+    fsync_dir(os.path.dirname(path))
+    return True

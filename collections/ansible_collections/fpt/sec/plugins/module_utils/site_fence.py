@@ -23,7 +23,7 @@ import datetime
 import json
 import os
 
-from ansible_collections.fpt.sec.plugins.module_utils.durable import fsync_dir, write_atomic
+from ansible_collections.fpt.sec.plugins.module_utils.durable import remove_durably, write_atomic
 
 MARK_RELATIVE_PATH = os.path.join("tmp", "sec-repair.json")
 FORMAT = 1
@@ -86,15 +86,10 @@ def write(site_dir: str, mark: dict) -> str:
 
 def remove(site_dir: str) -> bool:
     """Remove the mark; True when there was one."""
-    path = mark_path(site_dir)
     try:
-        os.unlink(path)
-    except FileNotFoundError:
-        return False
+        return remove_durably(mark_path(site_dir))
     except OSError as exc:
-        raise FenceError(f"cannot remove {path}: {exc.strerror or exc}") from None
-    fsync_dir(os.path.dirname(path))
-    return True
+        raise FenceError(f"cannot remove {mark_path(site_dir)}: {exc.strerror or exc}") from None
 
 
 def broken_current(site_dir: str) -> str | None:

@@ -26,8 +26,7 @@ import datetime
 import json
 import os
 
-from ansible_collections.fpt.sec.plugins.module_utils.durable import fsync_dir as _fsync_dir
-from ansible_collections.fpt.sec.plugins.module_utils.durable import write_atomic
+from ansible_collections.fpt.sec.plugins.module_utils.durable import remove_durably, write_atomic
 from ansible_collections.fpt.sec.plugins.module_utils.versions import Version
 
 JOURNAL_RELATIVE_PATH = os.path.join("tmp", "sec-upgrade.json")
@@ -120,10 +119,4 @@ def write(site_dir: str, record: dict) -> str:
 
 def remove(site_dir: str) -> bool:
     """Remove the journal; True when there was one."""
-    path = journal_path(site_dir)
-    try:
-        os.unlink(path)
-    except FileNotFoundError:
-        return False
-    _fsync_dir(os.path.dirname(path))
-    return True
+    return remove_durably(journal_path(site_dir))
