@@ -13,6 +13,8 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from ansible_collections.fpt.sec.plugins.module_utils.operation_ids import RULE as OPERATION_ID_RULE
+from ansible_collections.fpt.sec.plugins.module_utils.operation_ids import is_operation_id
 from ansible_collections.fpt.sec.plugins.module_utils.site_settings_schema import (
     SCHEMA,
     SettingsError,
@@ -29,7 +31,6 @@ MAX_MESSAGE = 4096
 
 _LABEL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9.+-]{0,63}$")
 _BACKUP = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,199}$")
-_OPERATION_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:@-]{0,127}$")
 _DATE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
 _BOOL_WORDS = {"true", "false", "yes", "no", "1", "0"}
 
@@ -153,8 +154,8 @@ def check(playbook: str, extravars: Mapping[str, Any]) -> None:
         if extravars.get(name) is not None:
             _flag(name.replace("_", "-"), extravars[name])
     operation_id = extravars.get("operation_id")
-    if operation_id is not None and not (isinstance(operation_id, str) and _OPERATION_ID.match(operation_id)):
-        raise SecError(f"operation id {_shown(operation_id)}: use letters, digits and . _ : @ - (at most 128)")
+    if operation_id is not None and not is_operation_id(operation_id):
+        raise SecError(f"operation id {_shown(operation_id)}: use {OPERATION_ID_RULE}")
     rule = _RULES.get(str(playbook).removeprefix("playbooks/"))
     if rule:
         rule(extravars)

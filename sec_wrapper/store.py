@@ -339,3 +339,15 @@ def key_path(key: str) -> Path:
         _check_private(folder, 0o700)
     _check_private(path, 0o600)
     return path
+
+
+def record_site_version(cluster_name: str, reverse_name: str, version: str) -> None:
+    """What every head of the site now runs, after an operation moved it (upgrade, restore with its release,
+    repair); the cluster file is read again, since other commands may have changed it during the run. A
+    repaired or moved site is no longer broken."""
+    fresh = load_cluster(cluster_name)
+    stored = fresh.site(reverse_name)
+    if stored is not None and (stored.version != version or stored.extra.get("state", "ok") != "ok"):
+        stored.version = version
+        stored.extra["state"] = "ok"
+        save_cluster(fresh)

@@ -147,8 +147,10 @@ def _restore(args: argparse.Namespace) -> int:
     _, site = store.find_site(args.site, args.cluster)
     require_yes(site, args.yes, "restoring a backup overwrites the database of")
     extravars = {"backup": args.backup, "force": args.force, "switch_release": args.switch_release}
-    _, site, result = run_on_site("restore", "restore.yml", site.reverse_name, args.cluster, extravars)
+    cluster, site, result = run_on_site("restore", "restore.yml", site.reverse_name, args.cluster, extravars)
     restored = first_result(result, "fpt.sec.db_restore")
+    if restored.get("release_switched"):
+        store.record_site_version(cluster.name, site.reverse_name, restored["release_switched"]["to"])
     if args.json:
         print_json({"operation": result.id, "site": site.name, "backup": args.backup, **restored})
     else:

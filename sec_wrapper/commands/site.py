@@ -177,12 +177,8 @@ def _repair(args: argparse.Namespace) -> int:
         running = {r.get("running_version") for r in result.task_results("fpt.sec.upgrade_journal").values()}
         version = running.pop() if len(running) == 1 else None
     # The stored version follows what every head now runs (a lost head had left it wrong).
-    fresh = store.load_cluster(cluster.name)
-    stored = fresh.site(site.reverse_name)
-    if stored is not None and version and (stored.version != version or stored.extra.get("state") != "ok"):
-        stored.version = version
-        stored.extra["state"] = "ok"
-        store.save_cluster(fresh)
+    if version:
+        store.record_site_version(cluster.name, site.reverse_name, version)
     summary = {"operation": result.id, "site": site.name, "version": version,
                "schema_version": match.get("schema_version"), "message": said}
     if args.json:

@@ -87,12 +87,7 @@ def _upgrade(args: argparse.Namespace) -> int:
         raise SecError(f"upgrade of {site.name} to {args.to} {result.status}: {result.message or 'see the log'} "
                        f"(sec ops log {result.id})")
 
-    # The cluster file is re-read: other commands may have changed it during the run.
-    fresh = store.load_cluster(cluster.name)
-    stored = fresh.site(site.reverse_name)
-    if stored is not None:
-        stored.version = args.to
-        store.save_cluster(fresh)
+    store.record_site_version(cluster.name, site.reverse_name, args.to)
     steps = upgrades.migrations_applied(events)
     backup = upgrades.result_of(events, "fpt.sec.db_backup")
     summary = {"operation": result.id, "site": site.name, "from": plan["from"], "to": args.to,

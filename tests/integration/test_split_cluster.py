@@ -570,7 +570,8 @@ def test_a_web_head_lost_in_the_window_rolls_every_head_back(split: Split) -> No
 
 
 # -- faults: a web head lost at the worst moment (each head is killed by pid: its sshd and its sessions) ------
-SCHEMA_OF = {v: migrations_for(v)[-1].version for v in ("8.0.0", "8.1.0", "8.2.0", "8.3.0")}
+SCHEMA_OF = {v: migrations_for(v)[-1].version for v in ("8.0.0", "8.1.0", "8.2.0", "8.3.0", "9.0.0")}
+NEXT = {"8.0.0": "8.1.0", "8.1.0": "8.2.0", "8.2.0": "8.3.0", "8.3.0": "9.0.0"}
 
 
 class HeadWatch:
@@ -642,10 +643,12 @@ def test_a_head_lost_right_after_its_switch_is_fenced_until_repaired(split: Spli
     the 8.0.0 database back under it and app2 answered 200 with 8.1.0 on the 8.0.0 schema. Now it keeps its
     maintenance page, the site is marked, every operation refuses naming the repair, and the repair aligns it."""
     app2 = split.site_dir(STAGING, "app2")
+    start = _heads_agree_with_the_database(split, STAGING)
+    target = NEXT[start]
     seen: list[float] = []
 
     def switched() -> bool:
-        if os.readlink(app2 / "current") != "releases/8.1.0":
+        if os.readlink(app2 / "current") != f"releases/{target}":
             return False
         seen.append(time.monotonic())
         # Once its page is gone (the old code took it down in the switch itself), or a moment after.
@@ -653,7 +656,7 @@ def test_a_head_lost_right_after_its_switch_is_fenced_until_repaired(split: Spli
 
     with HeadWatch(split, STAGING, "app2") as watch:
         try:
-            run = _run_until(split, ["upgrade", STAGING, "--to", "8.1.0", "--yes"], switched,
+            run = _run_until(split, ["upgrade", STAGING, "--to", target, "--yes"], switched,
                              lambda: split.box.stop_host_sshd("app2"))
             assert run.returncode != 0, run.stdout
             assert f"sec site repair {STAGING}" in run.stderr and "app2 (127.0.0.12)" in run.stderr, run.stderr
@@ -665,7 +668,7 @@ def test_a_head_lost_right_after_its_switch_is_fenced_until_repaired(split: Spli
             split.box.start_host_sshd("app2")
         # Back, app2 is still behind its page, and nothing but the repair may change the site.
         assert split.get(STAGING, "app2")[0] == 503
-        refused = ssec(split, "upgrade", STAGING, "--to", "8.1.0", "--yes", check=False)
+        refused = ssec(split, "upgrade", STAGING, "--to", target, "--yes", check=False)
         assert refused.returncode != 0 and f"run sec site repair {STAGING} first" in refused.stderr, refused.stderr
         assert split.get(STAGING, "app2")[0] == 503
         repaired = json.loads(ssec(split, "site", "repair", STAGING, "--json").stdout)
@@ -685,12 +688,14 @@ def test_a_restore_stops_when_a_head_drops_out_before_the_swap(split: Split) -> 
     app1 = split.site_dir(STAGING, "app1")
     start = _heads_agree_with_the_database(split, STAGING)
     made = json.loads(ssec(split, "backup", STAGING, "--label", "drop-out", "--keep", "0", "--json").stdout)
-    target = "8.2.0" if start != "8.2.0" else "8.3.0"
+    target = NEXT[start]
     ssec(split, "upgrade", STAGING, "--to", target, "--yes")
     schema = SCHEMA_OF[_heads_agree_with_the_database(split, STAGING)]
 
+    before = set(os.listdir(app1 / "db_backup"))
+
     def safety_backup_running() -> bool:
-        return any("before-restore" in name for name in os.listdir(app1 / "db_backup"))
+        return any("before-restore" in name for name in set(os.listdir(app1 / "db_backup")) - before)
 
     with HeadWatch(split, STAGING, "app2") as watch:
         try:
@@ -715,7 +720,7 @@ def test_a_rolled_back_upgrade_keeps_the_writes_made_after_its_backup(split: Spl
     rollback, unannounced. Now the migrated database is kept and the failure counts what it holds."""
     app1 = split.site_dir(PROD, "app1")
     start = _heads_agree_with_the_database(split, PROD)
-    nxt = {"8.1.0": "8.2.0", "8.2.0": "8.3.0"}[start]
+    nxt = NEXT[start]
     archive = split.home / "releases" / f"shotgun-{nxt}.tar.gz"
     sidecar = archive.with_name(archive.name + ".sha256")
     saved = {path: path.read_bytes() for path in (archive, sidecar) if path.exists()}
@@ -723,8 +728,11 @@ def test_a_rolled_back_upgrade_keeps_the_writes_made_after_its_backup(split: Spl
     writer = split.db(PROD)
     code = f"written-after-backup-{time.time_ns()}"
 
+    before = set(os.listdir(app1 / "db_backup"))
+
     def backup_done() -> bool:  # the dump's snapshot is behind us, the window not yet open
-        return any(f"pre-upgrade-{nxt}" in name and not name.startswith(".") for name in os.listdir(app1 / "db_backup"))
+        return any(f"pre-upgrade-{nxt}" in name and not name.startswith(".")
+                   for name in set(os.listdir(app1 / "db_backup")) - before)
 
     kept = None
     paged: list[bool] = []

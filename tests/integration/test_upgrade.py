@@ -205,15 +205,20 @@ def kill_in_window(world: World, site: str, target: str, extra: tuple[str, ...] 
     """
     blocker = connect(world, site, autocommit=False)
     blocker.execute("UPDATE event_log_entries SET description = description WHERE id = 1")
-    monitor = connect(world, site)
+    def count(sql: str) -> int:
+        # A new session each time: the window ends the site role's recently idle ones (db_migrate's
+        # writes_since), as it would a monitoring script's.
+        with connect(world, site) as monitor:
+            return monitor.execute(sql).fetchone()[0]
+
     process = subprocess.Popen(["sec", "upgrade", site, "--to", target, *extra], env=world.env,
                                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                start_new_session=True)
     try:
         deadline = time.monotonic() + 300
         while True:
-            waiting = monitor.execute("SELECT count(*) FROM pg_stat_activity WHERE application_name ="
-                                      " 'sec db_migrate' AND wait_event_type = 'Lock'").fetchone()[0]
+            waiting = count("SELECT count(*) FROM pg_stat_activity WHERE application_name ="
+                            " 'sec db_migrate' AND wait_event_type = 'Lock'")
             if waiting:
                 break
             assert process.poll() is None, "the upgrade ended before its migration blocked"
@@ -228,8 +233,7 @@ def kill_in_window(world: World, site: str, target: str, extra: tuple[str, ...] 
         process.wait(timeout=30)
         # The orphaned module notices that nobody reads its result any more and cancels its migration.
         deadline = time.monotonic() + 15
-        while monitor.execute("SELECT count(*) FROM pg_stat_activity WHERE application_name = 'sec db_migrate'"
-                              ).fetchone()[0]:
+        while count("SELECT count(*) FROM pg_stat_activity WHERE application_name = 'sec db_migrate'"):
             assert time.monotonic() < deadline, "the killed upgrade's migration kept running"
             time.sleep(0.1)
         # And it recorded there how it ended, for the history of a run whose controller was killed.
@@ -241,7 +245,6 @@ def kill_in_window(world: World, site: str, target: str, extra: tuple[str, ...] 
             process.kill()
         blocker.rollback()
         blocker.close()
-        monitor.close()
 
 
 # -- releases -----------------------------------------------------------------------------------------------
