@@ -794,3 +794,45 @@ def test_a_broken_site_is_listed_refused_and_repaired(split: Split) -> None:
                 shutil.rmtree(aside)
             else:
                 aside.rename(release)
+
+
+def test_sec_killed_as_the_pages_appear_is_never_recorded_as_successful(split: Split) -> None:
+    """Issue 22 #3 on the split cluster: sec's process group SIGKILLed as app1's maintenance page appeared. The
+    record settles from the whole journal on the App server, never `successful`; maintenance off rolls back."""
+    page = split.site_dir(STAGING, "app1") / "tmp/maintenance.html"
+    start = _heads_agree_with_the_database(split, STAGING)
+    process = subprocess.Popen(["sec", "upgrade", STAGING, "--to", NEXT[start], "--yes"], env=split.env,
+                               stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                               start_new_session=True)
+    try:
+        deadline = time.monotonic() + 300
+        while not page.exists():
+            assert process.poll() is None and time.monotonic() < deadline, "the window never opened"
+            time.sleep(0.01)
+        os.killpg(process.pid, signal.SIGKILL)  # sec, ansible-playbook, its workers, ssh: the group, by pid
+        process.wait(timeout=30)
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+    killed = next(op for op in json.loads(ssec(split, "ops", "list", "--site", STAGING, "--json").stdout)
+                  if op["operation"] == "upgrade")
+    deadline = time.monotonic() + 60
+    while (shown := json.loads(ssec(split, "ops", "show", killed["id"], "--json").stdout))["status"] == "running":
+        assert time.monotonic() < deadline, shown
+        time.sleep(1)
+    assert shown["status"] in ("interrupted", "failed"), shown
+    ssec(split, "maintenance", STAGING, "off")
+    assert _heads_agree_with_the_database(split, STAGING) == start
+
+
+def test_bad_input_is_one_line_and_no_operation_on_the_split_cluster(split: Split) -> None:
+    """Issue 22 #7: playbook-checked inputs are refused in one line that names the fix, before any record."""
+    before = len(json.loads(ssec(split, "ops", "list", "--json").stdout))
+    for args, fix in ((("trim-events", STAGING, "--before", "2023/01/01", "--yes"), "YYYY-MM-DD"),
+                      (("backup", STAGING, "--keep", "-1"), "give a whole number"),
+                      (("backup", STAGING, "--label", "not a label"), "label")):
+        refused = ssec(split, *args, check=False)
+        lines = refused.stderr.strip().splitlines()
+        assert refused.returncode != 0 and len(lines) == 1 and fix in lines[0], (args, refused.stderr)
+    assert len(json.loads(ssec(split, "ops", "list", "--json").stdout)) == before
