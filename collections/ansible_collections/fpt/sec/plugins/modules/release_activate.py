@@ -22,8 +22,9 @@ description:
   - A release already current reports no change and does not restart the application, unless
     O(restart=always).
   - With O(leave_maintenance=true), the maintenance page (C(tmp/maintenance.html), see
-    M(fpt.sec.maintenance)) is removed right after the switch. An upgrade then closes its maintenance window
-    in the same task as the switch, one task sooner.
+    M(fpt.sec.maintenance)) is removed right after the switch. Only for a single web head. With several,
+    the upgrade playbook switches every head first and removes the pages in a task of its own, so that a
+    head lost right after its switch still shows its page (the collection's docs/split_cluster.md).
 author:
   - sec maintainers (!UNKNOWN)
 extends_documentation_fragment:
