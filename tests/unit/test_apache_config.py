@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import ast
 import os
 import re
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -37,26 +35,6 @@ def by_name(config: apache_config.ApacheConfig) -> dict[str, list[apache_config.
     for vhost in config.vhosts:
         out.setdefault(vhost.server_name or "", []).append(vhost)
     return out
-
-
-# -- shipped to managed hosts ----------------------------------------------------------------------------
-@pytest.mark.parametrize("name", OURS)
-def test_parses_as_python_3_8_and_imports_only_stdlib(name: str) -> None:
-    source = (MODULE_UTILS / name).read_text()
-    tree = ast.parse(source, feature_version=(3, 8))
-    assert "from __future__ import annotations" in source
-    allowed = set(sys.stdlib_module_names) | {"ansible_collections"}
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            roots = [alias.name.split(".")[0] for alias in node.names]
-        elif isinstance(node, ast.ImportFrom):
-            roots = [(node.module or "").split(".")[0]]
-        else:
-            continue
-        for root in roots:
-            assert root in allowed, f"{name} imports {root}: managed hosts may not have it"
-        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("ansible_collections"):
-            assert node.module.startswith("ansible_collections.fpt.sec.plugins.module_utils.")
 
 
 # -- words and lines -------------------------------------------------------------------------------------
