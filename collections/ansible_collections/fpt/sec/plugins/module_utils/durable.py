@@ -4,6 +4,7 @@ the maintenance page, the upgrade journal, backup manifests and the runtime conf
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 from collections.abc import Callable
@@ -63,3 +64,24 @@ def remove_durably(path: str) -> bool:
         return False
     fsync_dir(os.path.dirname(path))
     return True
+
+
+class UnreadableFile(Exception):
+    """A state file that exists but cannot be read or parsed. ``str()`` is one line naming the file."""
+
+
+def read_state_json(path: str, max_bytes: int) -> object | None:
+    """The JSON of a small state file written by write_atomic (journal, repair mark); None when there is no
+    file. Raises UnreadableFile when it cannot be read or is not JSON: a caller must never take a damaged
+    state file for a missing one."""
+    try:
+        with open(path, "rb") as handle:
+            raw = handle.read(max_bytes + 1)
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise UnreadableFile(f"cannot read {path}: {exc.strerror or exc}") from None
+    try:
+        return json.loads(raw.decode("utf-8"))
+    except ValueError as exc:
+        raise UnreadableFile(f"{path} is not valid JSON ({exc})") from None

@@ -23,7 +23,12 @@ import datetime
 import json
 import os
 
-from ansible_collections.fpt.sec.plugins.module_utils.durable import remove_durably, write_atomic
+from ansible_collections.fpt.sec.plugins.module_utils.durable import (
+    UnreadableFile,
+    read_state_json,
+    remove_durably,
+    write_atomic,
+)
 
 MARK_RELATIVE_PATH = os.path.join("tmp", "sec-repair.json")
 FORMAT = 1
@@ -49,16 +54,11 @@ def read(site_dir: str) -> dict | None:
     """The mark, None when there is none. An unreadable mark still fences: it is returned with its error."""
     path = mark_path(site_dir)
     try:
-        with open(path, "rb") as handle:
-            raw = handle.read(_MAX_BYTES + 1)
-    except FileNotFoundError:
+        data = read_state_json(path, _MAX_BYTES)
+    except UnreadableFile as exc:
+        return {"format": FORMAT, "hosts": [], "reason": str(exc)}
+    if data is None:
         return None
-    except OSError as exc:
-        return {"format": FORMAT, "hosts": [], "reason": f"cannot read {path}: {exc.strerror or exc}"}
-    try:
-        data = json.loads(raw.decode("utf-8"))
-    except ValueError:
-        return {"format": FORMAT, "hosts": [], "reason": f"{path} is not valid JSON"}
     if not isinstance(data, dict):
         return {"format": FORMAT, "hosts": [], "reason": f"{path} is not a JSON object"}
     data.setdefault("hosts", [])

@@ -26,7 +26,12 @@ import datetime
 import json
 import os
 
-from ansible_collections.fpt.sec.plugins.module_utils.durable import remove_durably, write_atomic
+from ansible_collections.fpt.sec.plugins.module_utils.durable import (
+    UnreadableFile,
+    read_state_json,
+    remove_durably,
+    write_atomic,
+)
 from ansible_collections.fpt.sec.plugins.module_utils.versions import Version
 
 JOURNAL_RELATIVE_PATH = os.path.join("tmp", "sec-upgrade.json")
@@ -90,16 +95,12 @@ def read(site_dir: str) -> dict | None:
     """The journal, None when there is none. An unreadable one raises: it must not be taken for none."""
     path = journal_path(site_dir)
     try:
-        with open(path, "rb") as handle:
-            raw = handle.read(_MAX_BYTES + 1)
-    except FileNotFoundError:
+        data = read_state_json(path, _MAX_BYTES)
+    except UnreadableFile as exc:
+        hint = ": look at it, then remove it by hand" if "valid JSON" in str(exc) else ""
+        raise JournalError(f"{exc}{hint}") from None
+    if data is None:
         return None
-    except OSError as exc:
-        raise JournalError(f"cannot read {path}: {exc.strerror or exc}") from None
-    try:
-        data = json.loads(raw.decode("utf-8"))
-    except ValueError as exc:
-        raise JournalError(f"{path} is not valid JSON ({exc}): look at it, then remove it by hand") from None
     try:
         return validate(data)
     except JournalError as exc:
