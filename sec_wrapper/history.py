@@ -29,10 +29,6 @@ ID_RE = re.compile(r"^\d{8}T\d{6}Z-[0-9a-f]{4}$")
 RESULT_EVENTS = ("runner_on_ok", "runner_on_failed", "runner_on_unreachable", "runner_on_skipped",
                  "runner_on_async_failed")
 _FAILED_EVENTS = ("runner_on_failed", "runner_on_async_failed")
-# Set by `sec serve` on the `sec` process it launches: the id it claimed (to answer with it at once) and
-# the console account that asked, recorded as the operation's user.
-OPERATION_ID_ENV = "SEC_OPERATION_ID"
-OPERATION_USER_ENV = "SEC_OPERATION_USER"
 
 
 # ---- ids, folders, who and when ---------------------------------------------------------------------
@@ -56,14 +52,11 @@ def new_operation_id(now: datetime | None = None) -> str:
             continue
 
 
-def claimed_operation_id() -> str | None:
-    """The id `sec serve` claimed for this process's operation, once: a second operation gets its own."""
-    op_id = os.environ.pop(OPERATION_ID_ENV, None)
-    if not op_id:
-        return None
+def check_claimed(op_id: str) -> str:
+    """An id claimed ahead of its run (a detached start answers with it at once): its folder exists, unused."""
     folder = operation_dir(op_id)
     if not folder.is_dir() or (folder / RECORD).exists():
-        raise SecError(f"{OPERATION_ID_ENV}={op_id} is not a claimed, unused operation folder")
+        raise SecError(f"operation {op_id} is not a claimed, unused operation folder")
     return op_id
 
 
@@ -78,9 +71,7 @@ def now_iso() -> str:
 
 
 def current_user() -> str:
-    """Who runs the operation: the console's logged-in user when `sec serve` launched it, else the OS user."""
-    if os.environ.get(OPERATION_USER_ENV):
-        return os.environ[OPERATION_USER_ENV]
+    """Who runs an operation started from a shell: the OS user (the console passes its logged-in user)."""
     try:
         user = getpass.getuser()
     except (KeyError, OSError):  # a uid with no passwd entry (containers)

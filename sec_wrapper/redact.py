@@ -19,13 +19,18 @@ def is_secret_value(value: Any) -> bool:
     return isinstance(value, str) and bool(_SECRET_VALUE.search(value))
 
 
-def scrub(data: Any) -> Any:
-    """A copy of `data` without secret-looking keys or key material, at any depth."""
+# Names sec's own result documents use for what is no secret: a host's stored key's *name* (keys/<cluster>/
+# <host>, never its content), a setting's name in a list of changes, a settings key about password rules.
+RESULT_NAMES = frozenset({"key", "password_min_length"})
+
+
+def scrub(data: Any, keep: frozenset[str] = frozenset()) -> Any:
+    """A copy of `data` without secret-looking keys (but those in `keep`) or key material, at any depth."""
     if isinstance(data, dict):
-        return {k: scrub(v) for k, v in data.items()
-                if not is_secret_name(str(k)) and not is_secret_value(v)}
+        return {k: scrub(v, keep) for k, v in data.items()
+                if (str(k) in keep or not is_secret_name(str(k))) and not is_secret_value(v)}
     if isinstance(data, (list, tuple)):
-        return [scrub(v) for v in data if not is_secret_value(v)]
+        return [scrub(v, keep) for v in data if not is_secret_value(v)]
     return data
 
 

@@ -16,6 +16,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -46,6 +47,7 @@ class OperationResult:
     duration: float
     changed_hosts: list[str] = field(default_factory=list)
     failed_hosts: list[str] = field(default_factory=list)
+    result: Any = None  # the operation's result document (the CLI's --json), kept in its record
 
     @property
     def ok(self) -> bool:
@@ -123,8 +125,10 @@ def _scrub_command_artifact(artifact_dir: Path) -> None:
 class _Run:
     """The state of one run shared by ansible-runner's callbacks: progress, the child's pid, cancelling."""
 
-    def __init__(self, op_id: str, record: dict[str, Any], show: bool, where: dict[str, str]) -> None:
+    def __init__(self, op_id: str, record: dict[str, Any], show: bool, where: dict[str, str],
+                 summarize: Summarize | None = None) -> None:
         self.op_id = op_id
+        self.summarize = summarize
         self.record = record
         self.show = show
         self.where = where
@@ -175,24 +179,31 @@ class _Run:
         return True
 
 
+Summarize = Callable[[OperationResult], Any]
+
+
 def run_operation(operation: str, playbook: str | Path, inventory: dict[str, Any], extravars: dict[str, Any],
                   cluster: str | None, site: str | None, arguments: dict[str, Any],
-                  show_progress: bool = True) -> OperationResult:
-    """Runs `playbook` (relative to playbooks/, or absolute) and records it; returns how it ended."""
+                  show_progress: bool = True, user: str | None = None, operation_id: str | None = None,
+                  summarize: Summarize | None = None) -> OperationResult:
+    """Runs `playbook` (relative to playbooks/, or absolute) and records it; returns how it ended.
+
+    `operation_id` is an id its caller claimed (a detached start answers with it at once); `summarize` turns
+    the ended run into its result document, written into the record with the final status."""
     path = resolve_playbook(playbook)
     operation_inputs.check(str(playbook), extravars)  # bad input: one line, and no operation is recorded
     binary = ansible_playbook()
-    op_id = history.claimed_operation_id() or history.new_operation_id()
+    op_id = history.check_claimed(operation_id) if operation_id else history.new_operation_id()
     started = time.monotonic()
     record: dict[str, Any] = {
         "id": op_id, "operation": operation, "playbook": str(playbook), "cluster": cluster, "site": site,
-        "user": history.current_user(), "host": socket.gethostname(), "arguments": redact.scrub(arguments),
+        "user": user or history.current_user(), "host": socket.gethostname(), "arguments": redact.scrub(arguments),
         "status": "running", "started": history.now_iso(), "ended": None, "duration": None, "rc": None,
         "pid": os.getpid(), "pid_start": history.process_start(os.getpid()), "ansible_pid": None,
-        "message": "", "changed_hosts": [], "failed_hosts": [],
+        "message": "", "changed_hosts": [], "failed_hosts": [], "result": None,
     }
     history.write_record(op_id, record)
-    run = _Run(op_id, record, show_progress, endpoints(inventory))
+    run = _Run(op_id, record, show_progress, endpoints(inventory), summarize)
     run.say(f"{operation}: operation {op_id}")
 
     # Playbooks record the operation in the site lock, so it must be the same id as the history's.
@@ -277,11 +288,18 @@ def _finish(run: _Run, status: str, rc: int | None, started: float, message: str
         stdout = stdout_path.read_text(encoding="utf-8", errors="replace") if stdout_path.exists() else ""
         message = history.failure_message(events, run.where, stdout, rc)
     duration = round(time.monotonic() - started, 3)
-    run.record.update(status=status, rc=rc, ended=history.now_iso(), duration=duration, message=message,
-                      changed_hosts=changed, failed_hosts=failed)
-    history.write_record(run.op_id, run.record)
     operation = run.record["operation"]
-    tail = f": {message}" if message else ""
-    run.say(f"{operation} {status} in {history.format_duration(duration)}{tail} (sec ops show {run.op_id})")
-    return OperationResult(id=run.op_id, operation=operation, status=status, rc=rc, message=message,
-                           duration=duration, changed_hosts=changed, failed_hosts=failed)
+    ended = OperationResult(id=run.op_id, operation=operation, status=status, rc=rc, message=message,
+                            duration=duration, changed_hosts=changed, failed_hosts=failed)
+    if run.summarize is not None and status != "interrupted":
+        try:
+            ended.result = redact.scrub(run.summarize(ended), keep=redact.RESULT_NAMES)
+        except Exception as exc:  # the hosts' part ended, sec's own part did not (e.g. nothing discovered)
+            ended.status, ended.message = "failed", exc.args[0] if isinstance(exc, SecError) else \
+                f"sec could not finish: {type(exc).__name__}: {history.one_line(exc)}"
+    run.record.update(status=ended.status, rc=rc, ended=history.now_iso(), duration=duration, message=ended.message,
+                      changed_hosts=changed, failed_hosts=failed, result=ended.result)
+    history.write_record(run.op_id, run.record)
+    tail = f": {ended.message}" if ended.message else ""
+    run.say(f"{operation} {ended.status} in {history.format_duration(duration)}{tail} (sec ops show {run.op_id})")
+    return ended

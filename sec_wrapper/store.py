@@ -24,6 +24,9 @@ from sec_wrapper.errors import SecError
 from sec_wrapper.paths import sec_home
 
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
+# What ssh takes as a host and a login, never as one of its options (a leading '-').
+ADDRESS_RE = re.compile(r"^[A-Za-z0-9\[][A-Za-z0-9_.:\[\]-]{0,252}$")
+USER_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,31}$")
 ROLES = ("app", "api", "db")
 SITE_ROLES = ("production", "staging")
 FORMAT = 1
@@ -138,6 +141,17 @@ class Cluster:
 
 
 # ---- names and files -------------------------------------------------------------------------------
+
+def check_connection(address: str | None, user: str | None, port: int | None = None) -> None:
+    """A host's address, login and port as ssh takes them: refused in one line otherwise."""
+    if address is not None and not ADDRESS_RE.match(str(address)):
+        raise SecError(f"address {str(address)[:60]!r} is not a host name or IP address: give one such as "
+                       "app1.studio.lan or 10.0.0.5")
+    if user is not None and not USER_RE.match(str(user)):
+        raise SecError(f"user {str(user)[:40]!r} is not a login name: give one such as root or deploy")
+    if port is not None and not 1 <= int(port) <= 65535:
+        raise SecError(f"port {port}: give a port from 1 to 65535")
+
 
 def validate_name(name: str, kind: str = "cluster") -> str:
     if "/" in name or "\\" in name:

@@ -333,6 +333,20 @@ _INLINE = re.compile(r"Extra vars:\s*(\w+)\s*\((required|optional)\b([^)]*)\)")
 _DEFAULT = re.compile(r"\(default ([^;:,)\s]+)")
 
 
+DEPRECATED_MARK = "# Deprecated name, kept for one release"
+
+
+def deprecated_playbooks() -> dict[Path, Path]:
+    """{old name: the playbook it imports}: the stubs that keep an operation's old playbook name working."""
+    stubs = {}
+    for path in sorted((ROOT / "playbooks").glob("*.yml")):
+        text = path.read_text()
+        if text.startswith("---\n" + DEPRECATED_MARK) or text.startswith(DEPRECATED_MARK):
+            plays = yaml.safe_load(text)
+            stubs[path] = path.parent / plays[0]["ansible.builtin.import_playbook"]
+    return stubs
+
+
 def playbook_paths() -> list[Path]:
     """The playbooks under playbooks/: YAML files that are a list of plays (task files such as
     playbooks/tasks/*.yml are not)."""
@@ -340,6 +354,8 @@ def playbook_paths() -> list[Path]:
     for path in sorted((ROOT / "playbooks").rglob("*.yml")):
         if path.parent.name == "plays":
             continue  # plays the operations import (reach_site_hosts.yml), not operations of their own
+        if path in deprecated_playbooks():
+            continue  # an old name that imports the operation's playbook (and has no template of its own)
         data = yaml.safe_load(path.read_text())
         if isinstance(data, list) and data and all(
                 isinstance(play, dict) and ("hosts" in play or "import_playbook" in play or

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import importlib
 
-GROUPS = ["sandbox", "cluster", "host", "site", "operations", "advanced", "sync", "releases", "upgrade", "ops",
+GROUPS = ["sandbox", "cluster", "host", "site", "site_operations", "advanced", "sync", "releases", "upgrade", "ops",
           "user", "serve"]
 
 

@@ -6,18 +6,17 @@ import argparse
 
 from sec_wrapper import store
 from sec_wrapper.errors import SecError
-from sec_wrapper.host_checks import check_new_host
+from sec_wrapper.operations.clusters import add_host, check_roles, edit_host, remove_host
 from sec_wrapper.render import print_json, print_table
 
 COLUMNS = ["name", "address", "port", "user", "roles", "key"]
 
 
 def _roles(text: str) -> list[str]:
-    roles = [r.strip() for r in text.split(",") if r.strip()]
-    bad = [r for r in roles if r not in store.ROLES]
-    if bad or not roles:
-        raise argparse.ArgumentTypeError(f"roles are a comma-separated subset of {','.join(store.ROLES)}")
-    return [r for r in store.ROLES if r in roles]
+    try:
+        return check_roles(text)
+    except SecError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -67,73 +66,24 @@ def _list(args: argparse.Namespace) -> int:
 
 
 def _add(args: argparse.Namespace) -> int:
-    cluster = store.load_cluster(args.cluster)
-    store.validate_name(args.name, "host")
-    if any(h.name == args.name for h in cluster.hosts):
-        raise SecError(f"cluster {cluster.name} already has a host {args.name}: use `sec host edit`")
-    host = store.Host(name=args.name, address=args.address, port=args.port or 22, user=args.user or "root",
-                      roles=args.roles, python=args.python)
-    # Discovery names a remote DB server by the address database.yml gives; adding it by name adopts it.
-    placeholder = next((h for h in cluster.hosts if h.name == h.address == args.address and h.roles == ["db"]), None)
-    taken = next((h for h in cluster.hosts if (h.address, h.port) == (host.address, host.port)), None)
-    if taken and taken is not placeholder:
-        raise SecError(f"host {taken.name} of {cluster.name} already is {host.address}:{host.port}: "
-                       f"use `sec host edit {cluster.name} {taken.name}`")
     if args.no_check:
-        carried: dict[str, dict] = {}
-        print(f"host {args.name} not checked (--no-check): `sec cluster connect {cluster.name}` checks it")
-    else:
-        carried = check_new_host(cluster, host, args.key)
-    host.key = store.import_key(args.key, cluster.name, args.name) if args.key else None
-    if placeholder:
-        host.roles = [r for r in store.ROLES if r in {*host.roles, *placeholder.roles}]
-        cluster.hosts = [h for h in cluster.hosts if h is not placeholder]
-    cluster.hosts.append(host)
-    for site in cluster.sites:
-        if placeholder and site.db_host == placeholder.name:
-            site.db_host = host.name
-        if site.reverse_name in carried:
-            site.extra.setdefault("on_hosts", {})[host.name] = carried[site.reverse_name]
-            if "app" in host.roles and host.name not in site.app_hosts:
-                site.app_hosts = [*site.app_hosts, host.name]
-    store.save_cluster(cluster)
-    serves = f"; serves {', '.join(s.name for s in cluster.sites if s.reverse_name in carried)}" if carried else ""
+        print(f"host {args.name} not checked (--no-check): `sec cluster connect {args.cluster}` checks it")
+    added = add_host(args.cluster, args.name, args.address, args.roles, port=args.port, user=args.user,
+                     key=args.key, python=args.python, check=not args.no_check)
+    serves = f"; serves {', '.join(added['serves'])}" if added["serves"] else ""
     checked = "" if args.no_check else ", checked over SSH"
-    print(f"host {args.name} added to {cluster.name} ({','.join(host.roles)}){checked}{serves}")
+    print(f"host {args.name} added to {args.cluster} ({','.join(added['roles'])}){checked}{serves}")
     return 0
 
 
 def _edit(args: argparse.Namespace) -> int:
-    cluster = store.load_cluster(args.cluster)
-    host = cluster.host(args.name)
-    if args.roles is not None and "app" in host.roles and "app" not in args.roles:
-        _refuse_if_serving(cluster, host.name, "drop its app role")
-    for field in ("address", "port", "user", "roles", "python"):
-        value = getattr(args, field)
-        if value is not None:
-            setattr(host, field, value)
-    if args.key:
-        host.key = store.import_key(args.key, cluster.name, host.name)
-    store.save_cluster(cluster)
-    print(f"host {host.name} of {cluster.name} updated")
+    changes = {field: getattr(args, field) for field in ("address", "port", "user", "roles", "python")}
+    edit_host(args.cluster, args.name, changes, key=args.key)
+    print(f"host {args.name} of {args.cluster} updated")
     return 0
 
 
-def _refuse_if_serving(cluster: store.Cluster, name: str, what: str) -> None:
-    users = [s.name for s in cluster.sites if name in s.app_hosts or s.db_host == name]
-    if users:
-        raise SecError(f"cannot {what} {name}: sites {', '.join(users)} depend on it (add --force to do it anyway)"
-                       if what == "remove" else f"cannot {what}: sites {', '.join(users)} run on {name}")
-
-
 def _remove(args: argparse.Namespace) -> int:
-    cluster = store.load_cluster(args.cluster)
-    host = cluster.host(args.name)
-    if not args.force:
-        _refuse_if_serving(cluster, host.name, "remove")
-    cluster.hosts = [h for h in cluster.hosts if h.name != host.name]
-    for site in cluster.sites:
-        site.app_hosts = [h for h in site.app_hosts if h != host.name]
-    store.save_cluster(cluster)
-    print(f"host {host.name} removed from {cluster.name}")
+    remove_host(args.cluster, args.name, force=args.force)
+    print(f"host {args.name} removed from {args.cluster}")
     return 0

@@ -9,8 +9,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sec_wrapper import history, host_outcome, store
-from sec_wrapper.errors import SecError
+from sec_wrapper import history, host_outcome
+from sec_wrapper.operations import reading
 from sec_wrapper.render import print_fields, print_json, print_table
 
 _FOLLOW_POLL = 0.5
@@ -40,15 +40,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_log)
 
 
-def _site_names(query: str) -> set[str]:
-    """The site's name and reverse name when the store knows it, so either finds its operations."""
-    try:
-        _, site = store.find_site(query)
-    except SecError:
-        return {query}
-    return {query, site.name, site.reverse_name}
-
-
 def _elapsed(record: dict[str, Any]) -> float | None:
     if record.get("duration") is not None:
         return record["duration"]
@@ -64,8 +55,7 @@ def _when(stamp: str | None) -> str | None:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    records = history.list_operations(site=_site_names(args.site) if args.site else None, status=args.status,
-                                      limit=args.limit or None, cluster=args.cluster)
+    records = reading.operations(site=args.site, status=args.status, cluster=args.cluster, limit=args.limit or None)
     if args.json:
         print_json(records)
         return 0
@@ -84,11 +74,10 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def cmd_show(args: argparse.Namespace) -> int:
-    op_id = history.resolve_id(args.id)
-    record = host_outcome.reconcile(history.read_record(op_id))
-    tasks = history.task_rows(history.load_events(op_id))
+    record = reading.settled_document(args.id)
+    tasks = record["tasks"]
     if args.json:
-        print_json({**record, "tasks": tasks})
+        print_json(record)
         return 0
     print_fields({
         "id": record["id"], "operation": record.get("operation"), "status": record.get("status"),
@@ -109,8 +98,7 @@ def cmd_log(args: argparse.Namespace) -> int:
     if args.json:
         if args.follow:
             _wait_for_end(op_id)
-        text = path.read_text(encoding="utf-8", errors="replace") if path.exists() else ""
-        print_json({"id": op_id, "status": history.read_record(op_id).get("status"), "stdout": text})
+        print_json(reading.log(op_id))
         return 0
     offset = _print_from(path, 0, whole_lines=args.follow)
     while args.follow:

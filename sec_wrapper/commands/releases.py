@@ -6,7 +6,7 @@ import argparse
 
 from sec_wrapper.paths import releases_dir
 from sec_wrapper.release_store import add_release, list_releases
-from sec_wrapper.render import print_json, print_table
+from sec_wrapper.render import human_size, print_json, print_table
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -25,23 +25,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     add.set_defaults(func=_add)
 
 
-def human_size(size: int | None) -> str:
-    if size is None:
-        return "-"
-    value = float(size)
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if value < 1024 or unit == "GiB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{value:.1f} GiB"
-
-
 def _list(args: argparse.Namespace) -> int:
     releases = list_releases(full=args.verify)
     if args.json:
         print_json([{k: v for k, v in r.items() if k != "unpacked_size"} for r in releases])
         return 0
-    rows = [{"version": r["version"], "file": r["file"], "size": human_size(r["size"]),
+    rows = [{"version": r["version"], "file": r["file"], "size": human_size(r["size"]) or "-",
              "checksum": r["state"] + (f" ({r['problem']})" if r["problem"] else ""),
              "sites": r["sites"] or None} for r in releases]
     print_table(rows, ["version", "file", "size", "checksum", "sites"],

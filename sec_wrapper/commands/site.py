@@ -9,11 +9,13 @@ from pathlib import Path
 from ansible_collections.fpt.sec.plugins.plugin_utils.cluster_inventory import site_for_host
 
 from sec_wrapper import store
-from sec_wrapper.commands.cluster import site_rows
+from sec_wrapper.commands.operation_args import add_operation, add_said_operation, run_and_say
 from sec_wrapper.errors import SecError
 from sec_wrapper.host_probe import probe_hosts, web_heads
+from sec_wrapper.operations.site_work import REPAIR, SETTINGS
 from sec_wrapper.render import print_fields, print_json, print_table
-from sec_wrapper.site_operation import first_result, run_on_site
+from sec_wrapper.runner import OperationResult
+from sec_wrapper.site_rows import all_site_rows
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -37,29 +39,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     role.add_argument("--cluster")
     role.set_defaults(func=_role)
 
-    settings = actions.add_parser("settings", help="show or change a site's settings (applied by a redeploy)")
-    settings.add_argument("site")
-    settings.add_argument("--cluster")
-    settings.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                          help="change one setting (typed by the schema); repeat for several")
-    settings.add_argument("--file", type=Path, help="a JSON object of settings to merge in")
-    settings.add_argument("--replace", action="store_true", help="with --file: the file is the whole settings")
-    settings.add_argument("--force", action="store_true", help="accept keys the schema does not know")
-    settings.add_argument("--json", action="store_true")
+    settings = add_operation(actions, SETTINGS, "settings")
+    settings.add_argument("--file", type=Path, help="a JSON object of settings to merge in (--replace: the whole "
+                          "settings)")
     settings.set_defaults(func=_settings)
 
-    repair = actions.add_parser(
-        "repair", help="align every web head with the database (what a lost head or a broken site needs)")
-    repair.add_argument("site")
-    repair.add_argument("--cluster")
-    repair.add_argument("--json", action="store_true")
-    repair.set_defaults(func=_repair)
-
-
-def all_site_rows(cluster: str | None = None) -> list[dict]:
-    """`sec site list --json`: every site (of one cluster), also the console's /api/sites."""
-    clusters = [store.load_cluster(cluster)] if cluster else store.list_clusters()
-    return [row for c in clusters for row in site_rows(c)]
+    add_said_operation(actions, REPAIR, lambda repaired, _: print(repaired["message"]), "repair")
 
 
 def _list(args: argparse.Namespace) -> int:
@@ -122,67 +107,33 @@ def _role(args: argparse.Namespace) -> int:
     return 0
 
 
+def _settings_file(path: Path) -> dict:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise SecError(f"--file {path}: cannot read it ({reason}): give a readable UTF-8 JSON file, "
+                       'e.g. {"max_upload_mb": 800}') from exc
+    try:
+        changes = json.loads(text)
+    except ValueError as exc:
+        raise SecError(f"--file {path}: not valid JSON ({exc}): write one JSON object of settings, "
+                       'e.g. {"max_upload_mb": 800}') from exc
+    if not isinstance(changes, dict):
+        raise SecError(f"--file {path}: not a JSON object of settings: write one object, "
+                       'e.g. {"max_upload_mb": 800}')
+    return changes
+
+
 def _settings(args: argparse.Namespace) -> int:
-    changes: dict = {}
-    if args.file:
-        try:
-            text = args.file.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-            raise SecError(f"--file {args.file}: cannot read it ({reason}): give a readable UTF-8 JSON file, "
-                           'e.g. {"max_upload_mb": 800}') from exc
-        try:
-            changes = json.loads(text)
-        except ValueError as exc:
-            raise SecError(f"--file {args.file}: not valid JSON ({exc}): write one JSON object of settings, "
-                           'e.g. {"max_upload_mb": 800}') from exc
-        if not isinstance(changes, dict):
-            raise SecError(f"--file {args.file}: not a JSON object of settings: write one object, "
-                           'e.g. {"max_upload_mb": 800}')
-    for item in args.set:
-        key, sep, value = item.partition("=")
-        if not sep or not key.strip():
-            raise SecError(f"--set {item!r}: write KEY=VALUE, e.g. --set max_upload_mb=800")
-        changes[key.strip()] = value  # the module types it by the schema
     if args.replace and not args.file:
         raise SecError("--replace goes with --file (the whole settings)")
-    extravars: dict = {"force": args.force, "replace": args.replace}
-    if changes:
-        extravars["settings_json"] = json.dumps(changes)
-    operation = "site settings" if changes else "site settings (read)"
-    _, site, result = run_on_site(operation, "site_settings.yml", args.site, args.cluster, extravars)
-    answer = first_result(result, "fpt.sec.site_settings")
-    shown = {k: answer.get(k) for k in ("settings", "changes", "pending_redeploy", "pending_changes")}
-    if args.json:
-        print_json({"site": site.name, "operation": result.id, **shown})
-        return 0
+    return run_and_say(args, _say_settings, {"settings": _settings_file(args.file)} if args.file else None)
+
+
+def _say_settings(answer: dict, result: OperationResult) -> None:
     print_fields(answer.get("settings") or {})
     for change in answer.get("changes") or []:
         print(f"changed {change.get('key')}: {change.get('old')!r} -> {change.get('new')!r}")
     if answer.get("pending_redeploy"):
-        print(f"\nredeploy pending: run `sec redeploy {site.name}` to apply the persisted settings")
-    return 0
-
-
-def _repair(args: argparse.Namespace) -> int:
-    from sec_wrapper.paths import releases_dir
-
-    cluster, site = store.find_site(args.site, args.cluster)
-    _, site, result = run_on_site("repair", "repair.yml", site.reverse_name, cluster.name,
-                                  {"releases_dir": str(releases_dir())}, arguments={"site": site.name})
-    match = first_result(result, "fpt.sec.release_match")
-    said = first_result(result, "Say what was found and done").get("msg", "")
-    version = next((r.get("version") for r in result.task_results("fpt.sec.release_activate").values()), None)
-    if version is None:
-        running = {r.get("running_version") for r in result.task_results("fpt.sec.upgrade_journal").values()}
-        version = running.pop() if len(running) == 1 else None
-    # The stored version follows what every head now runs (a lost head had left it wrong).
-    if version:
-        store.record_site_version(cluster.name, site.reverse_name, version)
-    summary = {"operation": result.id, "site": site.name, "version": version,
-               "schema_version": match.get("schema_version"), "message": said}
-    if args.json:
-        print_json(summary)
-    else:
-        print(said)
-    return 0
+        print(f"\nredeploy pending: run `sec redeploy {answer['site']}` to apply the persisted settings")

@@ -6,24 +6,16 @@ import argparse
 import sys
 from typing import Any
 
-from sec_wrapper import history, store, upgrades
-from sec_wrapper.commands.releases import human_size
-from sec_wrapper.errors import SecError
-from sec_wrapper.paths import releases_dir
-from sec_wrapper.render import print_json
-from sec_wrapper.site_operation import require_yes, run_on_site
+from sec_wrapper import history
+from sec_wrapper.commands.operation_args import add_operation, prepare, request_of
+from sec_wrapper.operations import service
+from sec_wrapper.operations.site_work import UPGRADE, upgrade_plan
+from sec_wrapper.render import human_size, print_json
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    parser = sub.add_parser("upgrade", help="upgrade a site along the enforced path (--plan shows it first)")
-    parser.add_argument("site", help="name (prod.teststudio.com) or reverse name (com_teststudio_prod)")
-    parser.add_argument("--to", required=True, metavar="VERSION", help="the target version, e.g. 8.2.0")
+    parser = add_operation(sub, UPGRADE)
     parser.add_argument("--plan", action="store_true", help="print the steps and an estimate; change nothing")
-    parser.add_argument("--yes", action="store_true", help="needed to upgrade a production site")
-    parser.add_argument("--keep-releases", type=int, default=3, metavar="N",
-                        help="releases to keep on the servers afterwards, the current one included (default 3)")
-    parser.add_argument("--cluster", help="when the site's name is in several clusters")
-    parser.add_argument("--json", action="store_true")
     parser.set_defaults(func=_upgrade)
 
 
@@ -59,14 +51,8 @@ def print_plan(plan: dict[str, Any]) -> None:
 
 
 def _upgrade(args: argparse.Namespace) -> int:
-    cluster, site = store.find_site(args.site, args.cluster)
-    if args.keep_releases < 1:
-        raise SecError("--keep-releases must be 1 or more (the current release counts)")
-    state = str(site.extra.get("state") or "ok")
-    if state.startswith("broken"):
-        raise SecError(f"{site.name} is {state}: run sec site repair {site.name} first")
-    plan = upgrades.build_plan(cluster, site, args.to, releases_dir())
     if args.plan:
+        plan = upgrade_plan(args.site, args.to, args.cluster)
         if args.json:
             print_json(plan)
         else:
@@ -74,31 +60,19 @@ def _upgrade(args: argparse.Namespace) -> int:
             if plan["warning"]:
                 print(f"\nwarning: {plan['warning']}")
         return 0
-    require_yes(site, args.yes, f"upgrading to {args.to}")
-    if plan["warning"]:
-        print(f"sec: warning: {plan['warning']}", file=sys.stderr)
-
-    extravars = {"to": args.to, "releases_dir": str(releases_dir()), "keep_releases": args.keep_releases}
-    arguments = {"site": site.name, "from": site.version, "to": args.to, "keep_releases": args.keep_releases}
-    _, site, result = run_on_site("upgrade", "upgrade.yml", site.reverse_name, cluster.name, extravars,
-                                  arguments=arguments, check=False)
-    events = result.events()
+    prepared = prepare(request_of(args))
+    if prepared.context["plan"]["warning"]:
+        print(f"sec: warning: {prepared.context['plan']['warning']}", file=sys.stderr)
+    result = service.run(prepared)
     if not result.ok:
-        raise SecError(f"upgrade of {site.name} to {args.to} {result.status}: {result.message or 'see the log'} "
-                       f"(sec ops log {result.id})")
-
-    store.record_site_version(cluster.name, site.reverse_name, args.to)
-    steps = upgrades.migrations_applied(events)
-    backup = upgrades.result_of(events, "fpt.sec.db_backup")
-    summary = {"operation": result.id, "site": site.name, "from": plan["from"], "to": args.to,
-               "steps": steps, "backup": backup.get("name"), "window": upgrades.window_seconds(events),
-               "duration": result.duration}
+        raise service.failure(prepared, result)
+    summary = result.result
     if args.json:
         print_json(summary)
         return 0
-    print(f"{site.name}: upgraded from {plan['from']} to {args.to} in {_seconds(result.duration)} "
+    print(f"{summary['site']}: upgraded from {summary['from']} to {summary['to']} in {_seconds(result.duration)} "
           f"(maintenance window {_seconds(summary['window'])}; operation {result.id})")
-    for step in steps:
+    for step in summary["steps"]:
         print(f"  {step['release']}: {', '.join(step['applied'])} ({step['duration']:.2f}s)")
     if summary["backup"]:
         print(f"  backup taken before: {summary['backup']}")

@@ -8,6 +8,7 @@ token must come before the file (the console's form sends it first), so nothing 
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 import tempfile
 from dataclasses import dataclass, field
@@ -21,6 +22,7 @@ from starlette.requests import Request
 
 from sec_wrapper.errors import SecError
 from sec_wrapper.paths import sec_home
+from sec_wrapper.release_store import add_release
 from sec_wrapper.web import security
 
 MAX_FIELD = 64 * 1024  # a form field other than the file
@@ -139,3 +141,15 @@ async def receive_upload(request: Request, file_field: str = "release") -> Uploa
         upload.remove()
         security.check_csrf(request, upload.fields)  # type: ignore[arg-type]
     return upload
+
+
+async def add_uploaded_release(request: Request) -> dict:
+    """The form's `release` file, streamed into a private folder beside releases/, then added as `sec releases
+    add` adds one (checked completely and copied in, or refused whole); the upload is removed either way."""
+    upload = await receive_upload(request)
+    try:
+        if upload.path is None:
+            raise SecError("choose a release archive (<name>-<version>.tar.gz) as the form's `release` file")
+        return await asyncio.to_thread(add_release, str(upload.path))
+    finally:
+        upload.remove()

@@ -313,7 +313,7 @@ CASES = [
                   "must be the controller folder holding the release archives"),
               Bad({"site": STAGING, "to": "8.x.1", "releases_dir": "RELEASES"}, "must be the target version"),
               Bad({"site": STAGING, "to": "8.9.0", "releases_dir": "RELEASES"}, f"Cannot upgrade {STAGING}"))),
-    Case("sync_staging", good=(), minimal={"source": PROD, "target": STAGING},
+    Case("sync_db", good=(), minimal={"source": PROD, "target": STAGING},
          no_good_run="a sync replaces the staging database with production's data: tests/integration/"
                      "test_sync.py runs it",
          bad=(Bad({"source": STAGING, "target": PROD}, f"{PROD} is marked production"),)),

@@ -464,7 +464,7 @@ def test_a_killed_sec_leaves_its_trim_owned_and_the_history_says_what_the_host_d
     assert work.get("module") == "events_trim", lock.read_text()
     assert process_alive(work["pid"]), "the remote trim should outlive its killed controller (it is waited for)"
     killed = next(op for op in json.loads(sec("ops", "list", "--site", STAGING, "--json").stdout)
-                  if op["operation"] == "trim events")
+                  if op["operation"] == "trim-events")
     listed = sec("ops", "list", "--site", STAGING).stdout  # not settled yet: marked, with how to settle it
     assert "interrupted*" in listed and f"* its sec was killed; `sec ops show {killed['id']}` asks" in listed
     api = httpx2.Client(base_url=console.url, headers={"Authorization": f"Bearer {console.token}"}, timeout=120)

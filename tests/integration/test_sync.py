@@ -348,7 +348,7 @@ def test_sync_db_into_production_is_refused_with_nothing_changed(sandbox: dict, 
 
     # The playbook refuses on its own too (AWX runs it without the CLI), before touching any host.
     inventory = sandbox_inventory(sandbox, tmp_path / "inventory.json")
-    done = run_playbook("sync_staging.yml", inventory, {"source": STAGING, "target": PROD})
+    done = run_playbook("sync_db.yml", inventory, {"source": STAGING, "target": PROD})
     assert done.returncode != 0
     assert "is marked production" in " ".join(done.stdout.split())
     assert "Lock the" not in done.stdout
@@ -362,7 +362,7 @@ def test_sync_db_to_the_same_site_is_refused_with_nothing_changed(sandbox: dict,
     refused = sec("sync-db", STAGING, "com_teststudio_staging", "--cluster", cluster, "--yes", check=False)
     assert refused.returncode == 2 and "same site" in refused.stderr
     inventory = sandbox_inventory(sandbox, tmp_path / "inventory.json")
-    done = run_playbook("sync_staging.yml", inventory, {"source": STAGING, "target": "com_teststudio_staging"})
+    done = run_playbook("sync_db.yml", inventory, {"source": STAGING, "target": "com_teststudio_staging"})
     assert done.returncode != 0 and "the same site" in " ".join(done.stdout.split())
     assert state(staging) == before
 

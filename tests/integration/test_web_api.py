@@ -182,10 +182,34 @@ def test_a_site_marked_for_repair_refuses_changes_and_the_consoles_repair_clears
         answer = client.post(f"/api/sites/{STAGING}/repair", json={}, headers={"X-CSRF-Token": csrf})
         assert answer.status_code == 202, answer.text
         record = wait_for_end(client, answer.json()["id"])
-        assert record["status"] == "successful" and record["operation"] == "repair", record
+        assert record["status"] == "successful" and record["operation"] == "site repair", record
         assert "app9 stopped answering" in record["result"]["message"], record["result"]
         assert not mark.exists()
         assert http_get(sandbox, STAGING)[0] == 200
         sec("redeploy", STAGING)
     finally:
         mark.unlink(missing_ok=True)
+
+
+def test_one_operation_from_each_front_end_is_recorded_alike(cluster: str, console: Console) -> None:
+    """The CLI, the console's API and the scheduler (the operation service called in-process, as `sec serve`'s
+    scheduler calls it) start the same operation: the three records have the same fields, `result` included,
+    and the same result document; only who started it differs."""
+    from sec_wrapper.operations import reading, service
+    from sec_wrapper.operations.spec import OperationRequest
+
+    listed = json.loads(sec("backups", STAGING, "--json").stdout)
+    from_cli = reading.document(history.list_operations(site={STAGING}, limit=1)[0]["id"])
+    client, csrf = login(console)
+    answer = client.post(f"/api/sites/{STAGING}/backups", json={}, headers={"X-CSRF-Token": csrf})
+    assert answer.status_code == 202, answer.text
+    from_console = wait_for_end(client, answer.json()["id"])
+    ran = service.run(OperationRequest("backups", site=STAGING), user="schedule:nightly", show_progress=False)
+    from_scheduler = reading.document(ran.id)
+    records = {"cli": from_cli, "console": from_console, "scheduler": from_scheduler}
+    for name, record in records.items():
+        assert record["status"] == "successful" and record["operation"] == "backups", (name, record)
+        assert set(record) == set(from_cli), (name, sorted(set(record) ^ set(from_cli)))
+        assert [row["name"] for row in record["result"]] == [row["name"] for row in listed], name
+    assert from_console["user"] == console.user and from_scheduler["user"] == "schedule:nightly"
+    assert from_cli["user"] not in (console.user, "schedule:nightly")

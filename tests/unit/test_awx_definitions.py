@@ -20,6 +20,7 @@ from tests.awx_emulation import (
     ROOT,
     SurveyRefused,
     credential_type_errors,
+    deprecated_playbooks,
     documented_extra_vars,
     inject_credential,
     job_template_files,
@@ -148,6 +149,16 @@ def test_awx_inventory_export_points_at_the_source_and_the_credential() -> None:
 
 
 # -- the job templates -------------------------------------------------------------------------------------------
+def test_an_old_playbook_name_imports_a_playbook_with_a_template() -> None:
+    stubs = deprecated_playbooks()
+    assert stubs, "sync_staging.yml (sync-db's old name) is kept for one release"
+    templates = job_templates_by_playbook()
+    for old, new in stubs.items():
+        plays = yaml.safe_load(old.read_text())
+        assert len(plays) == 1, f"{old.name}: a deprecated name only imports the new playbook"
+        assert new.is_file() and _rel(new) in templates, f"{old.name} imports {new.name}, which has no template"
+
+
 def test_every_playbook_has_a_job_template_and_every_template_a_playbook() -> None:
     playbooks = {_rel(p) for p in playbook_paths()}
     templates = job_templates_by_playbook()

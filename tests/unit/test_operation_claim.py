@@ -1,5 +1,5 @@
-"""The two variables `sec serve` sets on the `sec` it launches: the pre-claimed operation id, used once, and
-the console user, recorded as the operation's who."""
+"""A detached start claims its operation's id ahead of the run (to answer with it at once): the run takes
+only a claimed, unused folder."""
 
 from __future__ import annotations
 
@@ -14,34 +14,24 @@ from sec_wrapper.errors import SecError
 @pytest.fixture(autouse=True)
 def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("SEC_HOME", str(tmp_path / "home"))
-    monkeypatch.delenv(history.OPERATION_ID_ENV, raising=False)
-    monkeypatch.delenv(history.OPERATION_USER_ENV, raising=False)
     return tmp_path / "home"
 
 
-def test_claimed_id_is_used_once(monkeypatch: pytest.MonkeyPatch) -> None:
-    assert history.claimed_operation_id() is None
+def test_a_claimed_id_is_taken_while_its_folder_is_unused() -> None:
     op_id = history.new_operation_id()
-    monkeypatch.setenv(history.OPERATION_ID_ENV, op_id)
-    assert history.claimed_operation_id() == op_id
-    assert history.claimed_operation_id() is None  # a second operation of the same command gets its own
+    assert history.check_claimed(op_id) == op_id
 
 
-def test_a_claimed_id_must_be_an_unused_folder(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv(history.OPERATION_ID_ENV, "20260101T000000Z-abcd")
+def test_a_claimed_id_must_be_an_unused_folder() -> None:
     with pytest.raises(SecError, match="not a claimed, unused operation folder"):
-        history.claimed_operation_id()
+        history.check_claimed("20260101T000000Z-abcd")
     op_id = history.new_operation_id()
     history.write_record(op_id, {"id": op_id, "status": "successful"})
-    monkeypatch.setenv(history.OPERATION_ID_ENV, op_id)
     with pytest.raises(SecError, match="not a claimed, unused"):
-        history.claimed_operation_id()
-    monkeypatch.setenv(history.OPERATION_ID_ENV, "../../etc")
+        history.check_claimed(op_id)
     with pytest.raises(SecError, match="is not an operation id"):
-        history.claimed_operation_id()
+        history.check_claimed("../../etc")
 
 
-def test_console_user_is_the_operations_who(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_shell_run_is_recorded_as_the_os_user() -> None:
     assert "@" in history.current_user()
-    monkeypatch.setenv(history.OPERATION_USER_ENV, "alice")
-    assert history.current_user() == "alice"

@@ -12,8 +12,8 @@ from starlette.responses import Response
 
 from sec_wrapper import accounts
 from sec_wrapper.web import security
-from sec_wrapper.web.app import render
-from sec_wrapper.web.pages.common import redirect
+from sec_wrapper.web.common import redirect
+from sec_wrapper.web.rendering import render
 
 
 async def accounts_page(request: Request, note: str | None = None, token: str | None = None,

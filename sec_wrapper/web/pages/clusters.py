@@ -10,12 +10,13 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from sec_wrapper import history, store
-from sec_wrapper.commands.cluster import cluster_rows, site_rows
 from sec_wrapper.errors import SecError
-from sec_wrapper.web import actions, launch, security
-from sec_wrapper.web.api import user_of
-from sec_wrapper.web.app import render
-from sec_wrapper.web.pages.common import form_dict, redirect, stored_keys
+from sec_wrapper.operations import clusters as cluster_changes
+from sec_wrapper.operations.spec import OperationRequest
+from sec_wrapper.site_rows import cluster_rows, site_rows
+from sec_wrapper.web import forms, operate, security
+from sec_wrapper.web.common import form_dict, redirect, stored_keys
+from sec_wrapper.web.rendering import render
 
 _HEALTH_LOOKBACK = 30  # operations of a site searched for its last health check
 
@@ -28,22 +29,17 @@ async def clusters_page(request: Request, error: str | None = None, status_code:
 async def add_cluster(request: Request) -> Response:
     form = form_dict(await security.checked_form(request))
     try:
-        argv = actions.cluster_create_argv(form, stored_keys(), store.keys_dir())
+        op_id = await operate.start(request, forms.cluster_create_request(form, stored_keys(), store.keys_dir()))
     except SecError as exc:
         return await clusters_page(request, str(exc), 400)
-    started = await launch.launch_operation(argv, user_of(request))
-    if started.operation_id is None:
-        return await clusters_page(request, started.message, 400)
-    return redirect(f"/operations/{started.operation_id}")
+    return redirect(f"/operations/{op_id}")
 
 
 async def connect_cluster(request: Request) -> Response:
     await security.checked_form(request)
-    started = await launch.launch_operation(["cluster", "connect", request.path_params["name"], "--json"],
-                                            user_of(request))
-    if started.operation_id is None:
-        raise SecError(started.message)
-    return redirect(f"/operations/{started.operation_id}")
+    op_id = await operate.start(request, OperationRequest("cluster connect",
+                                                          options={"name": request.path_params["name"]}))
+    return redirect(f"/operations/{op_id}")
 
 
 async def remove_cluster(request: Request) -> Response:
@@ -51,9 +47,10 @@ async def remove_cluster(request: Request) -> Response:
     name = request.path_params["name"]
     if form.get("confirm") != name:
         return await clusters_page(request, f"type the cluster's name ({name}) to remove it", 400)
-    result = await launch.run_cli(["cluster", "remove", name], user_of(request))
-    if not result.ok:
-        return await clusters_page(request, result.message, 400)
+    try:
+        cluster_changes.remove_cluster(name)
+    except SecError as exc:
+        return await clusters_page(request, str(exc), 400)
     return redirect("/")
 
 
@@ -84,11 +81,12 @@ async def check_health(request: Request) -> Response:
         if not site.health_url:
             refused.append(f"{site.name}: no health URL was discovered")
             continue
-        started = await launch.launch_operation(
-            ["advanced", "run", "site_health", site.name, f"url={site.health_url}", f"host_header={site.name}",
-             "--cluster", cluster.name, "--json"], user_of(request))
-        if started.operation_id is None:
-            refused.append(f"{site.name}: {started.message}")
+        wanted = OperationRequest("advanced run", site=site.name, cluster=cluster.name, options={
+            "module": "site_health", "args": [f"url={site.health_url}", f"host_header={site.name}"]})
+        try:
+            await operate.start(request, wanted)
+        except SecError as exc:
+            refused.append(f"{site.name}: {exc}")
     if refused:
         raise SecError("; ".join(refused))
     return redirect(f"/operations?cluster={cluster.name}&operation=advanced+site_health")
@@ -113,12 +111,19 @@ async def host_action(request: Request) -> Response:
     action = request.path_params["action"]
     if action not in ("add", "edit", "remove"):
         raise HTTPException(404, f"no host action {action}")
+    fields: dict[str, Any] = {**form_dict(form), "roles": [str(r) for r in form.getlist("roles")]}
     try:
-        argv = actions.host_argv(action, form_dict(form), [str(r) for r in form.getlist("roles")], stored_keys(),
-                                 store.keys_dir())
+        if action == "remove":
+            await asyncio.to_thread(cluster_changes.remove_host, str(fields.get("cluster") or ""),
+                                    str(fields.get("name") or ""), force=forms.checked(fields, "force"))
+        else:
+            checked = forms.host_fields(fields)
+            if action == "add":
+                await asyncio.to_thread(cluster_changes.add_host, check=not forms.checked(fields, "no_check"),
+                                        **checked)
+            else:
+                key = checked.pop("key")
+                cluster_changes.edit_host(checked.pop("cluster_name"), checked.pop("name"), checked, key=key)
     except SecError as exc:
         return await hosts_page(request, str(exc), 400)
-    result = await launch.run_cli(argv, user_of(request))
-    if not result.ok:
-        return await hosts_page(request, result.message, 400)
     return redirect("/hosts")

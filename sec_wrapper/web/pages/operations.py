@@ -9,8 +9,8 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
 from sec_wrapper import history
-from sec_wrapper.web.api import filtered_operations, operation_document, settled_operation_document
-from sec_wrapper.web.app import render
+from sec_wrapper.web.common import filtered_operations, operation_or_404
+from sec_wrapper.web.rendering import render
 
 _SSE_POLL = 0.3
 
@@ -24,7 +24,7 @@ async def operations_page(request: Request) -> Response:
 
 
 async def operation_page(request: Request) -> Response:
-    document = await settled_operation_document(request.path_params["id"])
+    document = await asyncio.to_thread(operation_or_404, request.path_params["id"], True)
     return render(request, "operation.html", {"op": document, "active": "operations",
                                               "duration": history.format_duration(document.get("duration"))})
 
@@ -32,7 +32,7 @@ async def operation_page(request: Request) -> Response:
 async def operation_events(request: Request) -> Response:
     """Server-sent events: the log as it grows (`log`), then the final record (`end`). A reconnecting
     browser sends Last-Event-ID, the byte offset it has, and gets only what follows."""
-    op_id = operation_document(request.path_params["id"])["id"]
+    op_id = operation_or_404(request.path_params["id"])["id"]
     path = history.operation_dir(op_id) / "stdout"
     try:
         offset = max(0, int(request.headers.get("last-event-id", "0")))
@@ -56,7 +56,7 @@ async def operation_events(request: Request) -> Response:
                 text = json.dumps(data.decode("utf-8", errors="replace"))
                 yield f"id: {offset}\nevent: log\ndata: {text}\n\n"
             if not running:
-                document = operation_document(op_id)
+                document = operation_or_404(op_id)
                 summary = {k: document.get(k) for k in ("status", "message", "duration", "ended", "rc")}
                 summary["duration_text"] = history.format_duration(document.get("duration"))
                 yield f"event: end\ndata: {json.dumps(summary)}\n\n"

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
-import os
-import tempfile
 from typing import Any
 
 from starlette.requests import Request
@@ -12,10 +11,11 @@ from starlette.responses import Response
 
 from sec_wrapper import history, store
 from sec_wrapper.errors import SecError
-from sec_wrapper.web import actions, launch, security
-from sec_wrapper.web.api import start_site_operation, user_of
-from sec_wrapper.web.app import render
-from sec_wrapper.web.pages.common import form_dict, redirect
+from sec_wrapper.operations.site_work import upgrade_plan
+from sec_wrapper.operations.spec import OperationRequest
+from sec_wrapper.web import forms, operate, security
+from sec_wrapper.web.common import form_dict, redirect
+from sec_wrapper.web.rendering import render
 
 
 async def site_page(request: Request, error: str | None = None, status_code: int = 200,
@@ -29,26 +29,25 @@ async def site_page(request: Request, error: str | None = None, status_code: int
 
 async def run_site_operation(request: Request) -> Response:
     form = form_dict(await security.checked_form(request))
-    operation = request.path_params["operation"]
-    options = actions.form_options(operation, form)
-    if "confirm" in form:
-        options["confirm"] = form["confirm"]
+    options = forms.form_options(form)
     try:
-        started = await start_site_operation(request, request.path_params["site"], operation, options)
+        wanted = forms.site_request(request.path_params["operation"], request.path_params["site"], options)
+        op_id = await operate.start(request, wanted)
     except SecError as exc:
         return await site_page(request, str(exc), 400)
-    return redirect(f"/operations/{started.operation_id}")
+    return redirect(f"/operations/{op_id}")
+
+
+def _settings_text(data: dict[str, Any]) -> str:
+    return json.dumps(data.get("settings") or {}, indent=2, sort_keys=True)
 
 
 async def settings_page(request: Request) -> Response:
     cluster, site = store.find_site(request.path_params["site"])
-    result = await launch.run_cli(["site", "settings", site.name, "--json"], user_of(request))
-    if not result.ok:
-        raise SecError(result.message)
-    data = json.loads(result.stdout)
+    data = await operate.run_to_end(request, OperationRequest("site settings", site=site.name,
+                                                              cluster=cluster.name))
     return render(request, "settings.html", {"site": site, "cluster": cluster, "data": data, "error": None,
-                                             "text": json.dumps(data.get("settings") or {}, indent=2,
-                                                                sort_keys=True), "active": "clusters"})
+                                             "text": _settings_text(data), "active": "clusters"})
 
 
 async def save_settings(request: Request) -> Response:
@@ -63,44 +62,32 @@ async def save_settings(request: Request) -> Response:
     except ValueError as exc:
         return render(request, "settings.html", {**context, "data": None,
                                                  "error": f"the settings are not a JSON object: {exc}"}, 400)
-    fd, path = tempfile.mkstemp(prefix="sec-settings-", suffix=".json")
+    wanted = OperationRequest("site settings", site=site.name, cluster=cluster.name,
+                              options={"settings": settings, "replace": True, "force": form.get("force") == "on"})
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(settings, f)
-        argv = ["site", "settings", site.name, "--file", path, "--replace", "--json"]
-        if form.get("force") == "on":
-            argv.append("--force")
-        result = await launch.run_cli(argv, user_of(request))
-    finally:
-        os.unlink(path)
-    if not result.ok:
-        return render(request, "settings.html", {**context, "data": None, "error": result.message}, 400)
-    data = json.loads(result.stdout)
+        data = await operate.run_to_end(request, wanted)
+    except SecError as exc:
+        return render(request, "settings.html", {**context, "data": None, "error": str(exc)}, 400)
     return render(request, "settings.html", {**context, "data": data, "error": None, "saved": True,
-                                             "text": json.dumps(data.get("settings") or {}, indent=2,
-                                                                sort_keys=True)})
+                                             "text": _settings_text(data)})
 
 
 async def backups_page(request: Request) -> Response:
     cluster, site = store.find_site(request.path_params["site"])
-    argv = ["backups", site.name, "--json"]
-    if request.query_params.get("check"):
-        argv.append("--check")
-    result = await launch.run_cli(argv, user_of(request))
-    if not result.ok:
-        raise SecError(result.message)
-    return render(request, "backups.html", {"site": site, "cluster": cluster, "backups": json.loads(result.stdout),
-                                            "checked": bool(request.query_params.get("check")),
+    check = bool(request.query_params.get("check"))
+    rows = await operate.run_to_end(request, OperationRequest("backups", site=site.name, cluster=cluster.name,
+                                                              options={"check": check}))
+    return render(request, "backups.html", {"site": site, "cluster": cluster, "backups": rows, "checked": check,
                                             "active": "clusters"})
 
 
 async def upgrade_plan_page(request: Request) -> Response:
     cluster, site = store.find_site(request.path_params["site"])
     target = request.query_params.get("to", "").strip()
-    if not target or target.startswith("-"):
+    if not target:
         return await site_page(request, "give the version to upgrade to", 400)
-    result = await launch.run_cli(["upgrade", site.name, "--to", target, "--plan", "--json"], user_of(request))
-    if not result.ok:
-        return await site_page(request, result.message, 400)
-    return render(request, "upgrade.html", {"site": site, "cluster": cluster, "plan": json.loads(result.stdout),
-                                            "active": "clusters"})
+    try:
+        plan = await asyncio.to_thread(upgrade_plan, site.name, target, cluster.name)
+    except SecError as exc:
+        return await site_page(request, str(exc), 400)
+    return render(request, "upgrade.html", {"site": site, "cluster": cluster, "plan": plan, "active": "clusters"})

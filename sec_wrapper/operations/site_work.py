@@ -1,0 +1,319 @@
+"""The operations on one site: how each is prepared (its checks, extra vars, recorded arguments) and what its
+result document says (the CLI's --json, kept in the record whichever front end started it)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from sec_wrapper import store, upgrades
+from sec_wrapper.errors import SecError
+from sec_wrapper.inventory import cluster_inventory
+from sec_wrapper.operations.spec import ConfirmationNeeded, OperationRequest, OperationSpec, Option, Prepared
+from sec_wrapper.paths import releases_dir
+from sec_wrapper.runner import OperationResult
+
+
+def first_result(result: OperationResult, name: str) -> dict[str, Any]:
+    """The result of module (or task) `name` on the first host that ran it (site-wide steps run once)."""
+    return next(iter(result.task_results(name).values()), {})
+
+
+def site_prepared(spec: OperationSpec, request: OperationRequest, options: dict[str, Any], playbook: str,
+                  extravars: dict[str, Any], arguments: dict[str, Any] | None = None,
+                  subject: str | None = None) -> Prepared:
+    cluster, site = store.find_site(_site_query(spec, request), request.cluster)
+    return Prepared(spec=spec, options=options, playbook=playbook, inventory=cluster_inventory(cluster),
+                    extravars={"site": site.reverse_name, **extravars},
+                    arguments={"site": site.name, **(extravars if arguments is None else arguments)},
+                    cluster=cluster.name, site=site.name, subject=subject or f"{spec.name} on {site.name}",
+                    context={"cluster": cluster, "site": site})
+
+
+def _site_query(spec: OperationSpec, request: OperationRequest) -> str:
+    if not request.site or not str(request.site).strip():
+        raise SecError(f"{spec.name} needs a site: its name (prod.teststudio.com) or reverse name")
+    return str(request.site)
+
+
+def require_confirmed(request: OperationRequest, site: store.Site, what: str) -> None:
+    """No prompt (AWX has no terminal): changing a production site's data needs a confirmation."""
+    if site.role == "production" and not request.confirms(site.name):
+        raise ConfirmationNeeded(f"{what} {site.name}, a production site", site.name)
+
+
+SITE = Option("site", positional=True, required=True,
+              help="name (prod.teststudio.com) or reverse name (com_teststudio_prod)")
+
+
+# -- maintenance ---------------------------------------------------------------------------------------------
+def _prepare_maintenance(request: OperationRequest) -> Prepared:
+    options = MAINTENANCE.typed(request.options)
+    extravars = {"state": options["state"], **({"message": options["message"]} if options["message"] else {})}
+    return site_prepared(MAINTENANCE, request, options, "maintenance.yml", extravars)
+
+
+def upgrade_recovery(result: OperationResult) -> dict[str, Any] | None:
+    """What leaving maintenance did about an upgrade killed in its window (maintenance.yml), or None."""
+    found = first_result(result, "Look for an upgrade interrupted in its maintenance window")
+    if not found.get("recovery_needed"):
+        return None
+    journal = found.get("journal") or {}
+    return {"from": journal.get("from"), "to": journal.get("to"),
+            # The rollback switches `current` back; an upgrade that had finished is only closed.
+            "rolled_back": bool(first_result(result, "fpt.sec.release_activate")),
+            "database_restored": bool(first_result(result, "fpt.sec.db_restore"))}
+
+
+def _summarize_maintenance(prepared: Prepared, result: OperationResult) -> dict[str, Any]:
+    return {"operation": result.id, "site": prepared.site, "state": prepared.options["state"],
+            "upgrade_recovery": upgrade_recovery(result)}
+
+
+MAINTENANCE = OperationSpec(
+    "maintenance", "put a site in or out of maintenance (503 + page)",
+    (SITE, Option("state", kind="choice", choices=("on", "off"), positional=True, required=True),
+     Option("message", help="shown on the maintenance page")),
+    _prepare_maintenance, _summarize_maintenance)
+
+
+# -- backup, backups, restore ----------------------------------------------------------------------------------
+def _prepare_backup(request: OperationRequest) -> Prepared:
+    options = BACKUP.typed(request.options)
+    extravars = {"keep": options["keep"], **({"label": options["label"]} if options["label"] else {}),
+                 **({"keep_safety": options["keep_safety"]} if options["keep_safety"] is not None else {})}
+    return site_prepared(BACKUP, request, options, "backup.yml", extravars)
+
+
+def _summarize_backup(prepared: Prepared, result: OperationResult) -> dict[str, Any]:
+    made = first_result(result, "fpt.sec.db_backup")
+    return {"operation": result.id, "site": prepared.site,
+            **{k: made.get(k) for k in ("path", "name", "dump_bytes", "duration", "verified", "removed")}}
+
+
+BACKUP = OperationSpec(
+    "backup", "back a site's database up into <site_dir>/db_backup",
+    (SITE, Option("keep", kind="int", default=5, minimum=0,
+                  help="newest ordinary backups to keep (default 5, 0 keeps all)"),
+     Option("keep_safety", kind="int", minimum=0,
+            help="newest safety backups (before-/pre- labels) to keep; the latest always stays (default 3, "
+                 "0 keeps all)"),
+     Option("label", help="a short tag in the backup's name, e.g. before-upgrade")),
+    _prepare_backup, _summarize_backup)
+
+
+def _prepare_backups(request: OperationRequest) -> Prepared:
+    options = BACKUPS.typed(request.options)
+    return site_prepared(BACKUPS, request, options, "backups.yml", {"check_files": options["check"]})
+
+
+def _summarize_backups(prepared: Prepared, result: OperationResult) -> list[dict[str, Any]]:
+    return list(first_result(result, "fpt.sec.db_backup_info").get("backups") or [])
+
+
+BACKUPS = OperationSpec(
+    "backups", "list a site's backups with size, age, version and state",
+    (SITE, Option("check", kind="bool", default=False, help="re-read every file against its manifest")),
+    _prepare_backups, _summarize_backups)
+
+
+def _prepare_restore(request: OperationRequest) -> Prepared:
+    options = RESTORE.typed(request.options)
+    prepared = site_prepared(RESTORE, request, options, "restore.yml",
+                             {"backup": options["backup"], "force": options["force"],
+                              "switch_release": options["switch_release"]})
+    require_confirmed(request, prepared.context["site"], "restoring a backup overwrites the database of")
+    return prepared
+
+
+def _summarize_restore(prepared: Prepared, result: OperationResult) -> dict[str, Any]:
+    restored = first_result(result, "fpt.sec.db_restore")
+    if restored.get("release_switched"):
+        store.record_site_version(prepared.cluster or "", prepared.context["site"].reverse_name,
+                                  restored["release_switched"]["to"])
+    return {"operation": result.id, "site": prepared.site, "backup": prepared.options["backup"], **restored}
+
+
+RESTORE = OperationSpec(
+    "restore", "restore one of the site's backups (in maintenance)",
+    (SITE, Option("backup", positional=True, required=True,
+                  help="the backup's name, as `sec backups SITE` lists it"),
+     Option("force", kind="bool", default=False,
+            help="accept a backup of another site (a backup of another version still needs its release)"),
+     Option("switch_release", kind="bool", default=False,
+            help="restore a backup of another version with its release: current is switched to it on every "
+                 "App/API server of the site")),
+    _prepare_restore, _summarize_restore, confirm="production")
+
+
+# -- trim-events, redeploy ----------------------------------------------------------------------------------------
+def _prepare_trim(request: OperationRequest) -> Prepared:
+    options = TRIM_EVENTS.typed(request.options)
+    tuning = {k: options[k] for k in ("batch_size", "throttle_ms", "keep_days") if options[k] is not None}
+    prepared = site_prepared(TRIM_EVENTS, request, options, "trim_events.yml",
+                             {"before": options["before"], "vacuum": options["vacuum"], **tuning})
+    require_confirmed(request, prepared.context["site"], "trimming deletes events (archived to a CSV) of")
+    return prepared
+
+
+def _summarize_trim(prepared: Prepared, result: OperationResult) -> dict[str, Any]:
+    return {"operation": result.id, "site": prepared.site, **first_result(result, "fpt.sec.events_trim")}
+
+
+TRIM_EVENTS = OperationSpec(
+    "trim-events", "archive events older than a date to a CSV, then delete them",
+    (SITE, Option("before", required=True, metavar="YYYY-MM-DD", help="events created before this day go"),
+     Option("batch_size", kind="int", help="rows per short transaction (default 5000)"),
+     Option("throttle_ms", kind="int", help="pause between batches (default 20)"),
+     Option("keep_days", kind="int", help="never trim the last N days (default 30)"),
+     Option("vacuum", kind="bool", default=False, help="VACUUM (ANALYZE) the table afterwards")),
+    _prepare_trim, _summarize_trim, confirm="production")
+
+
+def _prepare_redeploy(request: OperationRequest) -> Prepared:
+    options = REDEPLOY.typed(request.options)
+    return site_prepared(REDEPLOY, request, options, "redeploy.yml", {"force": options["force"]})
+
+
+def _summarize_redeploy(prepared: Prepared, result: OperationResult) -> dict[str, Any]:
+    return {"operation": result.id, "site": prepared.site, **first_result(result, "fpt.sec.redeploy")}
+
+
+REDEPLOY = OperationSpec(
+    "redeploy", "apply persisted settings: runtime config, graceful restarts",
+    (SITE, Option("force", kind="bool", default=False, help="even when nothing is pending")),
+    _prepare_redeploy, _summarize_redeploy)
+
+
+# -- site settings, repair ------------------------------------------------------------------------------------------
+def _prepare_settings(request: OperationRequest) -> Prepared:
+    options = SETTINGS.typed(request.options)
+    changes: dict[str, Any] = dict(options["settings"] or {})
+    for item in options["set"] or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise SecError(f"--set {item!r}: write KEY=VALUE, e.g. --set max_upload_mb=800")
+        changes[key.strip()] = value  # the module types it by the schema
+    if options["replace"] and options["settings"] is None:
+        raise SecError("replace goes with the whole settings (--file, or the console's settings)")
+    extravars: dict[str, Any] = {"force": options["force"], "replace": options["replace"]}
+    if changes:
+        extravars["settings_json"] = json.dumps(changes)
+    return site_prepared(SETTINGS, request, options, "site_settings.yml", extravars)
+
+
+def _summarize_settings(prepared: Prepared, result: OperationResult) -> dict[str, Any]:
+    answer = first_result(result, "fpt.sec.site_settings")
+    return {"site": prepared.site, "operation": result.id,
+            **{k: answer.get(k) for k in ("settings", "changes", "pending_redeploy", "pending_changes")}}
+
+
+SETTINGS = OperationSpec(
+    "site settings", "show or change a site's settings (applied by a redeploy)",
+    (SITE, Option("set", kind="list", metavar="KEY=VALUE",
+                  help="change one setting (typed by the schema); repeat for several"),
+     Option("settings", kind="object", help="a JSON object of settings to merge in"),
+     Option("replace", kind="bool", default=False, help="the settings given are the whole settings"),
+     Option("force", kind="bool", default=False, help="accept keys the schema does not know")),
+    _prepare_settings, _summarize_settings)
+
+
+def _prepare_repair(request: OperationRequest) -> Prepared:
+    options = REPAIR.typed(request.options)
+    return site_prepared(REPAIR, request, options, "repair.yml", {"releases_dir": str(releases_dir())},
+                         arguments={})
+
+
+def _summarize_repair(prepared: Prepared, result: OperationResult) -> dict[str, Any]:
+    match = first_result(result, "fpt.sec.release_match")
+    said = first_result(result, "Say what was found and done").get("msg", "")
+    version = next((r.get("version") for r in result.task_results("fpt.sec.release_activate").values()), None)
+    if version is None:
+        running = {r.get("running_version") for r in result.task_results("fpt.sec.upgrade_journal").values()}
+        version = running.pop() if len(running) == 1 else None
+    if version:  # the stored version follows what every head now runs (a lost head had left it wrong)
+        store.record_site_version(prepared.cluster or "", prepared.context["site"].reverse_name, version)
+    return {"operation": result.id, "site": prepared.site, "version": version,
+            "schema_version": match.get("schema_version"), "message": said}
+
+
+REPAIR = OperationSpec(
+    "site repair", "align every web head with the database (what a lost head or a broken site needs)",
+    (SITE,), _prepare_repair, _summarize_repair)
+
+
+# -- upgrade ---------------------------------------------------------------------------------------------------------
+def upgrade_plan(site_query: str, to: str, cluster: str | None = None) -> dict[str, Any]:
+    """The steps, sizes and estimate of upgrading the site to `to` (`sec upgrade --plan`); changes nothing."""
+    found_cluster, site = store.find_site(site_query, cluster)
+    return upgrades.build_plan(found_cluster, site, to, releases_dir())
+
+
+def _prepare_upgrade(request: OperationRequest) -> Prepared:
+    options = UPGRADE.typed(request.options)
+    cluster, site = store.find_site(_site_query(UPGRADE, request), request.cluster)
+    state = str(site.extra.get("state") or "ok")
+    if state.startswith("broken"):
+        raise SecError(f"{site.name} is {state}: run sec site repair {site.name} first")
+    plan = upgrades.build_plan(cluster, site, options["to"], releases_dir())
+    require_confirmed(request, site, f"upgrading to {options['to']}")
+    extravars = {"to": options["to"], "releases_dir": str(releases_dir()), "keep_releases": options["keep_releases"]}
+    arguments = {"from": site.version, "to": options["to"], "keep_releases": options["keep_releases"]}
+    prepared = site_prepared(UPGRADE, request, options, "upgrade.yml", extravars, arguments=arguments,
+                             subject=f"upgrade of {site.name} to {options['to']}")
+    prepared.context["plan"] = plan
+    return prepared
+
+
+def _summarize_upgrade(prepared: Prepared, result: OperationResult) -> dict[str, Any]:
+    to = prepared.options["to"]
+    store.record_site_version(prepared.cluster or "", prepared.context["site"].reverse_name, to)
+    events = result.events()
+    return {"operation": result.id, "site": prepared.site, "from": prepared.context["plan"]["from"], "to": to,
+            "steps": upgrades.migrations_applied(events),
+            "backup": upgrades.result_of(events, "fpt.sec.db_backup").get("name"),
+            "window": upgrades.window_seconds(events), "duration": result.duration}
+
+
+UPGRADE = OperationSpec(
+    "upgrade", "upgrade a site along the enforced path (--plan shows it first)",
+    (SITE, Option("to", required=True, metavar="VERSION", help="the target version, e.g. 8.2.0"),
+     Option("keep_releases", kind="int", default=3, minimum=1, metavar="N",
+            help="releases to keep on the servers afterwards, the current one included (default 3)")),
+    _prepare_upgrade, _summarize_upgrade, confirm="production")
+
+
+# -- a low-level module ------------------------------------------------------------------------------------------------
+def _prepare_module(request: OperationRequest) -> Prepared:
+    from sec_wrapper.operations.modules import low_level_modules  # slow to import: Ansible's doc parser
+
+    options = RUN_MODULE.typed(request.options)
+    known = {m["module"]: m for m in low_level_modules()}
+    module = options["module"]
+    if module not in known:
+        raise SecError(f"no low-level module {module}: choose one of {', '.join(sorted(known))}")
+    module_args: dict[str, Any] = {}
+    for item in options["args"] or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise SecError(f"{item!r}: write KEY=VALUE, e.g. state=on")
+        if key not in known[module]["options"]:
+            raise SecError(f"fpt.sec.{module} has no option {key}")
+        module_args[key] = value  # the module's argument spec types it
+    prepared = site_prepared(RUN_MODULE, request, options, "advanced/run_module.yml",
+                             {"module": module, "module_args": module_args},
+                             arguments={"module": module, **module_args}, subject=f"advanced {module} on")
+    prepared.subject += f" {prepared.site}"
+    prepared.context["name"] = f"advanced {module}"
+    return prepared
+
+
+def _summarize_module(prepared: Prepared, result: OperationResult) -> dict[str, Any]:
+    return {"operation": result.id, "site": prepared.site, "result": first_result(result, "fpt.sec.run_module")}
+
+
+RUN_MODULE = OperationSpec(
+    "advanced run", "run one module of fpt.sec on a site (recorded like any operation)",
+    (Option("module", positional=True, required=True), SITE,
+     Option("args", kind="list", positional=True, metavar="KEY=VALUE", help="the module's own arguments")),
+    _prepare_module, _summarize_module)
