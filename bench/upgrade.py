@@ -29,73 +29,19 @@ import json
 import os
 import shlex
 import subprocess
-import threading
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 from common import ROOT, log, private_sandbox  # the project's paths on sys.path first
 
 # isort: split
+from sec_wrapper.sandbox.watch import VhostWatch
 
 SITE = ("upgrade-bench.teststudio.com", "production")
 ROUNDS = [("8.0.0", "8.3.0"), ("8.3.0", "9.1.0")]
 POLL = 0.1
 TARGET_OVERHEAD = 2.0
 
-
-
-class Poller:
-    """GET /status through the vhost every POLL seconds; keeps (time, status, version)."""
-
-    def __init__(self, port: int, host: str, address: str = "127.0.0.1") -> None:
-        self.url = f"http://{address}:{port}/status"
-        self.host = host
-        self.samples: list[tuple[float, int, str | None]] = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, daemon=True)
-
-    def _get(self) -> tuple[int, str | None]:
-        request = urllib.request.Request(self.url, headers={"Host": self.host})
-        try:
-            with urllib.request.urlopen(request, timeout=5) as response:
-                return response.status, json.loads(response.read()).get("version")
-        except urllib.error.HTTPError as err:
-            return err.code, None
-        except (urllib.error.URLError, OSError):
-            return -1, None
-
-    def _loop(self) -> None:
-        while not self._stop.is_set():
-            started = time.monotonic()
-            self.samples.append((started, *self._get()))
-            self._stop.wait(max(0.0, POLL - (time.monotonic() - started)))
-
-    def __enter__(self) -> Poller:
-        self._thread.start()
-        time.sleep(0.5)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        time.sleep(0.5)
-        self._stop.set()
-        self._thread.join()
-
-    def window(self) -> dict:
-        bad = [(t, code) for t, code, _v in self.samples if code != 200]
-        if not bad:
-            return {"seconds": 0.0, "statuses": []}
-        # The first and last non-200 answers bound the window from inside; one poll interval is added
-        # for the part of it between the last 200 and the first 503 (and back), which polling cannot see.
-        return {"seconds": round(bad[-1][0] - bad[0][0] + POLL, 2), "statuses": sorted({c for _t, c in bad})}
-
-    def runs(self) -> list[tuple[int, str | None]]:
-        out: list[tuple[int, str | None]] = []
-        for _t, code, version in self.samples:
-            if not out or out[-1] != (code, version):
-                out.append((code, version))
-        return out
 
 
 def sec(env: dict, *args: str) -> subprocess.CompletedProcess:
@@ -152,7 +98,8 @@ def run(opts: argparse.Namespace, env: dict, summary: dict, state: dict) -> dict
         log(f"upgrade {source} -> {target}")
         load_before = os.getloadavg()[0]
         with contextlib.ExitStack() as stack:
-            pollers = [stack.enter_context(Poller(port, site, address)) for port, address in heads]
+            pollers = [stack.enter_context(VhostWatch(port, site, address, poll=POLL, settle=0.5))
+                       for port, address in heads]
             begun = time.monotonic()
             out = sec(env, "upgrade", site, "--to", target, "--yes", "--json")
             whole = time.monotonic() - begun

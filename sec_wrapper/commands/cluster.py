@@ -6,6 +6,7 @@ import argparse
 
 from sec_wrapper import store
 from sec_wrapper.cluster_discovery import print_skipped
+from sec_wrapper.commands import add_action
 from sec_wrapper.commands.operation_args import add_said_operation
 from sec_wrapper.operations.clusters import CLUSTER_CONNECT, CLUSTER_CREATE, remove_cluster
 from sec_wrapper.render import print_fields, print_json, print_table
@@ -22,20 +23,12 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     add_said_operation(actions, CLUSTER_CREATE, _say_created, "create")
 
-    listing = actions.add_parser("list", help="every cluster")
-    listing.add_argument("--json", action="store_true")
-    listing.set_defaults(func=_list)
-
-    show = actions.add_parser("show", help="a cluster's hosts and sites")
-    show.add_argument("name")
-    show.add_argument("--json", action="store_true")
-    show.set_defaults(func=_show)
+    add_action(actions, "list", "every cluster", _list)
+    add_action(actions, "show", "a cluster's hosts and sites", _show, "name")
 
     add_said_operation(actions, CLUSTER_CONNECT, _say_connected, "connect")
 
-    remove = actions.add_parser("remove", help="forget a cluster (its file and keys)")
-    remove.add_argument("name")
-    remove.set_defaults(func=_remove)
+    add_action(actions, "remove", "forget a cluster (its file and keys)", _remove, "name", json=False)
 
 
 def _say_created(created: dict, result: OperationResult) -> None:

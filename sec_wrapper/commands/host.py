@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from sec_wrapper import store
+from sec_wrapper.commands import add_action
 from sec_wrapper.errors import SecError
 from sec_wrapper.operations.clusters import add_host, check_roles, edit_host, remove_host
 from sec_wrapper.render import print_json, print_table
@@ -23,10 +24,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser("host", help="list, add, edit and remove a cluster's hosts")
     actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
 
-    listing = actions.add_parser("list", help="a cluster's hosts")
-    listing.add_argument("cluster")
-    listing.add_argument("--json", action="store_true")
-    listing.set_defaults(func=_list)
+    add_action(actions, "list", "a cluster's hosts", _list, "cluster")
 
     for name, func in (("add", _add), ("edit", _edit)):
         action = actions.add_parser(name, help=f"{name} a host")

@@ -9,6 +9,7 @@ from pathlib import Path
 from ansible_collections.fpt.sec.plugins.plugin_utils.cluster_inventory import site_for_host
 
 from sec_wrapper import store
+from sec_wrapper.commands import add_action
 from sec_wrapper.commands.operation_args import add_operation, add_said_operation, run_and_say
 from sec_wrapper.errors import SecError
 from sec_wrapper.host_probe import probe_hosts, web_heads
@@ -22,22 +23,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser("site", help="the sites of your clusters")
     actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
 
-    listing = actions.add_parser("list", help="every site, or a cluster's")
-    listing.add_argument("--cluster")
-    listing.add_argument("--json", action="store_true")
-    listing.set_defaults(func=_list)
-
-    show = actions.add_parser("show", help="a site's details")
-    show.add_argument("site", help="name (prod.teststudio.com) or reverse name (com_teststudio_prod)")
-    show.add_argument("--cluster")
-    show.add_argument("--json", action="store_true")
-    show.set_defaults(func=_show)
-
-    role = actions.add_parser("role", help="mark a site production or staging")
-    role.add_argument("site")
+    add_action(actions, "list", "every site, or a cluster's", _list, cluster=True)
+    add_action(actions, "show", "a site's details", _show, "site", cluster=True)
+    role = add_action(actions, "role", "mark a site production or staging", _role, "site", cluster=True, json=False)
     role.add_argument("role", choices=store.SITE_ROLES)
-    role.add_argument("--cluster")
-    role.set_defaults(func=_role)
 
     settings = add_operation(actions, SETTINGS, "settings")
     settings.add_argument("--file", type=Path, help="a JSON object of settings to merge in (--replace: the whole "

@@ -4,6 +4,7 @@ result document says (the CLI's --json, kept in the record whichever front end s
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 from sec_wrapper import store, upgrades
@@ -17,6 +18,17 @@ from sec_wrapper.runner import OperationResult
 def first_result(result: OperationResult, name: str) -> dict[str, Any]:
     """The result of module (or task) `name` on the first host that ran it (site-wide steps run once)."""
     return next(iter(result.task_results(name).values()), {})
+
+
+def module_result(module: str, keys: tuple[str, ...] | None = None
+                  ) -> Callable[[Prepared, OperationResult], dict[str, Any]]:
+    """The result document of an operation that one module sums up: the operation's id, the site and that
+    module's result (its `keys`, or all of it)."""
+    def summarize(prepared: Prepared, result: OperationResult) -> dict[str, Any]:
+        answer = first_result(result, module)
+        picked = answer if keys is None else {k: answer.get(k) for k in keys}
+        return {"operation": result.id, "site": prepared.site, **picked}
+    return summarize
 
 
 def site_prepared(spec: OperationSpec, request: OperationRequest, options: dict[str, Any], playbook: str,
@@ -85,12 +97,6 @@ def _prepare_backup(request: OperationRequest) -> Prepared:
     return site_prepared(BACKUP, request, options, "backup.yml", extravars)
 
 
-def _summarize_backup(prepared: Prepared, result: OperationResult) -> dict[str, Any]:
-    made = first_result(result, "fpt.sec.db_backup")
-    return {"operation": result.id, "site": prepared.site,
-            **{k: made.get(k) for k in ("path", "name", "dump_bytes", "duration", "verified", "removed")}}
-
-
 BACKUP = OperationSpec(
     "backup", "back a site's database up into <site_dir>/db_backup",
     (SITE, Option("keep", kind="int", default=5, minimum=0,
@@ -99,7 +105,8 @@ BACKUP = OperationSpec(
             help="newest safety backups (before-/pre- labels) to keep; the latest always stays (default 3, "
                  "0 keeps all)"),
      Option("label", help="a short tag in the backup's name, e.g. before-upgrade")),
-    _prepare_backup, _summarize_backup)
+    _prepare_backup,
+    module_result("fpt.sec.db_backup", ("path", "name", "dump_bytes", "duration", "verified", "removed")))
 
 
 def _prepare_backups(request: OperationRequest) -> Prepared:
@@ -156,10 +163,6 @@ def _prepare_trim(request: OperationRequest) -> Prepared:
     return prepared
 
 
-def _summarize_trim(prepared: Prepared, result: OperationResult) -> dict[str, Any]:
-    return {"operation": result.id, "site": prepared.site, **first_result(result, "fpt.sec.events_trim")}
-
-
 TRIM_EVENTS = OperationSpec(
     "trim-events", "archive events older than a date to a CSV, then delete them",
     (SITE, Option("before", required=True, metavar="YYYY-MM-DD", help="events created before this day go"),
@@ -167,7 +170,7 @@ TRIM_EVENTS = OperationSpec(
      Option("throttle_ms", kind="int", help="pause between batches (default 20)"),
      Option("keep_days", kind="int", help="never trim the last N days (default 30)"),
      Option("vacuum", kind="bool", default=False, help="VACUUM (ANALYZE) the table afterwards")),
-    _prepare_trim, _summarize_trim, confirm="production")
+    _prepare_trim, module_result("fpt.sec.events_trim"), confirm="production")
 
 
 def _prepare_redeploy(request: OperationRequest) -> Prepared:
@@ -175,14 +178,10 @@ def _prepare_redeploy(request: OperationRequest) -> Prepared:
     return site_prepared(REDEPLOY, request, options, "redeploy.yml", {"force": options["force"]})
 
 
-def _summarize_redeploy(prepared: Prepared, result: OperationResult) -> dict[str, Any]:
-    return {"operation": result.id, "site": prepared.site, **first_result(result, "fpt.sec.redeploy")}
-
-
 REDEPLOY = OperationSpec(
     "redeploy", "apply persisted settings: runtime config, graceful restarts",
     (SITE, Option("force", kind="bool", default=False, help="even when nothing is pending")),
-    _prepare_redeploy, _summarize_redeploy)
+    _prepare_redeploy, module_result("fpt.sec.redeploy"))
 
 
 # -- site settings, repair ------------------------------------------------------------------------------------------
@@ -202,12 +201,6 @@ def _prepare_settings(request: OperationRequest) -> Prepared:
     return site_prepared(SETTINGS, request, options, "site_settings.yml", extravars)
 
 
-def _summarize_settings(prepared: Prepared, result: OperationResult) -> dict[str, Any]:
-    answer = first_result(result, "fpt.sec.site_settings")
-    return {"site": prepared.site, "operation": result.id,
-            **{k: answer.get(k) for k in ("settings", "changes", "pending_redeploy", "pending_changes")}}
-
-
 SETTINGS = OperationSpec(
     "site settings", "show or change a site's settings (applied by a redeploy)",
     (SITE, Option("set", kind="list", metavar="KEY=VALUE",
@@ -215,7 +208,8 @@ SETTINGS = OperationSpec(
      Option("settings", kind="object", help="a JSON object of settings to merge in"),
      Option("replace", kind="bool", default=False, help="the settings given are the whole settings"),
      Option("force", kind="bool", default=False, help="accept keys the schema does not know")),
-    _prepare_settings, _summarize_settings)
+    _prepare_settings,
+    module_result("fpt.sec.site_settings", ("settings", "changes", "pending_redeploy", "pending_changes")))
 
 
 def _prepare_repair(request: OperationRequest) -> Prepared:

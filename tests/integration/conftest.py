@@ -10,7 +10,7 @@ import subprocess
 import tempfile
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import NamedTuple
 
@@ -147,12 +147,13 @@ def inventory(sandbox: dict, tmp_path: Path) -> Path:
     return sandbox_inventory(sandbox, tmp_path / "inventory.json")
 
 
-def sec(*args: str, check: bool = True, timeout: float = 600) -> subprocess.CompletedProcess:
-    """Runs the real `sec` command (SEC_HOME comes from the session fixture's environment)."""
+def sec(*args: str, check: bool = True, timeout: float = 600, env: dict[str, str] | None = None
+        ) -> subprocess.CompletedProcess:
+    """Runs the real `sec` command (SEC_HOME comes from the session fixture's environment, or from `env`)."""
     result = subprocess.run(["sec", *args], capture_output=True, text=True, stdin=subprocess.DEVNULL,
-                            timeout=timeout)
+                            timeout=timeout, env=env)
     if check and result.returncode != 0:
-        raise AssertionError(f"sec {' '.join(args)} failed ({result.returncode}): {result.stderr[-2000:]}")
+        raise AssertionError(f"sec {' '.join(args)} failed ({result.returncode}): {result.stderr[-3000:]}")
     return result
 
 
@@ -226,6 +227,23 @@ def kill_tree(pid: int) -> None:
             os.kill(each, signal.SIGKILL)
         except ProcessLookupError:
             pass
+
+
+def kill_sec_when(process: subprocess.Popen, ready: Callable[[], bool], timeout: float, what: str,
+                  poll: float = 0.1) -> None:
+    """Waits until `ready()` while `sec` (started in a session of its own) runs, then SIGKILLs it and every
+    process below it by pid, as a fault would; `process` never outlives this call. `what`: the moment awaited."""
+    try:
+        deadline = time.monotonic() + timeout
+        while not ready():
+            assert process.poll() is None, f"sec ended before {what}"
+            assert time.monotonic() < deadline, f"{what} never came"
+            time.sleep(poll)
+        kill_tree(process.pid)
+        process.wait(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
 
 
 def process_alive(pid: int) -> bool:

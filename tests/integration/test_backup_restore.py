@@ -24,7 +24,7 @@ from ansible_collections.fpt.sec.plugins.module_utils.postgres import PgClient
 from tests.integration.conftest import (
     child_pids,
     http_get,
-    kill_tree,
+    kill_sec_when,
     process_alive,
     run_module,
     run_playbook,
@@ -99,7 +99,11 @@ def assert_no_secret(site: dict, *texts: str) -> None:
         assert secret not in text
 
 
-def assert_serving_unlocked(sandbox: dict, site: dict, events: int | None = None) -> None:
+def assert_serving_unlocked(sandbox: dict, site: dict, events: int | None = None,
+                            live: dict | None = None) -> None:
+    """The site answers 200 out of maintenance, unlocked, with no restore leftovers (and `live`'s content)."""
+    if live is not None:
+        assert content(site) == live
     status = site_status(sandbox, site["name"])  # 200 through the vhost, or it fails
     if events is not None:
         assert status["events"] == events
@@ -247,8 +251,7 @@ def test_a_damaged_backup_is_refused_and_nothing_changes(sandbox: dict, site: di
         assert "nothing was changed" in flat(done.stdout)
         assert "Put the site into maintenance" not in flat(done.stdout)  # stopped before touching the site
         assert_no_secret(site, done.stdout, done.stderr)
-        assert content(site) == live
-        assert_serving_unlocked(sandbox, site, events=baseline["events"] + 200)
+        assert_serving_unlocked(sandbox, site, events=baseline["events"] + 200, live=live)
     finally:
         shutil.rmtree(bad)
         back = run_playbook("restore.yml", inventory, {"site": SITE, "backup": baseline["backup"]})
@@ -276,8 +279,7 @@ def test_a_restore_whose_pg_restore_fails_leaves_the_old_data_serving(sandbox: d
         assert "failed at restore" in flat(done.stdout) and "shots_pkey" in flat(done.stdout)
         assert "The old database is still live and unchanged; the site is back in service" in flat(done.stdout)
         assert_no_secret(site, done.stdout, done.stderr, output)
-        assert content(site) == live
-        assert_serving_unlocked(sandbox, site, events=baseline["events"] + 200)
+        assert_serving_unlocked(sandbox, site, events=baseline["events"] + 200, live=live)
     finally:
         shutil.rmtree(bad)
         back = run_playbook("restore.yml", inventory, {"site": SITE, "backup": baseline["backup"]})
@@ -302,8 +304,7 @@ def test_a_session_the_site_may_not_end_fails_the_swap_clearly_and_the_old_data_
     assert "failed at swap" in said and "is being accessed by other users" in said, said[-2000:]
     assert "must be a superuser" not in said
     assert "The old database is still live and unchanged; the site is back in service" in said
-    assert content(site) == live
-    assert_serving_unlocked(sandbox, site, events=baseline["events"] + 200)
+    assert_serving_unlocked(sandbox, site, events=baseline["events"] + 200, live=live)
     back = run_playbook("restore.yml", inventory, {"site": SITE, "backup": baseline["backup"]})
     assert back.returncode == 0, back.stdout
 
@@ -498,20 +499,15 @@ def test_a_killed_sec_mid_restore_keeps_the_site_locked_and_the_history_tells_th
             dba.execute("SELECT 1")
             first = subprocess.Popen(["sec", "restore", SITE, baseline["backup"], "--yes"], stdin=subprocess.DEVNULL,
                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-            try:
-                deadline = time.monotonic() + 120
-                while True:  # db_restore registered, its fresh database made, pg_restore done: the swap retries
-                    work = (json.loads(lock.read_text()).get("work") or {}) if lock.exists() else {}
-                    if (work.get("module") == "db_restore" and not child_pids(work["pid"])
-                            and any(d.startswith(f"{db_name}_restore_") for d in databases(site))):
-                        break
-                    assert first.poll() is None and time.monotonic() < deadline, "the restore never reached its swap"
-                    time.sleep(0.1)
-                kill_tree(first.pid)
-                first.wait(timeout=30)
-            finally:
-                if first.poll() is None:
-                    first.kill()
+            work: dict = {}
+
+            def at_the_swap() -> bool:  # db_restore registered, its fresh database made, pg_restore done
+                work.clear()
+                work.update((json.loads(lock.read_text()).get("work") or {}) if lock.exists() else {})
+                return (work.get("module") == "db_restore" and not child_pids(work["pid"])
+                        and any(d.startswith(f"{db_name}_restore_") for d in databases(site)))
+
+            kill_sec_when(first, at_the_swap, 120, "the restore's swap")
             assert process_alive(work["pid"]), "the remote restore outlives its killed controller"
             second = sec("backup", SITE, "--keep", "0", check=False, timeout=120)
             said = second.stderr.strip().splitlines()[-1]

@@ -30,7 +30,7 @@ from ansible_collections.fpt.sec.plugins.modules import events_trim
 
 from tests.integration.conftest import (
     Console,
-    kill_tree,
+    kill_sec_when,
     process_alive,
     run_playbook,
     sandbox_inventory,
@@ -452,14 +452,8 @@ def test_a_killed_sec_leaves_its_trim_owned_and_the_history_says_what_the_host_d
     first = subprocess.Popen(["sec", "trim-events", STAGING, "--before", staging.before, "--batch-size", "500",
                               "--throttle-ms", "700"], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                              stderr=subprocess.DEVNULL, start_new_session=True)
-    try:
-        wait_until(lambda: bool(archives(staging.site)) and batch_members(archives(staging.site)[0]) >= 1, 120,
-                   "the trim's first batch")
-        kill_tree(first.pid)
-        first.wait(timeout=30)
-    finally:
-        if first.poll() is None:
-            first.kill()
+    kill_sec_when(first, lambda: bool(archives(staging.site)) and batch_members(archives(staging.site)[0]) >= 1,
+                  120, "the trim's first batch")
     work = json.loads(lock.read_text()).get("work") or {}
     assert work.get("module") == "events_trim", lock.read_text()
     assert process_alive(work["pid"]), "the remote trim should outlive its killed controller (it is waited for)"

@@ -30,7 +30,7 @@ from sec_wrapper.sandbox import Sandbox
 from sec_wrapper.sandbox.processes import alive
 from sec_wrapper.sandbox.releases import build_release, migrations_for
 from sec_wrapper.sandbox.split import SplitSandbox
-from tests.integration.conftest import make_world_traversable_dir, plain_inventory
+from tests.integration.conftest import make_world_traversable_dir, plain_inventory, sec
 
 pytestmark = pytest.mark.integration
 
@@ -71,11 +71,7 @@ class Split:
 
 def ssec(world: Split, *args: str, check: bool = True, timeout: float = 600) -> subprocess.CompletedProcess:
     """The real `sec` command on this module's data folder."""
-    result = subprocess.run(["sec", *args], capture_output=True, text=True, stdin=subprocess.DEVNULL,
-                            env=world.env, timeout=timeout)
-    if check and result.returncode != 0:
-        raise AssertionError(f"sec {' '.join(args)} failed ({result.returncode}): {result.stderr[-3000:]}")
-    return result
+    return sec(*args, check=check, timeout=timeout, env=world.env)
 
 
 @pytest.fixture(scope="module")

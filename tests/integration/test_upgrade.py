@@ -13,10 +13,7 @@ import json
 import os
 import shutil
 import subprocess
-import threading
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,7 +24,15 @@ import yaml
 
 from sec_wrapper.sandbox import Sandbox
 from sec_wrapper.sandbox.releases import build_release
-from tests.integration.conftest import kill_tree, make_world_traversable_dir, run_playbook, sandbox_inventory
+from sec_wrapper.sandbox.watch import VhostWatch, status
+from tests.integration.conftest import (
+    kill_sec_when,
+    kill_tree,
+    make_world_traversable_dir,
+    run_playbook,
+    sandbox_inventory,
+    sec,
+)
 from tests.unit.test_releases import HOSTILE, hostile
 
 pytestmark = pytest.mark.integration
@@ -93,62 +98,17 @@ def _restore_env(previous: str | None) -> None:
 # -- helpers ------------------------------------------------------------------------------------------------
 def usec(world: World, *args: str, check: bool = True, timeout: float = 600) -> subprocess.CompletedProcess:
     """The real `sec` command on this module's data folder."""
-    result = subprocess.run(["sec", *args], capture_output=True, text=True, stdin=subprocess.DEVNULL,
-                            env=world.env, timeout=timeout)
-    if check and result.returncode != 0:
-        raise AssertionError(f"sec {' '.join(args)} failed ({result.returncode}): {result.stderr[-3000:]}")
-    return result
+    return sec(*args, check=check, timeout=timeout, env=world.env)
 
 
 def get(world: World, site: str) -> tuple[int, str | None]:
     """(status, version) of GET /status through the real Apache vhost."""
-    port = world.state["apache"]["port"]
-    request = urllib.request.Request(f"http://127.0.0.1:{port}/status", headers={"Host": site})
-    try:
-        with urllib.request.urlopen(request, timeout=5) as response:
-            return response.status, json.loads(response.read()).get("version")
-    except urllib.error.HTTPError as err:
-        return err.code, None
-    except (urllib.error.URLError, OSError):
-        return -1, None
+    return status(world.state["apache"]["port"], site)
 
 
-class Poller:
-    """GETs the vhost every 50 ms in a thread; `runs` compresses the samples into (status, version) runs."""
-
-    def __init__(self, world: World, site: str) -> None:
-        self.world, self.site = world, site
-        self.samples: list[tuple[float, int, str | None]] = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, daemon=True)
-
-    def _loop(self) -> None:
-        while not self._stop.is_set():
-            started = time.monotonic()
-            self.samples.append((started, *get(self.world, self.site)))
-            self._stop.wait(max(0.0, 0.05 - (time.monotonic() - started)))
-
-    def __enter__(self) -> Poller:
-        self._thread.start()
-        time.sleep(0.3)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        time.sleep(0.3)
-        self._stop.set()
-        self._thread.join()
-
-    @property
-    def runs(self) -> list[tuple[int, str | None]]:
-        out: list[tuple[int, str | None]] = []
-        for _t, code, version in self.samples:
-            if not out or out[-1] != (code, version):
-                out.append((code, version))
-        return out
-
-    def seconds_not_200(self) -> float:
-        bad = [t for t, code, _v in self.samples if code != 200]
-        return round(bad[-1] - bad[0] + 0.05, 2) if bad else 0.0
+def watch(world: World, site: str) -> VhostWatch:
+    """GETs the site's vhost every 50 ms in a thread while entered."""
+    return VhostWatch(world.state["apache"]["port"], site)
 
 
 def connect(world: World, site: str, autocommit: bool = True) -> psycopg.Connection:
@@ -315,10 +275,10 @@ def test_plan_shows_the_path_and_changes_nothing(world: World, tmp_path: Path) -
 # -- the upgrade --------------------------------------------------------------------------------------------
 def test_two_minor_upgrade_passes_each_minor_and_503s_only_in_its_window(world: World) -> None:
     before = applied(world, STAGING)
-    with Poller(world, STAGING) as poll:
+    with watch(world, STAGING) as poll:
         out = usec(world, "upgrade", STAGING, "--to", "8.2.0")
     # 200 on the old version, 503 during the window only, then 200 on the new one: nothing else, ever.
-    assert poll.runs == [(200, "8.0.0"), (503, None), (200, "8.2.0")], poll.runs
+    assert poll.runs() == [(200, "8.0.0"), (503, None), (200, "8.2.0")], poll.runs()
     assert applied(world, STAGING) == before | {M812, M820}
     assert f"8.1.2: {M812}_add_shot_status.sql" in out.stdout and f"8.2.0: {M820}_create_playlists.sql" in out.stdout
     log = usec(world, "ops", "log", operation_id(out.stdout)).stdout
@@ -329,7 +289,7 @@ def test_two_minor_upgrade_passes_each_minor_and_503s_only_in_its_window(world: 
     assert leftovers(world, STAGING) == []
     window = json.loads(usec(world, "ops", "show", operation_id(out.stdout), "--json").stdout)
     assert window["status"] == "successful"
-    print(f"\nwindow seen from outside: {poll.seconds_not_200()} s")
+    print(f"\nwindow seen from outside: {poll.window()['seconds']} s")
 
     # Production can now follow, with an estimate from the staging rehearsal and no warning.
     plan = json.loads(usec(world, "upgrade", PROD, "--to", "8.2.0", "--plan", "--json").stdout)
@@ -345,12 +305,12 @@ def test_a_failing_migration_ends_rolled_back_with_the_database_identical(world:
     build_release(world.releases, "8.3.0", broken=True)  # its last migration fails half-way
     try:
         before = checksums(world, STAGING)
-        with Poller(world, STAGING) as poll:
+        with watch(world, STAGING) as poll:
             failed = usec(world, "upgrade", STAGING, "--to", "8.3.0", check=False)
         message = " ".join(failed.stderr.split())
         assert failed.returncode == 2 and "failed and was rolled back" in message, message
         assert "division by zero" in message and "database restored from" in message
-        assert poll.runs == [(200, "8.2.0"), (503, None), (200, "8.2.0")], poll.runs
+        assert poll.runs() == [(200, "8.2.0"), (503, None), (200, "8.2.0")], poll.runs()
         assert get(world, STAGING) == (200, "8.2.0")
         assert checksums(world, STAGING) == before
         assert current_link(world, STAGING) == "releases/8.2.0"
@@ -368,16 +328,7 @@ def test_killed_as_the_maintenance_page_appears_is_never_recorded_as_successful(
     process = subprocess.Popen(["sec", "upgrade", PROD, "--to", "8.3.0", "--yes"], env=world.env,
                                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                start_new_session=True)
-    try:
-        deadline = time.monotonic() + 300
-        while not page.exists():
-            assert process.poll() is None and time.monotonic() < deadline, "the window never opened"
-            time.sleep(0.02)
-        kill_tree(process.pid)
-        process.wait(timeout=30)
-    finally:
-        if process.poll() is None:
-            process.kill()
+    kill_sec_when(process, page.exists, 300, "the window", poll=0.02)
     killed = next(op for op in json.loads(usec(world, "ops", "list", "--site", PROD, "--json").stdout)
                   if op["operation"] == "upgrade")
     deadline = time.monotonic() + 60
@@ -423,14 +374,14 @@ def test_killed_in_the_window_then_the_next_upgrade_recovers_and_goes_on(world: 
     kill_in_window(world, PROD, "8.3.0", ("--yes",))
     assert get(world, PROD)[0] == 503 and current_link(world, PROD) == "releases/8.0.0"
 
-    with Poller(world, PROD) as poll:
+    with watch(world, PROD) as poll:
         out = usec(world, "upgrade", PROD, "--to", "8.3.0", "--yes")
     assert "no staging site of cluster upg has reached 8.3.0" in out.stderr  # staging stayed on 8.2.0
     log = usec(world, "ops", "log", operation_id(out.stdout)).stdout
     assert "Switch every server back to 8.0.0" in log
     assert "Upgraded prod.teststudio.com from 8.0.0 to 8.3.0" in " ".join(log.split())
-    assert poll.runs[0][0] == 503 and poll.runs[-1] == (200, "8.3.0")
-    assert (200, "8.0.0") in poll.runs  # the rollback served the old version again before the new window
+    assert poll.runs()[0][0] == 503 and poll.runs()[-1] == (200, "8.3.0")
+    assert (200, "8.0.0") in poll.runs()  # the rollback served the old version again before the new window
     assert get(world, PROD) == (200, "8.3.0")
     assert {M812, M820, M830} <= applied(world, PROD)
     assert current_link(world, PROD) == "releases/8.3.0" and stored_version(world, PROD) == "8.3.0"

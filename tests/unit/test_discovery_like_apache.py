@@ -168,13 +168,19 @@ def test_fedora_tree_without_its_environment_names_the_variable_and_the_options_
     assert given["apache"][0]["defines"] == ["FOREGROUND", "REVIEW_SITE"]
 
 
-def test_the_running_process_environment_and_d_args_win_over_the_unit(tmp_path: Path, sbin: Path) -> None:
+def running_httpd(tmp_path: Path, pid: int) -> Path:
+    """A /proc with the Fedora host's httpd running as `pid` (`-DFOREGROUND` on its command line)."""
     conf = fedora_env_host(tmp_path)
     proc = tmp_path / "proc"
-    (proc / "700").mkdir(parents=True)
+    (proc / str(pid)).mkdir(parents=True)
     argv = ["/usr/sbin/httpd", "-d", str(conf.parent.parent), "-f", "conf/httpd.conf", "-DFOREGROUND"]
-    (proc / "700" / "cmdline").write_bytes(b"\0".join(a.encode() for a in argv) + b"\0")
-    (proc / "700" / "stat").write_text("700 (httpd) S 1 700 700 0 -1 4194560 0 0 0 0\n")
+    (proc / str(pid) / "cmdline").write_bytes(b"\0".join(a.encode() for a in argv) + b"\0")
+    (proc / str(pid) / "stat").write_text(f"{pid} (httpd) S 1 {pid} {pid} 0 -1 4194560 0 0 0 0\n")
+    return proc
+
+
+def test_the_running_process_environment_and_d_args_win_over_the_unit(tmp_path: Path, sbin: Path) -> None:
+    proc = running_httpd(tmp_path, 700)
     environ = {"SHOTGUN_PORT": "9443", "SHOTGUN_NAME": "running.shotgun.example",
                "SHOTGUN_ROOT": str(tmp_path / "srv/shotgun"), "SHOTGUN_REVERSE": "com_example_shotgun_fedora"}
     (proc / "700" / "environ").write_bytes(b"".join(f"{k}={v}\0".encode() for k, v in environ.items()))
@@ -375,12 +381,7 @@ def test_ifversion_operators_agree_with_apache2(tmp_path: Path) -> None:
 def test_a_running_server_whose_environment_is_unreadable_gets_its_units(tmp_path: Path, sbin: Path) -> None:
     """Without become, /proc/<pid>/environ cannot be read: the unit's environment stands in, while the -D
     names stay those of the command line (always readable), not the unit's."""
-    conf = fedora_env_host(tmp_path)
-    proc = tmp_path / "proc"
-    (proc / "701").mkdir(parents=True)
-    argv = ["/usr/sbin/httpd", "-d", str(conf.parent.parent), "-f", "conf/httpd.conf", "-DFOREGROUND"]
-    (proc / "701" / "cmdline").write_bytes(b"\0".join(a.encode() for a in argv) + b"\0")
-    (proc / "701" / "stat").write_text("701 (httpd) S 1 701 701 0 -1 4194560 0 0 0 0\n")
+    proc = running_httpd(tmp_path, 701)
     found = discover_sites(environ={}, proc_root=str(proc), run=FakeBinary(), search_path=str(sbin),
                            system_root=str(tmp_path))
     assert names(found) == {"fedora.shotgun.example"}

@@ -16,11 +16,7 @@ import pytest
 from sec_wrapper import history, redact
 from sec_wrapper.errors import SecError
 
-
-@pytest.fixture(autouse=True)
-def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.setenv("SEC_HOME", str(tmp_path / "home"))
-    return tmp_path / "home"
+pytestmark = pytest.mark.usefixtures("home")  # a data folder of each test's own (tests/unit/conftest.py)
 
 
 def _dead_pid() -> int:

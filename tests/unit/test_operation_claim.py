@@ -3,18 +3,12 @@ only a claimed, unused folder."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from sec_wrapper import history
 from sec_wrapper.errors import SecError
 
-
-@pytest.fixture(autouse=True)
-def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.setenv("SEC_HOME", str(tmp_path / "home"))
-    return tmp_path / "home"
+pytestmark = pytest.mark.usefixtures("home")  # a data folder of each test's own (tests/unit/conftest.py)
 
 
 def test_a_claimed_id_is_taken_while_its_folder_is_unused() -> None:

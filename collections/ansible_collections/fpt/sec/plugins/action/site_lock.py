@@ -18,19 +18,11 @@ from typing import Any
 from ansible.errors import AnsibleActionFail
 from ansible.plugins.action import ActionBase
 from ansible_collections.fpt.sec.plugins.module_utils import site_lock
+from ansible_collections.fpt.sec.plugins.module_utils.site_module import SITE_ARGUMENT_SPEC
 
 MODULE = "fpt.sec.site_lock"
 
-ARGUMENT_SPEC: dict[str, dict[str, Any]] = {
-    "site_dir": {"type": "path", "required": True},
-    "state": {"type": "str", "choices": ["present", "absent", "query"], "default": "present"},
-    "operation_id": {"type": "str"},
-    "force": {"type": "bool", "default": False},
-    "finished": {"type": "str", "choices": ["completed", "failed"]},
-    "stale_after": {"type": "int"},
-    "lock_owner": {"type": "dict"},
-    "takeover_token": {"type": "str", "no_log": False},
-}
+ARGUMENT_SPEC: dict[str, dict[str, Any]] = {**SITE_ARGUMENT_SPEC, **site_lock.ARGUMENT_SPEC}
 
 
 def playbook_pid() -> int:

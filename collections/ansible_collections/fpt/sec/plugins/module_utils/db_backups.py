@@ -49,6 +49,7 @@ from ansible_collections.fpt.sec.plugins.module_utils import upgrade_journal
 from ansible_collections.fpt.sec.plugins.module_utils.durable import write_atomic
 from ansible_collections.fpt.sec.plugins.module_utils.files import sha256_file
 from ansible_collections.fpt.sec.plugins.module_utils.process import pid_alive
+from ansible_collections.fpt.sec.plugins.module_utils.utc import ISO, compact_utc, utc_now
 
 FORMAT = "sec-db-backup/1"
 BACKUP_DIR = "db_backup"
@@ -72,12 +73,8 @@ class BackupError(Exception):
     """A backup is missing, malformed, corrupt or not acceptable. ``str()`` is one line."""
 
 
-def utc_now() -> datetime.datetime:
-    return datetime.datetime.now(datetime.timezone.utc)  # noqa: UP017 (datetime.UTC needs 3.11)
-
-
 def iso(moment: datetime.datetime) -> str:
-    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+    return moment.strftime(ISO)
 
 
 def backup_root(site_dir: str) -> str:
@@ -93,7 +90,7 @@ def check_label(label: str | None) -> None:
 def new_backup_name(root: str, moment: datetime.datetime, version: str | None, label: str | None) -> str:
     """``<UTC start>_<version>[_<label>]``, made unique in ``root`` (two backups in one second)."""
     check_label(label)
-    parts = [moment.strftime("%Y%m%dT%H%M%SZ"), _safe_version(version)]
+    parts = [compact_utc(moment), _safe_version(version)]
     if label:
         parts.append(label)
     base = "_".join(parts)

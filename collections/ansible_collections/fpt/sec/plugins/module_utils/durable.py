@@ -45,14 +45,28 @@ def write_atomic(path: str, data: bytes, mode: int | None = None,
             if prepare is not None:
                 prepare(handle.fileno())
             os.fsync(handle.fileno())
+    except BaseException:
+        _remove_quietly(temp)
+        raise
+    rename_into_place(temp, path)
+
+
+def rename_into_place(temp: str, path: str) -> None:
+    """Rename ``temp`` (a file or a link made beside ``path``) over ``path`` atomically and fsync the folder,
+    so that readers see the old or the new, never neither; ``temp`` is removed if the rename fails."""
+    try:
         os.replace(temp, path)
     except BaseException:
-        try:
-            os.unlink(temp)
-        except OSError:
-            pass
+        _remove_quietly(temp)
         raise
-    fsync_dir(folder)
+    fsync_dir(os.path.dirname(path) or ".")
+
+
+def _remove_quietly(path: str) -> None:
+    try:
+        os.unlink(path)
+    except OSError:
+        pass
 
 
 def remove_durably(path: str) -> bool:
@@ -68,6 +82,15 @@ def remove_durably(path: str) -> bool:
 
 class UnreadableFile(Exception):
     """A state file that exists but cannot be read or parsed. ``str()`` is one line naming the file."""
+
+
+def write_state_json(path: str, data: object) -> None:
+    """Write a small state file (journal, repair mark) as JSON, atomically and durably (it must survive the
+    crash it is there for), creating its folder; world-readable (0644), as the site's other state is."""
+    folder = os.path.dirname(path)
+    if not os.path.isdir(folder):
+        os.makedirs(folder, 0o755)
+    write_atomic(path, (json.dumps(data, indent=2, sort_keys=True) + "\n").encode(), 0o644)
 
 
 def read_state_json(path: str, max_bytes: int) -> object | None:

@@ -16,6 +16,8 @@ import datetime
 import random
 import re
 
+from ansible_collections.fpt.sec.plugins.module_utils.utc import compact_utc
+
 OPERATION_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:@-]{0,127}$")
 RULE = "letters, digits and . _ : @ - (at most 128 characters)"
 
@@ -33,6 +35,4 @@ def run_operation_id(given: object = None, awx_job_id: object = None,
         return str(given)
     if awx_job_id is not None and awx_job_id != "":
         return f"awx-{awx_job_id}"
-    utc = datetime.timezone.utc  # noqa: UP017 (datetime.UTC is 3.11+, this file runs on 3.8 hosts)
-    stamp = (now or datetime.datetime.now(utc)).strftime("%Y%m%dT%H%M%SZ")
-    return f"manual-{stamp}-{random.randrange(65536):04x}"  # noqa: S311 (a name, not a secret)
+    return f"manual-{compact_utc(now)}-{random.randrange(65536):04x}"  # noqa: S311 (a name, not a secret)

@@ -362,6 +362,10 @@ class PgClient:
             raise PostgresError(result.errors())
         return [line.split("\x1f") for line in result.stdout.splitlines() if line != ""]
 
+    def applied_migrations(self) -> set[str]:
+        """The versions in the Rails schema_migrations table. Raises PostgresError."""
+        return {row[0] for row in self.query("SELECT version::text FROM schema_migrations")}
+
     def execute(self, statements: Sequence[str], database: str | None = None) -> CommandResult:
         result = self.psql(statements, database=database)
         if result.rc != 0:

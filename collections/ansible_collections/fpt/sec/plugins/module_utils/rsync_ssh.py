@@ -32,6 +32,7 @@ import time
 
 __all__ = [
     "ADD_ONLY_OPTIONS",
+    "RSYNC_SOURCE_ARGUMENT_SPEC",
     "OUT_FORMAT",
     "RsyncError",
     "RsyncRun",
@@ -48,6 +49,16 @@ __all__ = [
     "ssh_transport",
     "write_known_hosts",
 ]
+
+# The options of doc fragment fpt.sec.rsync_source: how the receiving host reaches the source over SSH.
+RSYNC_SOURCE_ARGUMENT_SPEC = {
+    "source_host": {"type": "str"},
+    "source_port": {"type": "int", "default": 22},
+    "source_user": {"type": "str"},
+    "host_keys": {"type": "list", "elements": "str", "default": [], "no_log": False},
+    "ssh_key": {"type": "path", "no_log": False},
+    "connect_timeout": {"type": "int", "default": 15},
+}
 
 # Add-only, as the vendor's media sync: recurse, keep modification times, create what is missing and skip
 # every name that exists on the receiver (even when it differs). Permissions and owners are not

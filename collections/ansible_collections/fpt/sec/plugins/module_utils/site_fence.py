@@ -19,16 +19,15 @@ Pure standard library and Python 3.8 compatible syntax: this file ships to manag
 
 from __future__ import annotations
 
-import datetime
-import json
 import os
 
 from ansible_collections.fpt.sec.plugins.module_utils.durable import (
     UnreadableFile,
     read_state_json,
     remove_durably,
-    write_atomic,
+    write_state_json,
 )
+from ansible_collections.fpt.sec.plugins.module_utils.utc import iso_utc
 
 MARK_RELATIVE_PATH = os.path.join("tmp", "sec-repair.json")
 FORMAT = 1
@@ -44,9 +43,7 @@ def mark_path(site_dir: str) -> str:
 
 
 def new_mark(operation_id: str | None, operation: str | None, hosts: list[str], reason: str) -> dict:
-    utc = datetime.timezone.utc  # noqa: UP017 (datetime.UTC is 3.11+, this file runs on 3.8 hosts)
-    return {"format": FORMAT, "operation_id": operation_id, "operation": operation,
-            "at": datetime.datetime.now(utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+    return {"format": FORMAT, "operation_id": operation_id, "operation": operation, "at": iso_utc(),
             "hosts": sorted(set(hosts)), "reason": reason}
 
 
@@ -74,11 +71,8 @@ def write(site_dir: str, mark: dict) -> str:
         mark = dict(mark, hosts=sorted(set(mark["hosts"]) | {str(h) for h in old["hosts"]}))
         if old.get("reason") and old["reason"] not in mark["reason"]:
             mark["reason"] = f"{old['reason']}; then {mark['reason']}"
-    folder = os.path.dirname(path)
     try:
-        if not os.path.isdir(folder):
-            os.makedirs(folder, 0o755)
-        write_atomic(path, (json.dumps(mark, indent=2, sort_keys=True) + "\n").encode(), 0o644)
+        write_state_json(path, mark)
     except OSError as exc:
         raise FenceError(f"cannot write {path}: {exc.strerror or exc}") from None
     return path

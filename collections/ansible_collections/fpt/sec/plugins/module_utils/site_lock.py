@@ -24,7 +24,6 @@ Pure standard library and Python 3.8 compatible syntax: this file ships to manag
 
 from __future__ import annotations
 
-import datetime
 import errno
 import json
 import os
@@ -32,8 +31,19 @@ import time
 import uuid
 
 from ansible_collections.fpt.sec.plugins.module_utils.process import pid_alive
+from ansible_collections.fpt.sec.plugins.module_utils.utc import iso_utc
 
 LOCK_RELATIVE_PATH = os.path.join("tmp", "sec-operation.lock")
+# fpt.sec.site_lock's own options (besides site_dir), checked by its action plugin and by the module.
+ARGUMENT_SPEC = {
+    "state": {"type": "str", "choices": ["present", "absent", "query"], "default": "present"},
+    "operation_id": {"type": "str"},
+    "force": {"type": "bool", "default": False},
+    "finished": {"type": "str", "choices": ["completed", "failed"]},
+    "stale_after": {"type": "int"},
+    "lock_owner": {"type": "dict"},
+    "takeover_token": {"type": "str", "no_log": False},
+}
 FORMAT = 1
 
 # Outcomes of acquire() and release(), for the module and the action plugin to branch on.
@@ -51,11 +61,6 @@ class LockError(Exception):
 
 def lock_path(site_dir: str) -> str:
     return os.path.join(site_dir, LOCK_RELATIVE_PATH)
-
-
-def iso_utc(epoch: float) -> str:
-    utc = datetime.timezone.utc  # noqa: UP017 (datetime.UTC is 3.11+, this file runs on 3.8 hosts)
-    return datetime.datetime.fromtimestamp(epoch, tz=utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def new_record(operation_id: str, owner: dict, now: float | None = None) -> dict:

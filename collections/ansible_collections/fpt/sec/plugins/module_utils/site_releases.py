@@ -24,7 +24,7 @@ import shutil
 import stat
 import time
 
-from ansible_collections.fpt.sec.plugins.module_utils.durable import fsync_dir
+from ansible_collections.fpt.sec.plugins.module_utils.durable import rename_into_place
 from ansible_collections.fpt.sec.plugins.module_utils.files import sha256_file
 from ansible_collections.fpt.sec.plugins.module_utils.site_model import read_running_version
 from ansible_collections.fpt.sec.plugins.module_utils.versions import Version
@@ -166,15 +166,7 @@ def switch_current(site_dir: str, target: str) -> None:
                            "move it under releases/ and link it first")
     temp = os.path.join(site_dir, f".{CURRENT}.sec-{os.getpid()}-{int(time.time() * 1000)}")
     os.symlink(target, temp)
-    try:
-        os.rename(temp, path)
-    except BaseException:
-        try:
-            os.unlink(temp)
-        except OSError:
-            pass
-        raise
-    fsync_dir(site_dir)
+    rename_into_place(temp, path)
 
 
 def touch(path: str) -> None:

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import json
 import os
-import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -29,6 +28,7 @@ from ansible_collections.fpt.sec.plugins.module_utils.site_settings_schema impor
     diff_settings,
     settings_digest,
 )
+from ansible_collections.fpt.sec.plugins.module_utils.utc import iso_utc
 
 __all__ = [
     "RUNTIME_META_KEY",
@@ -159,7 +159,7 @@ def runtime_document(settings: Mapping, site_dir: str, operation_id: str | None 
     release = os.path.basename(os.path.realpath(current)) if os.path.lexists(current) else None
     doc[RUNTIME_META_KEY] = {
         "generated_by": "fpt.sec.redeploy",
-        "generated_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() if now is None else now)),
+        "generated_at": iso_utc(now),
         "settings_sha256": settings_digest(doc_without_meta(doc)),
         "release": release,
         "operation_id": operation_id,

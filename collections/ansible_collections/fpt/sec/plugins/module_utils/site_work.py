@@ -31,6 +31,7 @@ import time
 
 from ansible_collections.fpt.sec.plugins.module_utils import site_lock
 from ansible_collections.fpt.sec.plugins.module_utils.durable import write_atomic
+from ansible_collections.fpt.sec.plugins.module_utils.utc import iso_utc
 
 OUTCOMES_DIR = os.path.join("tmp", "sec-outcomes")
 KEEP_OUTCOMES_SECONDS = 90 * 86400
@@ -93,7 +94,7 @@ def record_finished(site_dir: str, operation_id: str, state: str) -> str | None:
     try:
         os.makedirs(os.path.dirname(path), 0o755, exist_ok=True)
         record = record or {"operation_id": operation_id, "steps": []}
-        record["finished"] = {"state": state, "at": site_lock.iso_utc(time.time())}
+        record["finished"] = {"state": state, "at": iso_utc()}
         write_atomic(path, (json.dumps(record, indent=1, sort_keys=True) + "\n").encode("utf-8"), 0o644)
     except OSError as exc:
         return f"cannot record the operation's end on the App server ({exc.strerror or exc})"
@@ -127,7 +128,7 @@ class SiteWork:
         pid = os.getpid()
         self.operation_id, self.token = lock["operation_id"], lock["token"]
         self.step = {"module": self.module_name, "pid": pid, "pid_start": site_lock.process_start(pid),
-                     "started": site_lock.iso_utc(time.time()), "state": RUNNING, "ended": None, "msg": None,
+                     "started": iso_utc(), "state": RUNNING, "ended": None, "msg": None,
                      "summary": None}
         try:
             work = {k: self.step[k] for k in ("module", "pid", "pid_start", "started")}
@@ -142,20 +143,22 @@ class SiteWork:
         """Records how the work ended (COMPLETED or FAILED) and clears it from the lock."""
         if self.step is None or self.step.get("state") != RUNNING:
             return
-        self.step.update(state=state, ended=site_lock.iso_utc(time.time()), msg=msg, summary=summary)
+        self.step.update(state=state, ended=iso_utc(), msg=msg, summary=summary)
         try:
             self._save()
             site_lock.set_work(site_lock.lock_path(self.site_dir), self.token or "", None)
         except (OSError, site_lock.LockError) as exc:
             self.warnings.append(f"cannot record how this work ended on the App server: {exc}")
 
-    def attach(self, module, summary_keys: tuple = ()) -> None:
-        """Records the end from the module's own ``exit_json``/``fail_json`` (its msg, and ``summary_keys`` of
-        its result) just before the result is printed, for a module with many ways out."""
+    def attach(self, module, summary=()) -> None:
+        """Records the end from the module's own ``exit_json``/``fail_json`` (its msg, and its summary: the
+        ``summary`` keys of its result, or ``summary(result)``) just before the result is printed, for a
+        module with many ways out."""
         exit_json, fail_json = module.exit_json, module.fail_json
 
         def finish(state: str, kwargs: dict) -> None:
-            self.end(state, kwargs.get("msg"), {k: kwargs.get(k) for k in summary_keys})
+            said = summary(kwargs) if callable(summary) else {k: kwargs.get(k) for k in summary}
+            self.end(state, kwargs.get("msg"), said)
             for warning in self.warnings:
                 module.warn(warning)
             self.warnings = []

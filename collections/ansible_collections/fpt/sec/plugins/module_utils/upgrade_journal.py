@@ -22,16 +22,10 @@ Pure standard library and Python 3.8 compatible syntax: this file ships to manag
 
 from __future__ import annotations
 
-import datetime
-import json
 import os
 
-from ansible_collections.fpt.sec.plugins.module_utils.durable import (
-    UnreadableFile,
-    read_state_json,
-    remove_durably,
-    write_atomic,
-)
+from ansible_collections.fpt.sec.plugins.module_utils import durable
+from ansible_collections.fpt.sec.plugins.module_utils.utc import iso_utc
 from ansible_collections.fpt.sec.plugins.module_utils.versions import Version
 
 JOURNAL_RELATIVE_PATH = os.path.join("tmp", "sec-upgrade.json")
@@ -46,11 +40,6 @@ class JournalError(Exception):
 
 def journal_path(site_dir: str) -> str:
     return os.path.join(site_dir, JOURNAL_RELATIVE_PATH)
-
-
-def utc_iso() -> str:
-    utc = datetime.timezone.utc  # noqa: UP017 (datetime.UTC is 3.11+, this file runs on 3.8 hosts)
-    return datetime.datetime.now(utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def validate(record: object) -> dict:
@@ -75,7 +64,7 @@ def validate(record: object) -> dict:
 def new_record(operation_id: str | None, from_version: str, to_version: str, steps: list[str],
                backup: str | None, previous_link: str | None, schema_before: list[str] | None,
                phase: str = "window") -> dict:
-    now = utc_iso()
+    now = iso_utc()
     return validate({
         "format": FORMAT,
         "operation_id": operation_id,
@@ -95,8 +84,8 @@ def read(site_dir: str) -> dict | None:
     """The journal, None when there is none. An unreadable one raises: it must not be taken for none."""
     path = journal_path(site_dir)
     try:
-        data = read_state_json(path, _MAX_BYTES)
-    except UnreadableFile as exc:
+        data = durable.read_state_json(path, _MAX_BYTES)
+    except durable.UnreadableFile as exc:
         hint = ": look at it, then remove it by hand" if "valid JSON" in str(exc) else ""
         raise JournalError(f"{exc}{hint}") from None
     if data is None:
@@ -111,13 +100,10 @@ def write(site_dir: str, record: dict) -> str:
     """Write the journal atomically and durably (it must survive the crash it is there for)."""
     validate(record)
     path = journal_path(site_dir)
-    folder = os.path.dirname(path)
-    if not os.path.isdir(folder):
-        os.makedirs(folder, 0o755)
-    write_atomic(path, (json.dumps(record, indent=2, sort_keys=True) + "\n").encode(), 0o644)
+    durable.write_state_json(path, record)
     return path
 
 
 def remove(site_dir: str) -> bool:
     """Remove the journal; True when there was one."""
-    return remove_durably(journal_path(site_dir))
+    return durable.remove_durably(journal_path(site_dir))

@@ -27,12 +27,9 @@ description:
     overwrites the data, it is how that operation is undone, so ordinary backups never push it out and the
     latest one always stays. Temporary folders left by a killed backup, whose process is gone, are removed too.
     Other files in the backup folder (the vendor's own dumps) are never touched.
-  - The database password is read on the App server and handed to the PostgreSQL tools through a temporary
-    0600 passfile that is removed afterwards. It is never on a command line, in a log or in the result.
-author:
-  - sec maintainers (!UNKNOWN)
 extends_documentation_fragment:
   - fpt.sec.site
+  - fpt.sec.site_database
 options:
   site:
     description:
@@ -209,8 +206,7 @@ import os
 import threading
 import time
 
-from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.fpt.sec.plugins.module_utils import db_backups, site_work
+from ansible_collections.fpt.sec.plugins.module_utils import db_backups
 from ansible_collections.fpt.sec.plugins.module_utils.durable import fsync_dir
 from ansible_collections.fpt.sec.plugins.module_utils.interrupt import Interrupted, raise_on_signals
 from ansible_collections.fpt.sec.plugins.module_utils.postgres import (
@@ -221,10 +217,10 @@ from ansible_collections.fpt.sec.plugins.module_utils.postgres import (
 )
 from ansible_collections.fpt.sec.plugins.module_utils.priority import low_priority_prefix
 from ansible_collections.fpt.sec.plugins.module_utils.site_model import (
-    DatabaseConfigError,
     looks_like_site_dir,
     read_running_version,
 )
+from ansible_collections.fpt.sec.plugins.module_utils.site_module import recorded_work, site_database, site_module
 
 
 class BackupFailed(Exception):
@@ -267,9 +263,8 @@ def dump_and_verify(client: PgClient, partial: str, dump_argv: list[str], pg_res
 
 
 def main() -> None:
-    module = AnsibleModule(
+    module = site_module(
         argument_spec={
-            "site_dir": {"type": "path", "required": True},
             "site": {"type": "str"},
             "keep": {"type": "int", "default": 5},
             "keep_safety": {"type": "int", "default": db_backups.DEFAULT_KEEP_SAFETY},
@@ -301,23 +296,13 @@ def main() -> None:
     version = read_running_version(site_dir)[0]
     root = db_backups.backup_root(site_dir)
 
-    try:
-        client = PgClient.for_site(site_dir)
-    except (PostgresError, DatabaseConfigError) as exc:
-        module.fail_json(msg=f"cannot read the site's database settings: {exc}")
-    if client.password:
-        # Belt and braces: even a server message that quoted it would be masked in the result.
-        module.no_log_values.add(client.password)
+    client = site_database(module, site_dir)
 
     result: dict = {"changed": False, "database": client.database, "version": version or "unknown",
                     "jobs": jobs, "removed": [], "dump_bytes": 0, "verified": False}
     # SIGTERM/SIGHUP while working raise Interrupted, so that the temporary folder is removed on the way out.
     raise_on_signals()
-    # Owned on the App server: a killed controller leaves this backup going, under the site lock, and its
-    # outcome recorded for the history (site_work).
-    work = site_work.SiteWork(site_dir, "db_backup", module.check_mode)
-    work.begin()
-    work.attach(module, ("name", "path", "dump_bytes", "removed"))
+    recorded_work(module, "db_backup", ("name", "path", "dump_bytes", "removed"))
 
     with client:
         try:

@@ -8,7 +8,6 @@ DOCUMENTATION = r"""
 module: db_backup_info
 short_description: List the database backups in a site's backup folder
 version_added: "0.1.0"
-author: sec maintainers (!UNKNOWN)
 description:
   - Lists the complete backups that M(fpt.sec.db_backup) wrote into C(<site_dir>/db_backup/), newest first, with
     their size, version, start time, age and whether they were verified when made.
@@ -102,7 +101,6 @@ backups:
 import datetime
 import os
 
-from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.fpt.sec.plugins.module_utils.db_backups import (
     BackupError,
     list_backups,
@@ -113,6 +111,7 @@ from ansible_collections.fpt.sec.plugins.module_utils.db_backups import (
     record_check,
     verify_files,
 )
+from ansible_collections.fpt.sec.plugins.module_utils.site_module import site_module
 
 
 def _age(started: str | None) -> int | None:
@@ -126,9 +125,8 @@ def _age(started: str | None) -> int | None:
 
 
 def main() -> None:
-    module = AnsibleModule(
-        argument_spec={"site_dir": {"type": "path", "required": True},
-                       "check_files": {"type": "bool", "default": False}},
+    module = site_module(
+        argument_spec={"check_files": {"type": "bool", "default": False}},
         supports_check_mode=True,
     )
     site_dir = module.params["site_dir"]

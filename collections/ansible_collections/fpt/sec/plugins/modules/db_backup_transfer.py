@@ -30,10 +30,9 @@ description:
     free space for it.
   - A backup of the same name already in the target's folder is checked in full and reused (no change).
     If it fails its checks, the task fails and leaves it alone.
-author:
-  - sec maintainers (!UNKNOWN)
 extends_documentation_fragment:
   - fpt.sec.site
+  - fpt.sec.rsync_source
 options:
   backup:
     description:
@@ -49,32 +48,6 @@ options:
     description:
       - The source site's name or reverse name. When set, the backup's manifest must name this site.
     type: str
-  source_host:
-    description:
-      - The address by which this host reaches the source site's App server over SSH. Omit it when the
-        source site is on this host.
-    type: str
-  source_port:
-    description: The SSH port of the source host.
-    type: int
-    default: 22
-  source_user:
-    description: The user to log in as on the source host. Defaults to ssh's choice.
-    type: str
-  host_keys:
-    description:
-      - The source host's public host keys, each as C(<type> <base64>), trusted for the source during the
-        transfer. When empty, this user's C(known_hosts) decides.
-    type: list
-    elements: str
-    default: []
-  ssh_key:
-    description: A private key file on this host to log in to the source with, instead of the forwarded agent.
-    type: path
-  connect_timeout:
-    description: Seconds to wait for the SSH connection to the source.
-    type: int
-    default: 15
   max_age_hours:
     description:
       - Refuse a backup that ended longer ago than this many hours. V(0) accepts any age.
@@ -206,27 +179,16 @@ import shutil
 import tempfile
 import time
 
-from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.fpt.sec.plugins.module_utils import db_backups
+from ansible_collections.fpt.sec.plugins.module_utils import db_backups, rsync_ssh
 from ansible_collections.fpt.sec.plugins.module_utils.durable import fsync_dir
 from ansible_collections.fpt.sec.plugins.module_utils.interrupt import Interrupted, raise_on_signals
 from ansible_collections.fpt.sec.plugins.module_utils.priority import low_priority_prefix
-from ansible_collections.fpt.sec.plugins.module_utils.rsync_ssh import (
-    OUT_FORMAT,
-    RsyncError,
-    check_endpoint,
-    explain_failure,
-    find_rsync,
-    remote_spec,
-    run_rsync,
-    ssh_transport,
-    write_known_hosts,
-)
 from ansible_collections.fpt.sec.plugins.module_utils.site_model import (
     looks_like_site_dir,
     read_running_version,
     reverse_name,
 )
+from ansible_collections.fpt.sec.plugins.module_utils.site_module import site_module
 from ansible_collections.fpt.sec.plugins.module_utils.versions import Version
 
 # The transfer is a plain copy of a fresh folder: no add-only subtleties, but the same transport and output.
@@ -313,18 +275,12 @@ def _link_or_copy(source: str, partial: str, manifest: dict) -> tuple[str, int]:
 
 
 def main() -> None:
-    module = AnsibleModule(
+    module = site_module(
         argument_spec={
-            "site_dir": {"type": "path", "required": True},
             "backup": {"type": "str", "required": True},
             "source_site_dir": {"type": "path", "required": True},
             "source_site": {"type": "str"},
-            "source_host": {"type": "str"},
-            "source_port": {"type": "int", "default": 22},
-            "source_user": {"type": "str"},
-            "host_keys": {"type": "list", "elements": "str", "default": [], "no_log": False},
-            "ssh_key": {"type": "path", "no_log": False},
-            "connect_timeout": {"type": "int", "default": 15},
+            **rsync_ssh.RSYNC_SOURCE_ARGUMENT_SPEC,
             "max_age_hours": {"type": "int", "default": 0},
             "low_priority": {"type": "bool", "default": True},
         },
@@ -346,9 +302,12 @@ def main() -> None:
         result["duration"] = round(time.monotonic() - clock, 3)
         module.fail_json(msg=msg, **result)
 
-    def describe(manifest: dict) -> None:
+    def admit(manifest: dict) -> None:
+        """What the manifest says, into the result; then every check it allows (Refused)."""
         result.update(size=manifest.get("size"), backup_site=manifest.get("site"),
                       backup_version=manifest.get("version"), backup_ended=manifest.get("ended"))
+        result["age_hours"] = check_manifest(manifest, name, params["source_site"], params["max_age_hours"],
+                                             site_version)
 
     if not looks_like_site_dir(site_dir):
         fail(f"{site_dir} is not a site dir (no current and shared/ in it)")
@@ -371,9 +330,7 @@ def main() -> None:
         try:
             folder = db_backups.resolve_backup(site_dir, name)
             manifest = db_backups.read_manifest(folder)
-            describe(manifest)
-            result["age_hours"] = check_manifest(manifest, name, params["source_site"], params["max_age_hours"],
-                                                 site_version)
+            admit(manifest)
             result["checked_files"] = db_backups.verify_files(folder, manifest)
         except (db_backups.BackupError, Refused) as exc:
             fail(f"{exc} (the copy already in {root}; it was left as it is)")
@@ -390,34 +347,32 @@ def main() -> None:
         source_folder = os.path.join(db_backups.backup_root(source_site_dir), name)
         try:
             if remote:
-                check_endpoint(params["source_host"], params["source_user"], params["source_port"])
-                rsync = find_rsync()
-                known_hosts = (write_known_hosts(private, params["source_host"], params["source_port"],
-                                                 params["host_keys"]) if params["host_keys"] else None)
+                rsync_ssh.check_endpoint(params["source_host"], params["source_user"], params["source_port"])
+                rsync = rsync_ssh.find_rsync()
+                known_hosts = (rsync_ssh.write_known_hosts(private, params["source_host"], params["source_port"],
+                                                           params["host_keys"]) if params["host_keys"] else None)
                 argv = (low_priority_prefix() if params["low_priority"] else []) + [
-                    rsync, *COPY_OPTIONS, OUT_FORMAT,
-                    "-e", ssh_transport(params["source_port"], known_hosts, params["ssh_key"],
-                                        params["connect_timeout"])]
+                    rsync, *COPY_OPTIONS, rsync_ssh.OUT_FORMAT,
+                    "-e", rsync_ssh.ssh_transport(params["source_port"], known_hosts, params["ssh_key"],
+                                                  params["connect_timeout"])]
                 if params["low_priority"]:
                     argv.append("--rsync-path=nice -n 10 rsync")
                 where = f"{params['source_host']}:{params['source_port']}"
-                remote_folder = remote_spec(params["source_user"], params["source_host"], source_folder)
+                remote_folder = rsync_ssh.remote_spec(params["source_user"], params["source_host"], source_folder)
                 landing = os.path.join(private, "manifest")
                 os.mkdir(landing, 0o700)
-                fetched = run_rsync(argv + [f"{remote_folder}/{db_backups.MANIFEST}", landing + "/"])
+                fetched = rsync_ssh.run_rsync(argv + [f"{remote_folder}/{db_backups.MANIFEST}", landing + "/"])
                 if fetched.rc != 0:
                     if "No such file or directory" in fetched.stderr:
                         raise Refused(f"there is no backup {name} (with a manifest) in {where}:"
                                       f"{db_backups.backup_root(source_site_dir)}")
-                    raise RsyncError(explain_failure(fetched.rc, fetched.stderr, where))
+                    raise rsync_ssh.RsyncError(rsync_ssh.explain_failure(fetched.rc, fetched.stderr, where))
                 manifest = db_backups.read_manifest(landing)
             else:
                 source_folder = db_backups.resolve_backup(source_site_dir, name)
                 manifest = db_backups.read_manifest(source_folder)
-            describe(manifest)
-            result["age_hours"] = check_manifest(manifest, name, params["source_site"], params["max_age_hours"],
-                                                 site_version)
-        except (db_backups.BackupError, Refused, RsyncError, Interrupted) as exc:
+            admit(manifest)
+        except (db_backups.BackupError, Refused, rsync_ssh.RsyncError, Interrupted) as exc:
             fail(f"{exc}; nothing was copied")
 
         if not os.path.isdir(root) and not module.check_mode:
@@ -444,9 +399,9 @@ def main() -> None:
             if remote:
                 transfer_argv = argv + [f"{remote_folder}/", partial + "/"]
                 result["command"] = transfer_argv
-                run = run_rsync(transfer_argv, list_limit=0)
+                run = rsync_ssh.run_rsync(transfer_argv, list_limit=0)
                 if run.rc != 0:
-                    raise RsyncError(explain_failure(run.rc, run.stderr, where))
+                    raise rsync_ssh.RsyncError(rsync_ssh.explain_failure(run.rc, run.stderr, where))
                 result.update(method="rsync", transferred_bytes=run.stats.get("transferred_size", run.bytes))
             else:
                 method, copied = _link_or_copy(source_folder, partial, manifest)
@@ -457,7 +412,7 @@ def main() -> None:
             result["checked_files"] = db_backups.verify_files(partial, arrived)
             os.rename(partial, result["backup_path"])
             fsync_dir(root)
-        except (db_backups.BackupError, RsyncError, Interrupted, OSError) as exc:
+        except (db_backups.BackupError, rsync_ssh.RsyncError, Interrupted, OSError) as exc:
             db_backups.remove_tree(partial)
             detail = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
             fail(f"the transfer of backup {name} failed: {detail}; the partial copy was removed and the target's "

@@ -19,16 +19,13 @@ description:
     row (C(psql --single-transaction)). A migration is therefore either applied and recorded, or not
     applied at all. The first failure stops the run. The migrations before it stay applied and are
     reported.
-  - Connects with the site's credentials from C(shared/config/database.yml). The password goes to C(psql)
-    through a temporary 0600 passfile, never on a command line or in the result.
   - With O(operation_id), the module checks before and during every migration that the site lock still
     belongs to that operation. If the controller that started it is gone (killed), or another operation
     took the lock over to recover the site, the running migration is cancelled and nothing more is
     applied. A rollback can then never race a migration left running by a dead upgrade.
-author:
-  - sec maintainers (!UNKNOWN)
 extends_documentation_fragment:
   - fpt.sec.site
+  - fpt.sec.site_database
 options:
   release:
     description:
@@ -166,17 +163,15 @@ commands:
 import os
 import time
 
-from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.fpt.sec.plugins.module_utils import site_releases, site_work
+from ansible_collections.fpt.sec.plugins.module_utils import site_releases
 from ansible_collections.fpt.sec.plugins.module_utils.db_migrations import Stopped, error_lines, run_watched, why_stop
 from ansible_collections.fpt.sec.plugins.module_utils.postgres import (
-    PgClient,
     PostgresError,
     find_binary,
     quote_literal,
     writes_between,
 )
-from ansible_collections.fpt.sec.plugins.module_utils.site_model import DatabaseConfigError
+from ansible_collections.fpt.sec.plugins.module_utils.site_module import recorded_work, site_database, site_module
 from ansible_collections.fpt.sec.plugins.module_utils.versions import Version
 
 
@@ -194,9 +189,8 @@ def load_steps(site_dir: str, releases: list[str]) -> list[dict]:
 
 
 def main() -> None:
-    module = AnsibleModule(
+    module = site_module(
         argument_spec={
-            "site_dir": {"type": "path", "required": True},
             "release": {"type": "list", "elements": "str", "required": True},
             "operation_id": {"type": "str"},
             "writes_since": {"type": "dict"},
@@ -216,12 +210,7 @@ def main() -> None:
         module.fail_json(msg=str(exc), **result)
     result["release"] = [s["release"] for s in steps]
 
-    try:
-        client = PgClient.for_site(site_dir)
-    except (PostgresError, DatabaseConfigError) as exc:
-        module.fail_json(msg=f"cannot read the site's database settings: {exc}", **result)
-    if client.password:
-        module.no_log_values.add(client.password)
+    client = site_database(module, site_dir, lambda msg: module.fail_json(msg=msg, **result))
 
     with client:
         try:
@@ -264,9 +253,7 @@ def main() -> None:
             except PostgresError as exc:
                 result["writes_after_backup"] = None
                 module.warn(f"could not count the writes made since the backup: {exc}")
-        work = site_work.SiteWork(site_dir, "db_migrate")
-        work.begin()
-        work.attach(module, ("applied", "pending", "schema_version"))
+        recorded_work(module, "db_migrate", ("applied", "pending", "schema_version"))
 
         psql = find_binary("psql")
         env = client.environment()

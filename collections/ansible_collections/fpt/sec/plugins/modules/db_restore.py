@@ -33,12 +33,9 @@ description:
     live database as it was, serving. The swap itself either happens entirely or not at all.
   - It does not put the site into maintenance nor check its health. The C(restore.yml) playbook composes
     M(fpt.sec.site_lock), M(fpt.sec.maintenance), this module and M(fpt.sec.site_health).
-  - The database password is read on the App server and handed to the PostgreSQL tools through a temporary
-    0600 passfile that is removed afterwards. It is never on a command line, in a log or in the result.
-author:
-  - sec maintainers (!UNKNOWN)
 extends_documentation_fragment:
   - fpt.sec.site
+  - fpt.sec.site_database
 options:
   backup:
     description:
@@ -213,8 +210,7 @@ commands:
 import os
 import time
 
-from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.fpt.sec.plugins.module_utils import db_backups, site_releases, site_work
+from ansible_collections.fpt.sec.plugins.module_utils import db_backups, site_releases
 from ansible_collections.fpt.sec.plugins.module_utils.interrupt import Interrupted, raise_on_signals
 from ansible_collections.fpt.sec.plugins.module_utils.postgres import (
     PgClient,
@@ -224,11 +220,11 @@ from ansible_collections.fpt.sec.plugins.module_utils.postgres import (
     find_binary,
 )
 from ansible_collections.fpt.sec.plugins.module_utils.site_model import (
-    DatabaseConfigError,
     looks_like_site_dir,
     read_running_version,
     reverse_name,
 )
+from ansible_collections.fpt.sec.plugins.module_utils.site_module import recorded_work, site_database, site_module
 from ansible_collections.fpt.sec.plugins.module_utils.versions import Version
 
 
@@ -280,9 +276,8 @@ def release_plan(backup_version: object, site_version: str | None, site_dir: str
 
 
 def main() -> None:
-    module = AnsibleModule(
+    module = site_module(
         argument_spec={
-            "site_dir": {"type": "path", "required": True},
             "backup": {"type": "str", "required": True},
             "site": {"type": "str"},
             "force": {"type": "bool", "default": False},
@@ -301,16 +296,10 @@ def main() -> None:
     result: dict = {"changed": False, "backup": params["backup"], "swapped": False, "dropped_old": False,
                     "site_version": site_version, "forced": [], "commands": [], "database": None,
                     "release_switched": None}
-    # Owned on the App server: a killed controller leaves this restore going, under the site lock, and its
-    # outcome recorded for the history (site_work).
-    work = site_work.SiteWork(site_dir, "db_restore", module.check_mode)
-    work.begin()
+    recorded_work(module, "db_restore", _summary)
 
     def fail(msg: str) -> None:
         result["duration"] = round(time.monotonic() - clock, 3)
-        work.end(site_work.FAILED, msg, _summary(result))
-        for warning in work.warnings:
-            module.warn(warning)
         module.fail_json(msg=msg, **result)
 
     if not looks_like_site_dir(site_dir):
@@ -332,12 +321,7 @@ def main() -> None:
         fail(f"{exc}; nothing was changed")
     result["checked_files"] = checked
 
-    try:
-        client = PgClient.for_site(site_dir)
-    except (PostgresError, DatabaseConfigError) as exc:
-        fail(f"cannot read the site's database settings: {exc}")
-    if client.password:
-        module.no_log_values.add(client.password)
+    client = site_database(module, site_dir, fail)
     live = client.database
     result["database"] = live
 
@@ -449,12 +433,9 @@ def main() -> None:
 
     result.update(commands=client.commands, duration=round(time.monotonic() - clock, 3))
     switched = result["release_switched"]
-    work.end(site_work.COMPLETED, f"restored {params['backup']} into {live}"
-             + (f" and switched the site from release {switched['from']} to {switched['to']}" if switched else ""),
-             _summary(result))
-    for warning in work.warnings:
-        module.warn(warning)
-    module.exit_json(**result)
+    said = f"restored {params['backup']} into {live}"
+    module.exit_json(msg=said + (f" and switched the site from release {switched['from']} to {switched['to']}"
+                                 if switched else ""), **result)
 
 
 def _summary(result: dict) -> dict:

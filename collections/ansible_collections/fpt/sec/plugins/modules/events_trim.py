@@ -25,8 +25,6 @@ description:
   - Check mode reports how many events would go and the file's path, and changes nothing.
   - The database and its credentials come from C(<site_dir>/shared/config/database.yml). The password
     reaches C(psql) only through a temporary 0600 passfile, never an argument.
-author:
-  - sec maintainers (!UNKNOWN)
 extends_documentation_fragment:
   - fpt.sec.site
 options:
@@ -223,11 +221,11 @@ import zlib
 from collections.abc import Callable
 from subprocess import PIPE, Popen
 
-from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.fpt.sec.plugins.module_utils import site_work
 from ansible_collections.fpt.sec.plugins.module_utils.durable import fsync_dir
 from ansible_collections.fpt.sec.plugins.module_utils.postgres import PgClient, PostgresError, find_binary
 from ansible_collections.fpt.sec.plugins.module_utils.site_model import DatabaseConfigError
+from ansible_collections.fpt.sec.plugins.module_utils.site_module import recorded_work, site_module
 
 TABLE = "event_log_entries"
 ARCHIVE_PREFIX = "events_trim_"
@@ -918,9 +916,8 @@ class _Committed:
 
 
 def main() -> None:
-    module = AnsibleModule(
+    module = site_module(
         argument_spec={
-            "site_dir": {"type": "path", "required": True},
             "before": {"type": "str", "required": True},
             "keep_days": {"type": "int", "default": 30},
             "operation_id": {"type": "str"},
@@ -934,10 +931,7 @@ def main() -> None:
     )
     trim = Trim(module.params, module.check_mode, module.warn)
     today = datetime.datetime.now(datetime.timezone.utc).date()  # noqa: UP017 (runs on 3.8 hosts)
-    # Owned on the App server: a killed controller leaves this run going, under the site lock, and its
-    # outcome recorded for the history (site_work).
-    work = site_work.SiteWork(module.params["site_dir"], "events_trim", module.check_mode)
-    work.begin()
+    work = recorded_work(module, "events_trim", _summary)
     try:
         result = trim.run(today)
     except (TrimError, OSError) as exc:
@@ -948,16 +942,10 @@ def main() -> None:
         # What was done before the failure is real (and archived): report it with the error.
         partial = {k: v for k, v in trim.result.items() if k != "msg"}
         partial["changed"] = bool(partial["rows_deleted"] or partial["repaired"])
-        work.end(site_work.FAILED, message, _summary(partial))
-        for warning in work.warnings:
-            module.warn(warning)
         module.fail_json(msg=message, **partial)
     except BaseException as exc:
         work.end(site_work.FAILED, f"stopped: {type(exc).__name__}: {exc}", _summary(trim.result))
         raise
-    work.end(site_work.COMPLETED, result.get("msg"), _summary(result))
-    for warning in work.warnings:
-        module.warn(warning)
     module.exit_json(**result)
 
 

@@ -16,8 +16,6 @@ description:
     folder, then renamed, so Apache never serves half a page. The mode is 0644 so that Apache's user can
     read it. O(state=off) removes the page.
   - Idempotent. The same page already in place, or no page when turning off, reports no change.
-author:
-  - sec maintainers (!UNKNOWN)
 extends_documentation_fragment:
   - fpt.sec.site
 options:
@@ -86,8 +84,8 @@ state:
 import html
 import os
 
-from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.fpt.sec.plugins.module_utils.durable import write_atomic
+from ansible_collections.fpt.sec.plugins.module_utils.site_module import site_module
 
 PAGE_MODE = 0o644
 DEFAULT_MESSAGE = "The site is down for maintenance. Please try again shortly."
@@ -117,9 +115,8 @@ def read_bytes(path: str) -> bytes | None:
 
 
 def main() -> None:
-    module = AnsibleModule(
+    module = site_module(
         argument_spec={
-            "site_dir": {"type": "path", "required": True},
             "state": {"type": "str", "choices": ["on", "off"], "default": "on"},
             "site_name": {"type": "str"},
             "notice": {"type": "str"},

@@ -32,6 +32,8 @@ description:
     copy reports no change.
 author:
   - sec maintainers (!UNKNOWN)
+extends_documentation_fragment:
+  - fpt.sec.rsync_source
 options:
   source_dir:
     description:
@@ -45,34 +47,6 @@ options:
         It is created when missing, if its parent (the site dir) exists.
     type: path
     required: true
-  source_host:
-    description:
-      - The address by which this host reaches the source site's App server over SSH. Omit it when the
-        source site is on this host, for a local copy.
-    type: str
-  source_port:
-    description: The SSH port of the source host.
-    type: int
-    default: 22
-  source_user:
-    description: The user to log in as on the source host. Defaults to ssh's choice (this user's name).
-    type: str
-  host_keys:
-    description:
-      - The source host's public host keys, each as C(<type> <base64>) (a line of a C(.pub) file, or a
-        whole C(known_hosts) line). Only these are trusted for the source during the copy.
-      - When empty, the C(known_hosts) of the user the module runs as decides.
-    type: list
-    elements: str
-    default: []
-  ssh_key:
-    description:
-      - A private key file on this host to log in to the source with, instead of the forwarded agent.
-    type: path
-  connect_timeout:
-    description: Seconds to wait for the SSH connection to the source.
-    type: int
-    default: 15
   bwlimit:
     description:
       - Maximum transfer rate in KiB per second (C(rsync --bwlimit)), to spare a busy production host.
@@ -246,6 +220,7 @@ from ansible_collections.fpt.sec.plugins.module_utils.priority import low_priori
 from ansible_collections.fpt.sec.plugins.module_utils.rsync_ssh import (
     ADD_ONLY_OPTIONS,
     OUT_FORMAT,
+    RSYNC_SOURCE_ARGUMENT_SPEC,
     RsyncError,
     check_endpoint,
     explain_failure,
@@ -284,12 +259,7 @@ def main() -> None:
         argument_spec={
             "source_dir": {"type": "path", "required": True},
             "target_dir": {"type": "path", "required": True},
-            "source_host": {"type": "str"},
-            "source_port": {"type": "int", "default": 22},
-            "source_user": {"type": "str"},
-            "host_keys": {"type": "list", "elements": "str", "default": [], "no_log": False},
-            "ssh_key": {"type": "path", "no_log": False},
-            "connect_timeout": {"type": "int", "default": 15},
+            **RSYNC_SOURCE_ARGUMENT_SPEC,
             "bwlimit": {"type": "int", "default": 0},
             "low_priority": {"type": "bool", "default": True},
             "match_owner": {"type": "bool", "default": True},

@@ -25,8 +25,6 @@ description:
   - Nothing pending (the runtime config holds the persisted settings and the application was told to
     reload since) means nothing to do, and the task reports no change, unless O(force=true).
   - A health check through the virtual host is the caller's next step (M(fpt.sec.site_health)).
-author:
-  - sec maintainers (!UNKNOWN)
 extends_documentation_fragment:
   - fpt.sec.site
 options:
@@ -176,6 +174,7 @@ from ansible_collections.fpt.sec.plugins.module_utils.apache_locate import (
 )
 from ansible_collections.fpt.sec.plugins.module_utils.discovery import discover_sites
 from ansible_collections.fpt.sec.plugins.module_utils.process import pid_alive
+from ansible_collections.fpt.sec.plugins.module_utils.site_module import site_module
 from ansible_collections.fpt.sec.plugins.module_utils.site_runtime import (
     SettingsFileError,
     dump_json,
@@ -201,9 +200,8 @@ class RedeployError(Exception):
 
 
 def main() -> None:
-    module = AnsibleModule(
+    module = site_module(
         argument_spec={
-            "site_dir": {"type": "path", "required": True},
             "force": {"type": "bool", "default": False},
             "apache_config": {"type": "path"},
             "restart_apache": {"type": "bool", "default": True},

@@ -25,8 +25,6 @@ description:
     M(fpt.sec.maintenance)) is removed right after the switch. Only for a single web head. With several,
     the upgrade playbook switches every head first and removes the pages in a task of its own, so that a
     head lost right after its switch still shows its page (the collection's docs/split_cluster.md).
-author:
-  - sec maintainers (!UNKNOWN)
 extends_documentation_fragment:
   - fpt.sec.site
 options:
@@ -132,8 +130,8 @@ import time
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.fpt.sec.plugins.module_utils import site_releases
-from ansible_collections.fpt.sec.plugins.module_utils.postgres import PgClient, PostgresError
-from ansible_collections.fpt.sec.plugins.module_utils.site_model import DatabaseConfigError
+from ansible_collections.fpt.sec.plugins.module_utils.postgres import PostgresError
+from ansible_collections.fpt.sec.plugins.module_utils.site_module import site_database, site_module
 from ansible_collections.fpt.sec.plugins.module_utils.versions import Version
 
 
@@ -142,24 +140,21 @@ def missing_migrations(module: AnsibleModule, site_dir: str, folder: str) -> lis
     migrations = site_releases.migrations_of(folder)
     if not migrations:
         return []
-    try:
-        client = PgClient.for_site(site_dir)
-    except (PostgresError, DatabaseConfigError) as exc:
-        raise site_releases.ReleaseError(f"cannot read the site's database settings: {exc}") from None
-    if client.password:
-        module.no_log_values.add(client.password)
-    with client:
+
+    def refuse(message: str) -> None:
+        raise site_releases.ReleaseError(message)
+
+    with site_database(module, site_dir, refuse) as client:
         try:
-            applied = {row[0] for row in client.query("SELECT version::text FROM schema_migrations")}
+            applied = client.applied_migrations()
         except PostgresError as exc:
             raise site_releases.ReleaseError(f"cannot read schema_migrations of {client.database}: {exc}") from None
     return [m["file"] for m in migrations if m["version"] not in applied]
 
 
 def main() -> None:
-    module = AnsibleModule(
+    module = site_module(
         argument_spec={
-            "site_dir": {"type": "path", "required": True},
             "version": {"type": "str", "required": True},
             "restart": {"type": "str", "choices": ["changed", "always", "never"], "default": "changed"},
             "require_migrations": {"type": "bool", "default": True},

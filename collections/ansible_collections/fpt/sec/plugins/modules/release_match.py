@@ -15,8 +15,6 @@ description:
     code and the schema agree.
   - Read-only; runs on an App server. C(sec site repair) uses it to choose the release every web head must
     run.
-author:
-  - sec maintainers (!UNKNOWN)
 extends_documentation_fragment:
   - fpt.sec.site
 options:
@@ -71,17 +69,15 @@ matching:
 
 import os
 
-from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.fpt.sec.plugins.module_utils import site_releases
-from ansible_collections.fpt.sec.plugins.module_utils.postgres import PgClient, PostgresError
-from ansible_collections.fpt.sec.plugins.module_utils.site_model import DatabaseConfigError
+from ansible_collections.fpt.sec.plugins.module_utils.postgres import PostgresError
+from ansible_collections.fpt.sec.plugins.module_utils.site_module import site_database, site_module
 from ansible_collections.fpt.sec.plugins.module_utils.versions import Version
 
 
 def main() -> None:
-    module = AnsibleModule(
+    module = site_module(
         argument_spec={
-            "site_dir": {"type": "path", "required": True},
             "versions": {"type": "list", "elements": "str"},
         },
         supports_check_mode=True,
@@ -92,15 +88,10 @@ def main() -> None:
                           is not None else site_releases.staged_versions(site_dir), key=Version)
     except ValueError as exc:
         module.fail_json(msg=f"versions: {exc}")
-    try:
-        client = PgClient.for_site(site_dir)
-    except (PostgresError, DatabaseConfigError) as exc:
-        module.fail_json(msg=f"cannot read the site's database settings: {exc}")
-    if client.password:
-        module.no_log_values.add(client.password)
+    client = site_database(module, site_dir)
     with client:
         try:
-            applied = {row[0] for row in client.query("SELECT version::text FROM schema_migrations")}
+            applied = client.applied_migrations()
         except PostgresError as exc:
             module.fail_json(msg=f"cannot read the applied migrations of {client.database}: {exc}")
     releases = []

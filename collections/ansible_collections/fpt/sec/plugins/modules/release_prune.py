@@ -14,8 +14,6 @@ description:
   - Also removes hidden folders that a killed staging left under C(releases/) (C(.*.partial), C(.*.new),
     C(.*.sec-old-*)), once they are an hour old.
   - Folders under C(releases/) whose names are not versions are never touched.
-author:
-  - sec maintainers (!UNKNOWN)
 extends_documentation_fragment:
   - fpt.sec.site
 options:
@@ -69,15 +67,14 @@ leftovers_removed:
 
 import os
 
-from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.fpt.sec.plugins.module_utils import site_releases
+from ansible_collections.fpt.sec.plugins.module_utils.site_module import site_module
 from ansible_collections.fpt.sec.plugins.module_utils.versions import Version
 
 
 def main() -> None:
-    module = AnsibleModule(
+    module = site_module(
         argument_spec={
-            "site_dir": {"type": "path", "required": True},
             "keep": {"type": "int", "default": 3},
             "protect": {"type": "list", "elements": "str", "default": []},
         },

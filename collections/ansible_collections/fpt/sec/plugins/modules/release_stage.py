@@ -23,8 +23,6 @@ description:
   - A release already staged with the same manifest and every file intact reports no change. A staged
     folder that differs (another build, an edited file) is replaced, unless it is the release C(current)
     points at, which is refused.
-author:
-  - sec maintainers (!UNKNOWN)
 extends_documentation_fragment:
   - fpt.sec.site
 options:
@@ -121,9 +119,9 @@ import os
 import tempfile
 import time
 
-from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.fpt.sec.plugins.module_utils import release_archive, site_releases
 from ansible_collections.fpt.sec.plugins.module_utils.files import folder_size
+from ansible_collections.fpt.sec.plugins.module_utils.site_module import site_module
 from ansible_collections.fpt.sec.plugins.module_utils.versions import Version
 
 
@@ -147,9 +145,8 @@ def replace_release(archive: str, target: str) -> None:
 
 
 def main() -> None:
-    module = AnsibleModule(
+    module = site_module(
         argument_spec={
-            "site_dir": {"type": "path", "required": True},
             "archive": {"type": "path", "required": True},
             "version": {"type": "str", "required": True},
             "remove_archive": {"type": "bool", "default": False},

@@ -16,8 +16,6 @@ description:
     naming C(sec site repair SITE). The repair playbook aligns every web head on the release that matches the
     database, then clears the mark.
   - O(state=query) also reports a broken site, one whose C(current) points at a release that is missing.
-author:
-  - sec maintainers (!UNKNOWN)
 extends_documentation_fragment:
   - fpt.sec.site
 options:
@@ -114,14 +112,13 @@ mark_path:
 
 import os
 
-from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.fpt.sec.plugins.module_utils import site_fence
+from ansible_collections.fpt.sec.plugins.module_utils.site_module import site_module
 
 
 def main() -> None:
-    module = AnsibleModule(
+    module = site_module(
         argument_spec={
-            "site_dir": {"type": "path", "required": True},
             "state": {"type": "str", "choices": ["query", "present", "absent"], "default": "query"},
             "hosts": {"type": "list", "elements": "str", "default": []},
             "reason": {"type": "str"},

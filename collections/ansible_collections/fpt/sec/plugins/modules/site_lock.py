@@ -27,8 +27,6 @@ description:
     another start time. A holder on another controller cannot be checked, so it counts as dead only when it is
     older than O(stale_after).
   - Taking a lock that this same O(operation_id) already holds changes nothing.
-author:
-  - sec maintainers (!UNKNOWN)
 extends_documentation_fragment:
   - fpt.sec.site
 options:
@@ -259,23 +257,14 @@ site_version:
   sample: 8.0.0
 """
 
-from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.fpt.sec.plugins.module_utils import site_lock, site_work
 from ansible_collections.fpt.sec.plugins.module_utils.site_model import read_running_version
+from ansible_collections.fpt.sec.plugins.module_utils.site_module import site_module
 
 
 def main() -> None:
-    module = AnsibleModule(
-        argument_spec={
-            "site_dir": {"type": "path", "required": True},
-            "state": {"type": "str", "choices": ["present", "absent", "query"], "default": "present"},
-            "operation_id": {"type": "str"},
-            "force": {"type": "bool", "default": False},
-            "finished": {"type": "str", "choices": ["completed", "failed"]},
-            "stale_after": {"type": "int"},
-            "lock_owner": {"type": "dict"},
-            "takeover_token": {"type": "str", "no_log": False},
-        },
+    module = site_module(
+        argument_spec=site_lock.ARGUMENT_SPEC,
         required_if=[("state", "present", ["operation_id"])],
         supports_check_mode=True,
     )

@@ -32,8 +32,6 @@ description:
     (V(debug), V(info), V(warn), V(error) or V(fatal)), C(password_min_length) (integer, 8 to 128),
     C(failed_login_lockout) (integer, 0 to 100, 0 turns locking off), C(two_factor_required) (boolean),
     C(api_rate_limit_per_minute) (integer, 0 to 1000000, 0 means no limit)."
-author:
-  - sec maintainers (!UNKNOWN)
 extends_documentation_fragment:
   - fpt.sec.site
 options:
@@ -189,6 +187,7 @@ schema:
 import os
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.fpt.sec.plugins.module_utils.site_module import site_module
 from ansible_collections.fpt.sec.plugins.module_utils.site_runtime import (
     SettingsFileError,
     dump_json,
@@ -215,9 +214,8 @@ class Failure(Exception):
 
 
 def main() -> None:
-    module = AnsibleModule(
+    module = site_module(
         argument_spec={
-            "site_dir": {"type": "path", "required": True},
             "state": {"type": "str", "choices": ["present", "query"], "default": "present"},
             "settings": {"type": "dict"},
             "replace": {"type": "bool", "default": False},

@@ -18,8 +18,6 @@ description:
     upgrade playbook checks up front (running version, maintenance page, free disk space).
   - Runs on the App server whose O(site_dir) holds the site lock (see M(fpt.sec.site_lock)).
   - The journal is written atomically and synced to disk, since it must survive the crash it is there for.
-author:
-  - sec maintainers (!UNKNOWN)
 extends_documentation_fragment:
   - fpt.sec.site
 options:
@@ -147,8 +145,8 @@ newest_backup_size:
 
 import os
 
-from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.fpt.sec.plugins.module_utils import db_backups, site_releases, upgrade_journal
+from ansible_collections.fpt.sec.plugins.module_utils.site_module import site_module
 
 
 def facts(site_dir: str) -> dict:
@@ -176,9 +174,8 @@ def _same(a: dict | None, b: dict) -> bool:
 
 
 def main() -> None:
-    module = AnsibleModule(
+    module = site_module(
         argument_spec={
-            "site_dir": {"type": "path", "required": True},
             "state": {"type": "str", "choices": ["query", "present", "absent"], "default": "query"},
             "from_version": {"type": "str"},
             "to_version": {"type": "str"},
