@@ -99,9 +99,9 @@ def _prepare_backup(request: OperationRequest) -> Prepared:
 
 BACKUP = OperationSpec(
     "backup", "back a site's database up into <site_dir>/db_backup",
-    (SITE, Option("keep", kind="int", default=5, minimum=0,
-                  help="newest ordinary backups to keep (default 5, 0 keeps all)"),
-     Option("keep_safety", kind="int", minimum=0,
+    # Their range is checked with the playbook's own words (operation_inputs: "from 0 to 9999, 0 keeps all").
+    (SITE, Option("keep", kind="int", default=5, help="newest ordinary backups to keep (default 5, 0 keeps all)"),
+     Option("keep_safety", kind="int",
             help="newest safety backups (before-/pre- labels) to keep; the latest always stays (default 3, "
                  "0 keeps all)"),
      Option("label", help="a short tag in the backup's name, e.g. before-upgrade")),

@@ -183,7 +183,7 @@ def test_a_dead_lock_is_taken_over_with_a_warning(sandbox: dict, inventory: Path
         ({"site": "", "state": "on"}, "The extra var `site` is missing"),
         ({"site": SITE}, "must be on or off (got nothing)"),
         ({"site": "nope.teststudio.com", "state": "on"}, "Site nope.teststudio.com is not in this inventory"),
-        ({"site": SITE, "state": "on", "operation_id": "a b;c"}, "`operation_id` letters, digits"),
+        ({"site": SITE, "state": "on", "operation_id": "a b;c"}, "`operation_id` must be letters, digits"),
     ],
 )
 def test_bad_input_fails_before_any_host(inventory: Path, site: dict, extravars: dict, message: str) -> None:

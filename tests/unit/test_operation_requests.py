@@ -30,7 +30,7 @@ def test_options_are_typed_with_their_defaults() -> None:
     ("restore", {}, "restore needs backup"),
     ("trim-events", {"bogus": True}, "no option 'bogus'"),
     ("backup", {"keep": "three"}, "keep 'three': give a whole number"),
-    ("backup", {"keep": -1}, "keep -1: give 0 or more"),
+    ("upgrade", {"to": "8.1.0", "keep_releases": 0}, "keep-releases 0: give 1 or more"),
     ("backup", {"label": {"a": 1}}, "give a single value"),
     ("backup", {"label": ["a"]}, "give a single value"),
     ("backup", {"label": "a\x00b"}, "NUL"),
