@@ -11,8 +11,10 @@ the NFS mount studios use). Every process is recorded by pid in state.json, as f
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shlex
+import signal
 import sys
 import time
 from pathlib import Path
@@ -166,7 +168,11 @@ class SplitSandbox(Sandbox):
 
         state = self.state()
         pid = state["pids"][f"sshd:{host}"]
-        stop(pid)
+        # Frozen first, the listener forks no session between the sweep of its sessions and its own end (a
+        # session forked then would outlive it, reparented, and keep Ansible's connection to the host alive).
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGSTOP)
+        stop(pid, signal.SIGKILL)
         return pid
 
     def start_host_sshd(self, host: str) -> int:
