@@ -34,8 +34,10 @@ class Gate:
                 response: Response = JSONResponse({"error": "authentication required: log in, or send "
                                                    "Authorization: Bearer <token> (sec user token NAME)"},
                                                   status_code=401, headers={"WWW-Authenticate": "Bearer"})
-            else:
-                response = RedirectResponse("/login", status_code=303)
+            else:  # back to the page asked for once logged in (a page, never a form's POST)
+                asked = path + (f"?{scope['query_string'].decode('latin-1')}" if scope.get("query_string") else "")
+                wanted = f"/login?next={urllib.parse.quote(asked, safe='')}" if scope["method"] == "GET" else "/login"
+                response = RedirectResponse(wanted if path != "/" else "/login", status_code=303)
             await response(scope, receive, send)
             return
         scope["sec_user"], scope["sec_auth"] = user, how

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
+from markupsafe import Markup, escape
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.templating import Jinja2Templates
@@ -19,6 +21,33 @@ templates = Jinja2Templates(directory=str(HERE / "templates"))
 templates.env.globals["version"] = __version__
 templates.env.filters["size"] = lambda n: human_size(n) or "-"
 templates.env.filters["age"] = lambda seconds: human_age(seconds) or "-"
+
+# Ansible's documentation markup: C(code), O(option), V(value), RV(return value), E(env), M(module), P(plugin),
+# I(italic), B(bold), U(url), L(text,url). Text only, never a link: the page shows what the doc says.
+_CODE = re.compile(r"\b(?:C|O|V|RV|E|M|P)\(([^()]*)\)")
+_ITALIC, _BOLD = re.compile(r"\bI\(([^()]*)\)"), re.compile(r"\bB\(([^()]*)\)")
+_URL, _LINK = re.compile(r"\bU\(([^()]*)\)"), re.compile(r"\bL\(([^(),]*),[^()]*\)")
+
+
+def doc_markup(text: Any) -> Markup:
+    """A module documentation line as HTML: its markup rendered, everything else escaped."""
+    html = str(escape(str(text)))
+    html = _CODE.sub(r"<code>\1</code>", html)
+    html = _ITALIC.sub(r"<em>\1</em>", html)
+    html = _BOLD.sub(r"<b>\1</b>", html)
+    html = _LINK.sub(r"\1", _URL.sub(r"\1", html))
+    return Markup(html)  # noqa: S704 (built from escaped text above)
+
+
+def doc_text(text: Any) -> str:
+    """A documentation line as plain text (a tooltip): the markup's words without it."""
+    plain = _CODE.sub(r"\1", str(text))
+    plain = _BOLD.sub(r"\1", _ITALIC.sub(r"\1", plain))
+    return _LINK.sub(r"\1", _URL.sub(r"\1", plain))
+
+
+templates.env.filters["doc"] = doc_markup
+templates.env.filters["doc_text"] = doc_text
 
 
 def render(request: Request, name: str, context: dict[str, Any] | None = None, status_code: int = 200) -> Response:

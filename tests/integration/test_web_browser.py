@@ -124,17 +124,19 @@ def test_the_console_in_a_real_browser(sandbox: dict, console: Console, sec_home
                                        browser) -> None:
     page = Page(browser, console)
 
-    # Every page needs a session: the console sends us to the login page.
+    # Every page needs a session: the console sends us to the login page, and back to the page once logged in.
     page.open("/operations")
-    assert browser.current_url.endswith("/login")
+    assert browser.current_url.endswith("/login?next=%2Foperations"), browser.current_url
     page.shot("01-login")
     page.fill("#login", username=console.user, password="not the password")
     page.find("#login button").click()
     error = page.wait(lambda: page.find("#error").text, 10, "the refusal")
     assert "wrong name or password" in error
+    assert page.find("#login [name=username]").get_attribute("value") == console.user  # the name stays typed
     page.fill("#login", username=console.user, password=console.password)
     page.find("#login button").click()
     page.wait(lambda: page.find("#user").text == console.user, 10, "the login")
+    assert browser.current_url.endswith("/operations"), browser.current_url
 
     # Add the sandbox's cluster from the form (after removing it, with confirmation, if a CLI test made it).
     app = sandbox["app_server"]

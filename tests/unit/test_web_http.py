@@ -11,6 +11,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.parse
 from pathlib import Path
 
 import pytest
@@ -114,7 +115,10 @@ def test_every_page_and_endpoint_refuses_an_unauthenticated_request(app) -> None
                 assert answer.status_code == 401, (method, path)
                 assert answer.json()["error"].startswith("authentication required")
             else:
-                assert answer.status_code == 303 and answer.headers["location"] == "/login", (method, path)
+                # A page asked for is where the login leads back to; a form's POST is not asked again.
+                asked = method == "GET" and path != "/"
+                back = f"/login?next={urllib.parse.quote(path, safe='')}" if asked else "/login"
+                assert answer.status_code == 303 and answer.headers["location"] == back, (method, path)
             wrong = client.request(method, path, headers={"Authorization": "Bearer sec_not-a-token"},
                                    follow_redirects=False)
             assert wrong.status_code == 401, (method, path)
@@ -642,3 +646,35 @@ def test_the_accounts_page_revokes_sessions_and_rotates_a_token(app, logged_in: 
     assert accounts.user_for_token(new_token) == "bob" and accounts.user_for_token(old_token) is None
     answer = logged_in.post("/accounts/alice/revoke", data={"csrf": csrf}, follow_redirects=False)
     assert answer.status_code == 303 and logged_in.get("/api/clusters").status_code == 401
+
+
+# ---- issue 24's small frictions: the page asked for, module docs as text ----------------------------------
+
+def test_login_returns_to_the_page_asked_for_and_never_to_another_site(app) -> None:
+    from sec_wrapper.web.pages.login import local_page
+
+    client = TestClient(app)
+    asked = client.get("/operations?status=failed", follow_redirects=False)
+    assert asked.status_code == 303 and asked.headers["location"] == "/login?next=%2Foperations%3Fstatus%3Dfailed"
+    page = client.get(asked.headers["location"]).text
+    assert 'name="next" value="/operations?status=failed"' in page
+    wrong = client.post("/login", data={"csrf": _csrf(page), "username": "alice", "password": "nope",
+                                     "next": "/operations?status=failed"})
+    assert wrong.status_code == 401 and 'value="alice"' in wrong.text
+    assert 'value="/operations?status=failed"' in wrong.text
+    answer = client.post("/login", data={"csrf": _csrf(wrong.text), "username": "alice", "password": PASSWORD,
+                                      "next": "/operations?status=failed"}, follow_redirects=False)
+    assert answer.status_code == 303 and answer.headers["location"] == "/operations?status=failed"
+    for elsewhere in ("//evil.example/x", "https://evil.example/", "/\\evil.example", "evil", "", "/a\r\nb"):
+        assert local_page(elsewhere) == "/", elsewhere
+    assert local_page("/sites/prod.teststudio.com/backups?check=1") == "/sites/prod.teststudio.com/backups?check=1"
+
+
+def test_module_documentation_markup_is_shown_as_text_never_as_html() -> None:
+    from sec_wrapper.web.rendering import doc_markup, doc_text
+
+    line = "O(state=on) writes C(<site_dir>/tmp); see M(fpt.sec.site_lock), I(never) B(twice) L(docs,https://x.y)"
+    assert str(doc_markup(line)) == ("<code>state=on</code> writes <code>&lt;site_dir&gt;/tmp</code>; see "
+                                     "<code>fpt.sec.site_lock</code>, <em>never</em> <b>twice</b> docs")
+    assert doc_text(line) == "state=on writes <site_dir>/tmp; see fpt.sec.site_lock, never twice docs"
+    assert "<script>" not in str(doc_markup("C(<script>alert(1)</script>)"))
