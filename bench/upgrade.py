@@ -101,7 +101,7 @@ def run(opts: argparse.Namespace, env: dict, summary: dict, state: dict) -> dict
             pollers = [stack.enter_context(VhostWatch(port, site, address, poll=POLL, settle=0.5))
                        for port, address in heads]
             begun = time.monotonic()
-            out = sec(env, "upgrade", site, "--to", target, "--yes", "--json")
+            out = sec(env, "upgrade", site, "--to", target, "--yes", "--tested", "--json")
             whole = time.monotonic() - begun
         done = json.loads(out.stdout)
         events = history.load_events(done["operation"])

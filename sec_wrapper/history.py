@@ -70,13 +70,21 @@ def now_iso() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
+def started_via(user: str | None) -> str:
+    """Which front end started an operation, from who its caller says started it: a schedule
+    (`schedule:NAME`), the console (an account), else the CLI (the OS user)."""
+    if user is None:
+        return "cli"
+    return "schedule" if user.startswith("schedule:") else "console"
+
+
 def current_user() -> str:
     """Who runs an operation started from a shell: the OS user (the console passes its logged-in user)."""
     try:
         user = getpass.getuser()
     except (KeyError, OSError):  # a uid with no passwd entry (containers)
         user = str(os.getuid())
-    return f"{user}@{socket.gethostname()}"
+    return user  # the machine is the record's `host`; `via` says the CLI started it
 
 
 # ---- processes --------------------------------------------------------------------------------------

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,7 @@ from ansible_collections.fpt.sec.plugins.module_utils.files import sha256_file
 from ansible_collections.fpt.sec.plugins.module_utils.versions import UpgradePathError, Version, upgrade_path
 from ansible_collections.fpt.sec.plugins.plugin_utils import release_folder
 
-from sec_wrapper import store
+from sec_wrapper import history, runner, store
 from sec_wrapper.errors import SecError
 from sec_wrapper.paths import releases_dir
 
@@ -72,6 +73,38 @@ def add_release(source: str | Path, folder: Path | None = None) -> dict[str, Any
         raise
     release_folder.write_sidecar(str(folder / path.name), digest)
     return {**info, "added": True}
+
+
+def add_release_recorded(source: str | Path, user: str | None = None) -> dict[str, Any]:
+    """`add_release`, recorded in the history as a `release add` operation once it is done (a refused
+    archive changes nothing and is not recorded, like any refused input)."""
+    started, clock = history.now_iso(), time.monotonic()
+    added = add_release(source)
+    result = {k: added[k] for k in ("version", "file", "sha256", "size", "added")}
+    added["operation"] = runner.record_done(
+        "release add", user, {"file": added["file"]}, result, started, time.monotonic() - clock,
+        "" if added["added"] else "already present: nothing changed")
+    return added
+
+
+def upgrade_targets(current: str | None, folder: Path | None = None) -> list[str]:
+    """The versions in the releases folder that a site running `current` may upgrade to: newer, with every
+    step of the enforced path present. Names only (no checksum is read), for a chooser."""
+    if not current:
+        return []
+    try:
+        available = [r["version"] for r in release_folder.list_releases(str(folder or releases_dir()))]
+    except release_folder.ReleaseFolderError:
+        return []
+    targets = []
+    for version in available:
+        try:
+            if Version(version) > Version(current):
+                upgrade_path(current, version, available)
+                targets.append(version)
+        except (UpgradePathError, ValueError):
+            continue
+    return targets
 
 
 def reachable_sites(version: str, available: list[str]) -> list[str]:

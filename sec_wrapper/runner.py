@@ -197,7 +197,8 @@ def run_operation(operation: str, playbook: str | Path, inventory: dict[str, Any
     started = time.monotonic()
     record: dict[str, Any] = {
         "id": op_id, "operation": operation, "playbook": str(playbook), "cluster": cluster, "site": site,
-        "user": user or history.current_user(), "host": socket.gethostname(), "arguments": redact.scrub(arguments),
+        "user": user or history.current_user(), "via": history.started_via(user), "host": socket.gethostname(),
+        "arguments": redact.scrub(arguments),
         "status": "running", "started": history.now_iso(), "ended": None, "duration": None, "rc": None,
         "pid": os.getpid(), "pid_start": history.process_start(os.getpid()), "ansible_pid": None,
         "message": "", "changed_hosts": [], "failed_hosts": [], "result": None,
@@ -211,12 +212,7 @@ def run_operation(operation: str, playbook: str | Path, inventory: dict[str, Any
     private = Path(tempfile.mkdtemp(prefix="sec-run-"))  # 0700; holds env/extravars, never copied out
     handlers = _install_signals(run)
     try:
-        # Both as YAML with every string value tagged !unsafe: what people typed is data, never a template.
-        (private / "env").mkdir(mode=0o700)
-        _write_private(private / "env" / "extravars", untemplated.unsafe_yaml(extravars))
-        (private / "inventory").mkdir(mode=0o700)
-        inventory_file = private / "inventory" / "hosts.yml"
-        _write_private(inventory_file, untemplated.unsafe_yaml(inventory))
+        inventory_file = _write_inputs(private, extravars, inventory)
         runner = ansible_runner.run(
             private_data_dir=str(private), artifact_dir=str(history.operations_dir()), ident=op_id,
             # With `binary` set ansible-runner runs a raw command: the playbook goes in as its argument.
@@ -244,6 +240,57 @@ def run_operation(operation: str, playbook: str | Path, inventory: dict[str, Any
     if status_name == "successful":
         return _finish(run, "successful", rc, started, "")
     return _finish(run, "failed", rc, started, None)
+
+
+def record_done(operation: str, user: str | None, arguments: dict[str, Any], result: dict[str, Any],
+                started: str, duration: float, message: str = "") -> str:
+    """Records work sec did on its own machine, without a playbook (a release added to the releases folder),
+    once it succeeded: the history lists it like any operation. Returns its id."""
+    op_id = history.new_operation_id()
+    history.write_record(op_id, {
+        "id": op_id, "operation": operation, "playbook": None, "cluster": None, "site": None,
+        "user": user or history.current_user(), "via": history.started_via(user), "host": socket.gethostname(),
+        "arguments": redact.scrub(arguments), "status": "successful", "started": started,
+        "ended": history.now_iso(), "duration": round(duration, 3), "rc": 0, "pid": os.getpid(),
+        "pid_start": history.process_start(os.getpid()), "ansible_pid": None, "message": message,
+        "changed_hosts": [], "failed_hosts": [], "result": redact.scrub(result, keep=redact.RESULT_NAMES),
+    })
+    return op_id
+
+
+def run_read(playbook: str | Path, inventory: dict[str, Any], extravars: dict[str, Any],
+             timeout: int = 120) -> list[dict[str, Any]]:
+    """Runs a read-only playbook without recording it (reads are not operations) and returns its events.
+
+    Inputs go in as for an operation (untemplated, in a private dir removed afterwards); the artifacts stay
+    in that private dir and go with it."""
+    path = resolve_playbook(playbook)
+    binary = ansible_playbook()
+    private = Path(tempfile.mkdtemp(prefix="sec-read-"))
+    try:
+        inventory_file = _write_inputs(private, extravars, inventory)
+        runner = ansible_runner.run(
+            private_data_dir=str(private), artifact_dir=str(private / "artifacts"), ident="read",
+            playbook=str(path), cmdline=shlex.quote(str(path)), binary=_write_guard(private, binary),
+            inventory=str(inventory_file), envvars=_envvars(), settings={"pexpect_timeout": 1}, quiet=True,
+            project_dir=str(PROJECT_DIR), fact_cache_type="memory", timeout=timeout,
+        )
+        return list(runner.events)
+    except AnsibleRunnerException as exc:
+        raise SecError(f"{path.name} could not start: {history.one_line(exc)}") from exc
+    finally:
+        shutil.rmtree(private, ignore_errors=True)
+
+
+def _write_inputs(private: Path, extravars: dict[str, Any], inventory: dict[str, Any]) -> Path:
+    """env/extravars and the inventory in the private dir; returns the inventory's path. Both as YAML with
+    every string value tagged !unsafe: what people typed is data, never a template."""
+    (private / "env").mkdir(mode=0o700)
+    _write_private(private / "env" / "extravars", untemplated.unsafe_yaml(extravars))
+    (private / "inventory").mkdir(mode=0o700)
+    inventory_file = private / "inventory" / "hosts.yml"
+    _write_private(inventory_file, untemplated.unsafe_yaml(inventory))
+    return inventory_file
 
 
 def _write_private(path: Path, text: str) -> None:

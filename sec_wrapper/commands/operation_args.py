@@ -46,8 +46,9 @@ def add_operation(sub: argparse._SubParsersAction, spec: OperationSpec, name: st
     if spec.site_scoped:
         parser.add_argument("--cluster", help="when a site's name is in several clusters")
     if spec.confirm:
-        parser.add_argument("--yes", action="store_true", help="needed: it changes a production site's data"
-                            if spec.confirm == "production" else "needed: the target's data is overwritten")
+        parser.add_argument("--yes", action="store_true",
+                            help="needed on a production site: it takes the site down or changes its data"
+                            if spec.confirm == "production" else "needed: it changes the target's data")
     parser.add_argument("--json", action="store_true")
     parser.set_defaults(spec=spec)
     return parser

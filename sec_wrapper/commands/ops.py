@@ -24,6 +24,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--site", help="only this site (name or reverse name)")
     p.add_argument("--cluster", help="only this cluster")
     p.add_argument("--status", choices=history.STATUSES, help="only operations in this state")
+    p.add_argument("--operation", help="only this operation (as listed, e.g. backup or \"site settings\")")
+    p.add_argument("--user", help="only operations started by this account, OS user or schedule:NAME")
+    p.add_argument("--since", metavar="YYYY-MM-DD", help="only operations started on or after this day (UTC)")
+    p.add_argument("--until", metavar="YYYY-MM-DD", help="only operations started on or before this day (UTC)")
     p.add_argument("--limit", type=int, default=20, help="at most N operations (0: all; default 20)")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(func=cmd_list)
@@ -55,7 +59,8 @@ def _when(stamp: str | None) -> str | None:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    records = reading.operations(site=args.site, status=args.status, cluster=args.cluster, limit=args.limit or None)
+    records = reading.operations(site=args.site, status=args.status, cluster=args.cluster, operation=args.operation,
+                                 user=args.user, since=args.since, until=args.until, limit=args.limit or None)
     if args.json:
         print_json(records)
         return 0

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from sec_wrapper.paths import releases_dir
-from sec_wrapper.release_store import add_release, list_releases
+from sec_wrapper.release_store import add_release_recorded, list_releases
 from sec_wrapper.render import human_size, print_json, print_table
 
 
@@ -39,7 +39,7 @@ def _list(args: argparse.Namespace) -> int:
 
 
 def _add(args: argparse.Namespace) -> int:
-    added = add_release(args.file)
+    added = add_release_recorded(args.file)
     if args.json:
         print_json(added)
         return 0

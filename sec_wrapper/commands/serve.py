@@ -22,6 +22,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--max-upload", type=_size, default="2G", metavar="SIZE",
                         help="largest release archive the console takes, e.g. 800M or 4G (default 2G); larger "
                              "uploads are refused with 413 before they reach the disk")
+    parser.add_argument("--refresh", type=float, default=60, metavar="SECONDS",
+                        help="read every site's state (maintenance, release, health, backups, space) in the "
+                             "background this often (default 60; 0: only when a page finds none)")
     parser.set_defaults(func=_serve)
 
 
@@ -84,8 +87,9 @@ def _serve(args: argparse.Namespace) -> int:
         print("sec: warning: no account yet, nobody can log in: sec user add NAME (the password on stdin)",
               file=sys.stderr)
     sock = _listen(args.host, args.port)  # bound here, so --port 0 can print the port it got
-    config = uvicorn.Config(create_app(secure_cookies=tls, max_upload=args.max_upload), log_level="info",
-                            proxy_headers=False,
+    app = create_app(secure_cookies=tls, max_upload=args.max_upload, background_state=True,
+                     refresh_every=args.refresh if args.refresh > 0 else None)
+    config = uvicorn.Config(app, log_level="info", proxy_headers=False,
                             server_header=False, ssl_certfile=str(args.cert) if tls else None,
                             ssl_keyfile=str(args.key) if tls else None)
     host, port = sock.getsockname()[:2]

@@ -1,4 +1,4 @@
-"""`sec site list | show | role | settings | repair`."""
+"""`sec site list | show | status | role | settings | repair`."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 
 from ansible_collections.fpt.sec.plugins.plugin_utils.cluster_inventory import site_for_host
 
-from sec_wrapper import store
+from sec_wrapper import site_state, store
 from sec_wrapper.commands import add_action
 from sec_wrapper.commands.operation_args import add_operation, add_said_operation, run_and_say
 from sec_wrapper.errors import SecError
@@ -25,6 +25,11 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     add_action(actions, "list", "every site, or a cluster's", _list, cluster=True)
     add_action(actions, "show", "a site's details", _show, "site", cluster=True)
+    status = add_action(actions, "status", "a site's state now: maintenance, release, health, lock, pending "
+                        "redeploy, backups, database, free space (read-only, not recorded)", _status, "site",
+                        cluster=True)
+    status.add_argument("--cached", action="store_true", help="show the last state read (by `sec serve` or an "
+                        "earlier status) instead of reading the hosts")
     role = add_action(actions, "role", "mark a site production or staging", _role, "site", cluster=True, json=False)
     role.add_argument("role", choices=store.SITE_ROLES)
 
@@ -83,6 +88,64 @@ def _show(args: argparse.Namespace) -> int:
     for head in silent:
         print(f"host {head['host']} ({head['address']}) did not answer over SSH: {head['error']}")
     return 0
+
+
+def _status(args: argparse.Namespace) -> int:
+    cluster, site = store.find_site(args.site, args.cluster)
+    if not args.cached:
+        site_state.probe(cluster.name, site.name)
+    state = site_state.site_state(cluster.name, site.name)
+    if state is None:
+        raise SecError(f"the state of {site.name} was never read: run `sec site status {site.name}` "
+                       "without --cached")
+    if args.json:
+        print_json(state)
+        return 0
+    for line in status_lines(state):
+        print(line)
+    return 0
+
+
+def _size(count: int | None) -> str:
+    if count is None:
+        return "?"
+    for unit in ("B", "KB", "MB", "GB", "TB"):
+        if count < 1024 or unit == "TB":
+            return f"{count:.0f} {unit}" if unit == "B" else f"{count:.1f} {unit}"
+        count /= 1024
+    return "?"
+
+
+def status_lines(state: dict) -> list[str]:
+    badge = state["badge"]
+    lines = [f"{state['name']} ({state['role']}, cluster {state['cluster']}): {badge['state'].upper()}"
+             f"  as of {state['read_at']}"]
+    for head in state["heads"]:
+        if head["error"]:
+            lines.append(f"  {head['host']}: not read: {head['error']}")
+            continue
+        maintenance = head.get("maintenance") or {}
+        health = head.get("health") or {}
+        lines.append(f"  {head['host']}: release {(head.get('release') or {}).get('version')}, "
+                     f"maintenance {'ON: ' + str(maintenance.get('message')) if maintenance.get('on') else 'off'}, "
+                     f"health {health.get('status') or health.get('error') or 'not checked'}")
+    db = state.get("database") or {}
+    backups = state.get("backups") or {}
+    newest = backups.get("newest") or {}
+    lines.append(f"  database: {db.get('name')} {_size(db.get('size_bytes'))}, "
+                 f"about {db.get('events_estimate')} events")
+    lines.append(f"  backups: {backups.get('count', 0)} ({_size(backups.get('total_bytes'))})"
+                 + (f", newest {newest.get('name')} ({newest.get('state')})" if newest else ""))
+    for disk in state.get("disk") or []:
+        lines.append(f"  free: {disk['host']} {disk['path']}: {_size(disk['free_bytes'])} of "
+                     f"{_size(disk['total_bytes'])}")
+    settings = state.get("settings") or {}
+    lines.append(f"  redeploy pending: {'yes: ' + str(settings.get('reason')) if settings.get('pending') else 'no'}")
+    lock = state.get("lock")
+    lines.append(f"  lock: {lock['description'] if lock else 'free'}")
+    for line in badge["attention"]:
+        lines.append(f"  ! {line}")
+    return lines
 
 
 def _role(args: argparse.Namespace) -> int:

@@ -76,6 +76,9 @@ def _prepare_media(request: OperationRequest) -> Prepared:
         raise SecError(f"{pair.target.name} is a production site: nothing is ever synced into production "
                        f"(--dry-run lists what it lacks); if it is a staging site: "
                        f"sec site role {pair.target.name} staging")
+    if not options["dry_run"] and not request.confirms(pair.target.name):
+        raise ConfirmationNeeded(f"sync-media copies files into {pair.target.name}'s media folder",
+                                 pair.target.name)
     extravars = {"dry_run": options["dry_run"], "bwlimit": options["bwlimit"]}
     return _pair_prepared(SYNC_MEDIA, request, options, "sync_media.yml", extravars, dict(extravars))
 
@@ -103,7 +106,7 @@ SYNC_MEDIA = OperationSpec(
      Option("bwlimit", kind="int", default=0, metavar="KIB_PER_S",
             help="transfer rate limit, to spare a busy source (default 0: none)"),
      Option("list", kind="int", default=20, metavar="N", help="how many of the copied files to print (default 20)")),
-    _prepare_media, _summarize_media, result_when_failed=True)
+    _prepare_media, _summarize_media, result_when_failed=True, confirm="target")
 
 
 # -- sync-db -------------------------------------------------------------------------------------------------------

@@ -62,7 +62,10 @@ SITE = Option("site", positional=True, required=True,
 def _prepare_maintenance(request: OperationRequest) -> Prepared:
     options = MAINTENANCE.typed(request.options)
     extravars = {"state": options["state"], **({"message": options["message"]} if options["message"] else {})}
-    return site_prepared(MAINTENANCE, request, options, "maintenance.yml", extravars)
+    prepared = site_prepared(MAINTENANCE, request, options, "maintenance.yml", extravars)
+    if options["state"] == "on":
+        require_confirmed(request, prepared.context["site"], "maintenance on takes down")
+    return prepared
 
 
 def upgrade_recovery(result: OperationResult) -> dict[str, Any] | None:
@@ -86,7 +89,7 @@ MAINTENANCE = OperationSpec(
     "maintenance", "put a site in or out of maintenance (503 + page)",
     (SITE, Option("state", kind="choice", choices=("on", "off"), positional=True, required=True),
      Option("message", help="shown on the maintenance page")),
-    _prepare_maintenance, _summarize_maintenance)
+    _prepare_maintenance, _summarize_maintenance, confirm="production")
 
 
 # -- backup, backups, restore ----------------------------------------------------------------------------------
@@ -175,13 +178,15 @@ TRIM_EVENTS = OperationSpec(
 
 def _prepare_redeploy(request: OperationRequest) -> Prepared:
     options = REDEPLOY.typed(request.options)
-    return site_prepared(REDEPLOY, request, options, "redeploy.yml", {"force": options["force"]})
+    prepared = site_prepared(REDEPLOY, request, options, "redeploy.yml", {"force": options["force"]})
+    require_confirmed(request, prepared.context["site"], "redeploying restarts the application and Apache of")
+    return prepared
 
 
 REDEPLOY = OperationSpec(
     "redeploy", "apply persisted settings: runtime config, graceful restarts",
     (SITE, Option("force", kind="bool", default=False, help="even when nothing is pending")),
-    _prepare_redeploy, module_result("fpt.sec.redeploy"))
+    _prepare_redeploy, module_result("fpt.sec.redeploy"), confirm="production")
 
 
 # -- site settings, repair ------------------------------------------------------------------------------------------
@@ -251,8 +256,13 @@ def _prepare_upgrade(request: OperationRequest) -> Prepared:
         raise SecError(f"{site.name} is {state}: run sec site repair {site.name} first")
     plan = upgrades.build_plan(cluster, site, options["to"], releases_dir())
     require_confirmed(request, site, f"upgrading to {options['to']}")
+    if plan["warning"] and not options["tested"]:
+        # The staging-first rule blocks, on every front end alike; the record keeps who chose to go past it.
+        raise SecError(f"{plan['warning']}; or, having tested {options['to']} another way, say so: --tested "
+                       "(the console: tick \"I have tested this\")")
     extravars = {"to": options["to"], "releases_dir": str(releases_dir()), "keep_releases": options["keep_releases"]}
-    arguments = {"from": site.version, "to": options["to"], "keep_releases": options["keep_releases"]}
+    arguments = {"from": site.version, "to": options["to"], "keep_releases": options["keep_releases"],
+                 **({"tested_without_staging": True} if plan["warning"] else {})}
     prepared = site_prepared(UPGRADE, request, options, "upgrade.yml", extravars, arguments=arguments,
                              subject=f"upgrade of {site.name} to {options['to']}")
     prepared.context["plan"] = plan
@@ -273,7 +283,10 @@ UPGRADE = OperationSpec(
     "upgrade", "upgrade a site along the enforced path (--plan shows it first)",
     (SITE, Option("to", required=True, metavar="VERSION", help="the target version, e.g. 8.2.0"),
      Option("keep_releases", kind="int", default=3, minimum=1, metavar="N",
-            help="releases to keep on the servers afterwards, the current one included (default 3)")),
+            help="releases to keep on the servers afterwards, the current one included (default 3)"),
+     Option("tested", kind="bool", default=False,
+            help="go ahead although no staging site of the cluster has reached the version (you tested it "
+                 "another way); the record keeps this choice")),
     _prepare_upgrade, _summarize_upgrade, confirm="production")
 
 

@@ -34,8 +34,12 @@ class SiteApp:
         db = yaml.safe_load((self.site_dir / "shared/config/database.yml").read_text())["production"]
         self.db = {"host": db["host"], "port": db["port"], "dbname": db["database"], "user": db["username"],
                    "password": str(db["password"])}
+        # Until sec's first redeploy writes runtime.json, the application reads the persisted settings
+        # (as the vendor's application did).
         runtime = self.site_dir / "shared/config/runtime.json"
-        self.settings = json.loads(runtime.read_text()) if runtime.exists() else {}
+        persisted = self.site_dir / "shared/config/site_settings.json"
+        source = runtime if runtime.exists() else persisted
+        self.settings = json.loads(source.read_text()) if source.exists() else {}
         self._restart_mtime = self._restart_stamp()
 
     def _restart_stamp(self) -> float | None:

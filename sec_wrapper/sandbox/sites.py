@@ -62,7 +62,6 @@ def create_site_dir(site_dir: Path, spec: SiteSpec, version: str, releases_dir: 
         (site_dir / sub).mkdir(parents=True, exist_ok=True)
     tarball = build_release(releases_dir, version)
     install_release(site_dir, tarball, version)
-    os.symlink(f"releases/{version}", site_dir / "current")
     db_yml = site_dir / "shared/config/database.yml"
     db_yml.write_text(
         "# Rails database configuration (written by the sec sandbox)\n"
@@ -86,6 +85,9 @@ def create_site_dir(site_dir: Path, spec: SiteSpec, version: str, releases_dir: 
         "session_timeout_minutes": 480,
     }
     (site_dir / "shared/config/site_settings.json").write_text(json.dumps(settings, indent=2) + "\n")
+    # The deploy comes last, as on a site set up by the vendor's tools: the application started after its
+    # settings were written, so nothing waits for a redeploy.
+    os.symlink(f"releases/{version}", site_dir / "current")
     write_media(site_dir / "media", media_files if media_seed_count is None else media_seed_count)
 
 

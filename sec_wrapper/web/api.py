@@ -11,6 +11,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from sec_wrapper import site_state as state_probe
 from sec_wrapper import store
 from sec_wrapper.errors import SecError
 from sec_wrapper.operations import clusters as cluster_changes
@@ -20,7 +21,7 @@ from sec_wrapper.operations.spec import OperationRequest
 from sec_wrapper.release_store import list_releases
 from sec_wrapper.site_rows import all_site_rows, cluster_rows
 from sec_wrapper.web import forms, operate, security, uploads
-from sec_wrapper.web.common import filtered_operations, operation_or_404, stored_keys
+from sec_wrapper.web.common import cached_state, filtered_operations, operation_or_404, stored_keys
 
 
 async def _json_body(request: Request) -> dict[str, Any]:
@@ -52,6 +53,18 @@ async def sites(request: Request) -> Response:
 async def site(request: Request) -> Response:
     found_cluster, found = store.find_site(request.path_params["site"])
     return JSONResponse({**found.to_dict(), "cluster": found_cluster.name})
+
+
+async def site_state(request: Request) -> Response:
+    """The site's state as `sec site status --json` gives it: from the cache, or read now with ?refresh=1."""
+    found_cluster, found = store.find_site(request.path_params["site"])
+    if request.query_params.get("refresh") in ("1", "true", "yes"):
+        await asyncio.to_thread(state_probe.probe, found_cluster.name, found.name)
+    state = await cached_state(request, found_cluster, found)
+    if state is None:
+        return JSONResponse({"error": f"the state of {found.name} is being read: ask again in a few seconds"},
+                            status_code=503, headers={"Retry-After": "5"})
+    return JSONResponse(state)
 
 
 async def hosts(request: Request) -> Response:

@@ -4,13 +4,16 @@ playbook itself."""
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator
+
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.sessions import SessionMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 
-from sec_wrapper import accounts
+from sec_wrapper import accounts, site_state
 from sec_wrapper.errors import SecError
 from sec_wrapper.web import security
 from sec_wrapper.web.middleware import DEFAULT_MAX_UPLOAD, Gate, Guard
@@ -37,14 +40,28 @@ async def user_error(request: Request, exc: Exception) -> Response:
 
 
 def create_app(secure_cookies: bool = False, throttle: security.LoginThrottle | None = None,
-               max_upload: int = DEFAULT_MAX_UPLOAD) -> Starlette:
+               max_upload: int = DEFAULT_MAX_UPLOAD, background_state: bool = False,
+               refresh_every: float | None = None) -> Starlette:
+    """`background_state`: keep every site's state read in the background, every `refresh_every` seconds
+    (None: only when a page finds none or an older one). Without it (in-process tests) a page reads it itself."""
+    refresher = site_state.Refresher(refresh_every) if background_state else None
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: Starlette) -> AsyncIterator[None]:
+        if refresher:
+            refresher.start()
+        yield
+        if refresher:
+            refresher.stop()
+
     middleware = [
         Middleware(Guard, max_upload=max_upload),
         Middleware(SessionMiddleware, secret_key=security.session_secret(), session_cookie=SESSION_COOKIE,
                    max_age=accounts.SESSION_MAX_AGE, same_site="strict", https_only=secure_cookies),
         Middleware(Gate),
     ]
-    app = Starlette(routes=routes, middleware=middleware,
+    app = Starlette(routes=routes, middleware=middleware, lifespan=lifespan,
                     exception_handlers={SecError: user_error, 400: http_error, 403: http_error, 404: http_error})
     app.state.throttle = throttle or security.LoginThrottle()
+    app.state.refresher = refresher
     return app

@@ -3,13 +3,15 @@ for a request."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
+from ansible_collections.fpt.sec.plugins.module_utils.utc import epoch_of_iso
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from sec_wrapper import store
+from sec_wrapper import history, site_state, store
 from sec_wrapper.errors import SecError
 from sec_wrapper.operations import reading
 
@@ -40,5 +42,41 @@ def filtered_operations(request: Request) -> list[dict[str, Any]]:
     limit = q.get("limit")
     return reading.operations(site=q.get("site") or None, status=q.get("status") or None,
                               cluster=q.get("cluster") or None, operation=q.get("operation") or None,
-                              user=q.get("user") or None,
+                              user=q.get("user") or None, since=q.get("since") or None, until=q.get("until") or None,
                               limit=int(limit) if limit and limit.isdigit() and int(limit) > 0 else None)
+
+
+def _older_than_last_operation(state: dict[str, Any], site: store.Site) -> bool:
+    """Whether an operation on the site ended after its state was read (the page would show the past)."""
+    last = history.list_operations(site={site.name, site.reverse_name}, limit=1)
+    ended = epoch_of_iso(last[0].get("ended") or "") if last else None
+    read = epoch_of_iso(state.get("read_at") or "")
+    return ended is not None and (read is None or ended > read)
+
+
+async def cached_state(request: Request, cluster: store.Cluster, site: store.Site | None = None,
+                       ) -> dict[str, Any] | None:
+    """The cached state of a site (or a cluster's cache, without `site`) for a page: answered from the cache
+    at once. A state older than the site's last operation is marked `outdated` (the page says so and reloads
+    in a moment); then, or when there is none, `sec serve`'s refresher is woken. Without a refresher (the
+    API's in-process tests) a missing state is read now."""
+    data = site_state.cached(cluster.name)
+    sites = dict((data or {}).get("sites") or {})
+    outdated = data is None
+    for each in [site] if site else cluster.sites:
+        state = sites.get(each.reverse_name)
+        if state is None or _older_than_last_operation(state, each):
+            outdated = True
+            if state is not None:
+                sites[each.reverse_name] = {**state, "outdated": True}
+    if outdated:
+        refresher = getattr(request.app.state, "refresher", None)
+        if refresher is not None:
+            refresher.wake()
+        elif data is None or (site and site.reverse_name not in sites):
+            data = await asyncio.to_thread(site_state.probe, cluster.name)
+            sites = dict(data.get("sites") or {})
+    if site:
+        return sites.get(site.reverse_name)
+    return None if data is None else {**data, "sites": sites,
+                                      "outdated": any(s.get("outdated") for s in sites.values())}

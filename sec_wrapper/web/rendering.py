@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import re
+import time
 from pathlib import Path
 from typing import Any
 
+from ansible_collections.fpt.sec.plugins.module_utils.utc import epoch_of_iso
 from markupsafe import Markup, escape
 from starlette.requests import Request
 from starlette.responses import Response
@@ -21,6 +23,15 @@ templates = Jinja2Templates(directory=str(HERE / "templates"))
 templates.env.globals["version"] = __version__
 templates.env.filters["size"] = lambda n: human_size(n) or "-"
 templates.env.filters["age"] = lambda seconds: human_age(seconds) or "-"
+
+
+def _age_since(stamp: str | None) -> str:
+    """How long ago a UTC time stamp was, now (a cached state's ages would be as old as the cache)."""
+    when = epoch_of_iso(stamp or "")
+    return human_age(max(0, int(time.time() - when))) or "-" if when is not None else "-"
+
+
+templates.env.filters["age_since"] = _age_since
 
 # Ansible's documentation markup: C(code), O(option), V(value), RV(return value), E(env), M(module), P(plugin),
 # I(italic), B(bold), U(url), L(text,url). Text only, never a link: the page shows what the doc says.

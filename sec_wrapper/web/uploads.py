@@ -22,7 +22,7 @@ from starlette.requests import Request
 
 from sec_wrapper.errors import SecError
 from sec_wrapper.paths import sec_home
-from sec_wrapper.release_store import add_release
+from sec_wrapper.release_store import add_release_recorded
 from sec_wrapper.web import security
 
 MAX_FIELD = 64 * 1024  # a form field other than the file
@@ -150,6 +150,6 @@ async def add_uploaded_release(request: Request) -> dict:
     try:
         if upload.path is None:
             raise SecError("choose a release archive (<name>-<version>.tar.gz) as the form's `release` file")
-        return await asyncio.to_thread(add_release, str(upload.path))
+        return await asyncio.to_thread(add_release_recorded, str(upload.path), str(request.scope["sec_user"]))
     finally:
         upload.remove()

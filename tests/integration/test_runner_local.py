@@ -6,6 +6,7 @@ unreachable hosts come back as one line, and a SIGKILLed run reads back as inter
 
 from __future__ import annotations
 
+import getpass
 import json
 import os
 import shutil
@@ -94,7 +95,7 @@ def test_successful_run_leaves_artifacts_and_no_secret(home: Path, monkeypatch: 
     assert record["status"] == "successful" and record["operation"] == "smoke"
     assert record["cluster"] == "local" and record["site"] == "smoke.example.com"
     assert record["arguments"] == {"who": "tester", "db": {}}
-    assert record["user"].endswith("@" + socket.gethostname())
+    assert record["user"] == getpass.getuser() and record["via"] == "cli" and record["host"] == socket.gethostname()
     assert record["ended"] and record["duration"] > 0 and record["ansible_pid"]
 
     assert result.task_results("Say hello")["localhost"]["msg"] == "hello tester"

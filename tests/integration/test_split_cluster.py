@@ -285,7 +285,7 @@ def test_host_add_checks_the_site_over_ssh(split: Split, tmp_path: Path) -> None
 
 # -- operations on every web head -----------------------------------------------------------------------------
 def test_maintenance_reaches_every_web_head(split: Split) -> None:
-    ssec(split, "maintenance", PROD, "on", "--message", "split test")
+    ssec(split, "maintenance", PROD, "on", "--yes", "--message", "split test")
     assert [split.get(PROD, h)[0] for h in HEADS] == [503, 503, 503]
     assert split.get(STAGING, "app2")[0] == 200
     ssec(split, "maintenance", PROD, "off")
@@ -295,7 +295,7 @@ def test_maintenance_reaches_every_web_head(split: Split) -> None:
 
 
 def test_maintenance_off_needs_every_web_head_healthy(split: Split) -> None:
-    ssec(split, "maintenance", PROD, "on")
+    ssec(split, "maintenance", PROD, "on", "--yes")
     # api1's vhost answers 500 while its app cannot read the release it was given.
     broken = split.site_dir(PROD, "api1") / "shared/config/database.yml"
     saved = broken.read_text()
@@ -359,7 +359,7 @@ def test_settings_and_redeploy_are_the_same_on_every_web_head(split: Split) -> N
 def test_a_silent_web_head_stops_changes_up_front_and_reads_say_so(split: Split) -> None:
     split.box.stop_host_sshd("app2")
     try:
-        for args in (("maintenance", PROD, "on"), ("backup", PROD), ("redeploy", PROD),
+        for args in (("maintenance", PROD, "on", "--yes"), ("backup", PROD), ("redeploy", PROD, "--yes"),
                      ("trim-events", PROD, "--before", "2020-01-01", "--yes")):
             refused = ssec(split, *args, check=False)
             assert refused.returncode != 0, args
@@ -373,6 +373,13 @@ def test_a_silent_web_head_stops_changes_up_front_and_reads_say_so(split: Split)
         assert shown_json["unreachable"] == ["app2"]
         listed = ssec(split, "backups", PROD)
         assert "host app2 (127.0.0.12) did not answer over SSH" in listed.stdout
+        # The state read says which head is silent, never "serving", and still shows what the others hold.
+        status = json.loads(ssec(split, "site", "status", PROD, "--json").stdout)
+        assert status["badge"]["state"] == "unreachable", status["badge"]
+        silent = {h["host"]: h["error"] for h in status["heads"] if h["error"]}
+        assert list(silent) == ["app2"] and "127.0.0.12" in silent["app2"], silent
+        assert status["settings"]["persisted"]["site_url"], status["settings"]
+        assert status["database"]["size_bytes"] > 0
     finally:
         split.box.start_host_sshd("app2")
 
@@ -404,7 +411,7 @@ def test_sync_media_and_db_into_a_single_host_site_of_another_cluster(split: Spl
         source_files = {p.relative_to(split.site(PROD)["media"]) for p in Path(split.site(PROD)["media"]).rglob("*")
                         if p.is_file()}
         ssec(split, "sync-media", PROD, "stage2.teststudio.com", "--source-cluster", "split",
-             "--target-cluster", "single")
+             "--target-cluster", "single", "--yes")
         target_files = {p.relative_to(target_media) for p in target_media.rglob("*") if p.is_file()}
         assert source_files <= target_files
         ssec(split, "sync-db", PROD, "stage2.teststudio.com", "--source-cluster", "split",
@@ -491,7 +498,7 @@ def test_a_restore_with_its_release_switches_every_web_head(split: Split) -> Non
 
 # -- upgrades (these move the version for good) ---------------------------------------------------------------
 def test_upgrade_moves_every_web_head_in_one_window_with_migrations_once(split: Split) -> None:
-    out = ssec(split, "upgrade", PROD, "--to", "8.1.0", "--yes", "--keep-releases", "1", "--json")
+    out = ssec(split, "upgrade", PROD, "--to", "8.1.0", "--yes", "--tested", "--keep-releases", "1", "--json")
     result = json.loads(out.stdout)
     for host in HEADS:
         assert os.readlink(split.site_dir(PROD, host) / "current") == "releases/8.1.0"
@@ -511,7 +518,7 @@ def test_a_web_head_lost_in_the_window_rolls_every_head_back(split: Split) -> No
     blocker = split.db(PROD)
     blocker.autocommit = False
     blocker.execute("UPDATE projects SET name = name WHERE id = 1")
-    process = subprocess.Popen(["sec", "upgrade", PROD, "--to", "8.2.0", "--yes"], env=split.env, text=True,
+    process = subprocess.Popen(["sec", "upgrade", PROD, "--to", "8.2.0", "--yes", "--tested"], env=split.env, text=True,
                                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
     def migration_waits() -> bool:
@@ -561,7 +568,7 @@ def test_a_web_head_lost_in_the_window_rolls_every_head_back(split: Split) -> No
         assert code == 200 and status["version"] == "8.1.0", host
         assert os.readlink(split.site_dir(PROD, host) / "current") == "releases/8.1.0"
     # And the next upgrade goes through on every head.
-    ssec(split, "upgrade", PROD, "--to", "8.2.0", "--yes")
+    ssec(split, "upgrade", PROD, "--to", "8.2.0", "--yes", "--tested")
     assert {split.get(PROD, h)[1]["version"] for h in HEADS} == {"8.2.0"}
 
 
@@ -733,7 +740,7 @@ def test_a_rolled_back_upgrade_keeps_the_writes_made_after_its_backup(split: Spl
     kept = None
     paged: list[bool] = []
     try:
-        run = _run_until(split, ["upgrade", PROD, "--to", nxt, "--yes"], backup_done,
+        run = _run_until(split, ["upgrade", PROD, "--to", nxt, "--yes", "--tested"], backup_done,
                          lambda: (paged.append((app1 / "tmp/maintenance.html").exists()),
                                   writer.execute("INSERT INTO projects (name) VALUES (%s)", (code,))))
         assert run.returncode != 0 and "rolled back" in run.stderr, run.stderr

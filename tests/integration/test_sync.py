@@ -182,7 +182,7 @@ def test_media_sync_between_hosts_adds_only_what_is_missing(sandbox: dict, clust
     assert dry["files_copied"] == len(missing)
     assert tree(staging_media) == before, "a dry run writes nothing"
 
-    done = sync_json("sync-media", PROD, STAGING, *pair)
+    done = sync_json("sync-media", PROD, STAGING, *pair, "--yes")
     assert done["transport"] == "ssh" and done["complete"]
     assert done["files_copied"] == len(missing)
     assert done["bytes_copied"] == sum((prod_media / p).stat().st_size for p in missing)
@@ -194,7 +194,7 @@ def test_media_sync_between_hosts_adds_only_what_is_missing(sandbox: dict, clust
     assert set(after) == set(before) | set(missing), "nothing else appeared, nothing was removed"
     assert tree(prod_media) == source, "the source is only read"
 
-    again = sync_json("sync-media", PROD, STAGING, *pair)
+    again = sync_json("sync-media", PROD, STAGING, *pair, "--yes")
     assert again["files_copied"] == 0 and again["bytes_copied"] == 0 and again["dirs_created"] == 0
     record = json.loads((Path(os.environ["SEC_HOME"]) / "operations" / again["operation"] / "sec.json").read_text())
     assert record["changed_hosts"] == [], "nothing to copy is no change"
@@ -204,7 +204,7 @@ def test_media_sync_between_hosts_adds_only_what_is_missing(sandbox: dict, clust
 
 def test_media_sync_on_one_host_is_a_local_copy(sandbox: dict, cluster: str, media: dict) -> None:
     missing = sorted(set(tree(media["prod"])) - set(tree(media["staging"])))
-    done = sync_json("sync-media", PROD, STAGING, "--cluster", cluster)
+    done = sync_json("sync-media", PROD, STAGING, "--cluster", cluster, "--yes")
     assert done["transport"] == "local"
     assert done["files_copied"] == len(missing)
     assert set(tree(media["prod"])) <= set(tree(media["staging"]))
@@ -223,7 +223,7 @@ def test_an_incomplete_media_sync_is_a_failed_operation_that_names_what_was_not_
     link = media["prod"] / "files" / "link-to-elsewhere.jpg"
     link.symlink_to(tmp_path)
     try:
-        done = sec("sync-media", PROD, STAGING, "--cluster", cluster, "--json", check=False)
+        done = sec("sync-media", PROD, STAGING, "--cluster", cluster, "--yes", "--json", check=False)
         assert done.returncode == 1, done.stderr
         summary = json.loads(done.stdout)
         assert summary["complete"] is False and summary["errors"], summary
@@ -232,7 +232,7 @@ def test_an_incomplete_media_sync_is_a_failed_operation_that_names_what_was_not_
         record = json.loads((Path(os.environ["SEC_HOME"]) / "operations" / summary["operation"] / "sec.json")
                             .read_text())
         assert record["status"] == "failed" and "NOT COMPLETE" in record["message"], record
-        text = sec("sync-media", PROD, STAGING, "--cluster", cluster, check=False).stdout
+        text = sec("sync-media", PROD, STAGING, "--cluster", cluster, "--yes", check=False).stdout
         assert "not copied (a link or special file, never copied): files/link-to-elsewhere.jpg" in text
     finally:
         link.unlink()

@@ -325,7 +325,7 @@ def test_killed_as_the_maintenance_page_appears_is_never_recorded_as_successful(
     """Issue 22 #3: sec SIGKILLed as the maintenance page appeared. The last module that ended on the App server
     was the backup; the record once settled on `successful` from it, for good."""
     page = world.site_dir(PROD) / "tmp" / "maintenance.html"
-    process = subprocess.Popen(["sec", "upgrade", PROD, "--to", "8.3.0", "--yes"], env=world.env,
+    process = subprocess.Popen(["sec", "upgrade", PROD, "--to", "8.3.0", "--yes", "--tested"], env=world.env,
                                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                start_new_session=True)
     kill_sec_when(process, page.exists, 300, "the window", poll=0.02)
@@ -375,7 +375,7 @@ def test_killed_in_the_window_then_the_next_upgrade_recovers_and_goes_on(world: 
     assert get(world, PROD)[0] == 503 and current_link(world, PROD) == "releases/8.0.0"
 
     with watch(world, PROD) as poll:
-        out = usec(world, "upgrade", PROD, "--to", "8.3.0", "--yes")
+        out = usec(world, "upgrade", PROD, "--to", "8.3.0", "--yes", "--tested")
     assert "no staging site of cluster upg has reached 8.3.0" in out.stderr  # staging stayed on 8.2.0
     log = usec(world, "ops", "log", operation_id(out.stdout)).stdout
     assert "Switch every server back to 8.0.0" in log

@@ -3,6 +3,8 @@ only a claimed, unused folder."""
 
 from __future__ import annotations
 
+import getpass
+
 import pytest
 
 from sec_wrapper import history
@@ -28,4 +30,6 @@ def test_a_claimed_id_must_be_an_unused_folder() -> None:
 
 
 def test_a_shell_run_is_recorded_as_the_os_user() -> None:
-    assert "@" in history.current_user()
+    assert history.current_user() == getpass.getuser()  # the machine is the record's `host`
+    assert history.started_via(None) == "cli" and history.started_via("alice") == "console"
+    assert history.started_via("schedule:nightly") == "schedule"

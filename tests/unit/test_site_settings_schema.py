@@ -278,8 +278,21 @@ def test_write_atomic_keeps_the_previous_version_and_the_mode(tmp_path: Path) ->
 
 def test_pending_until_the_runtime_config_matches_and_the_app_was_told(tmp_path: Path) -> None:
     site = str(_site(tmp_path))
+    # Never redeployed by sec: the application runs the persisted settings it read at its start (the deploy),
+    # so nothing is pending until they are written after it.
+    settings = Path(site_runtime.settings_path(site))
+    settings.write_text(json.dumps(BASE))
+    deployed = os.lstat(os.path.join(site, "current")).st_mtime
+    os.utime(settings, (deployed - 60, deployed - 60))
     state = site_runtime.pending_state(site, BASE)
-    assert state["pending"] and "never applied" in state["reason"]
+    assert not state["pending"] and "has not redeployed this site yet" in state["reason"]
+    os.utime(settings, (deployed + 60, deployed + 60))
+    assert site_runtime.pending_state(site, BASE)["pending"]
+    Path(site_runtime.restart_path(site)).parent.mkdir(exist_ok=True)
+    site_runtime.touch(site_runtime.restart_path(site))
+    os.utime(site_runtime.restart_path(site), (deployed + 120, deployed + 120))  # restarted since: read them
+    assert not site_runtime.pending_state(site, BASE)["pending"]
+    os.unlink(site_runtime.restart_path(site))
 
     runtime = site_runtime.runtime_document(BASE, site, operation_id="op-1", now=0)
     assert runtime["_sec"]["release"] == "8.0.0"

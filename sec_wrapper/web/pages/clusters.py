@@ -9,20 +9,22 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
-from sec_wrapper import history, store
+from sec_wrapper import site_state, store
 from sec_wrapper.errors import SecError
 from sec_wrapper.operations import clusters as cluster_changes
 from sec_wrapper.operations.spec import OperationRequest
 from sec_wrapper.site_rows import cluster_rows, site_rows
 from sec_wrapper.web import forms, operate, security
-from sec_wrapper.web.common import form_dict, redirect, stored_keys
+from sec_wrapper.web.common import cached_state, form_dict, redirect, stored_keys
 from sec_wrapper.web.rendering import render
-
-_HEALTH_LOOKBACK = 30  # operations of a site searched for its last health check
 
 
 async def clusters_page(request: Request, error: str | None = None, status_code: int = 200) -> Response:
-    return render(request, "clusters.html", {"clusters": cluster_rows(), "keys": stored_keys(), "error": error,
+    rows = cluster_rows()
+    for row in rows:
+        sites = (site_state.cached(row["name"]) or {}).get("sites") or {}
+        row["states"] = {state["name"]: state for state in sites.values()}
+    return render(request, "clusters.html", {"clusters": rows, "keys": stored_keys(), "error": error,
                                              "active": "clusters"}, status_code)
 
 
@@ -54,50 +56,22 @@ async def remove_cluster(request: Request) -> Response:
     return redirect("/")
 
 
-def last_health(site: store.Site) -> dict[str, Any]:
-    """The site's health as last checked on its App server: by "Check health" (fpt.sec.site_health run as an
-    advanced operation) or by an operation that checks it (maintenance off, redeploy, restore, upgrade)."""
-    for record in history.list_operations(site={site.name, site.reverse_name}, limit=_HEALTH_LOOKBACK):
-        if record.get("status") == "running":
-            continue
-        if record.get("operation") == "advanced site_health":
-            ok = record.get("status") == "successful"
-            return {"state": "healthy" if ok else "unhealthy", "message": record.get("message"), "op": record}
-        results = history.task_results(history.load_events(record["id"]), "fpt.sec.site_health")
-        if results:
-            answer = next(iter(results.values()))
-            failed = bool(answer.get("failed"))
-            return {"state": "unhealthy" if failed else "healthy",
-                    "message": history.result_message(answer) if failed else "", "op": record}
-    return {"state": "not checked", "message": "", "op": None}
-
-
-async def check_health(request: Request) -> Response:
-    """Checks every site of the cluster on its App server, each as its own recorded operation."""
+async def refresh_cluster(request: Request) -> Response:
+    """Reads every site's state of the cluster now (one call per web head, not recorded)."""
     await security.checked_form(request)
     cluster = store.load_cluster(request.path_params["name"])
-    refused = []
-    for site in cluster.sites:
-        if not site.health_url:
-            refused.append(f"{site.name}: no health URL was discovered")
-            continue
-        wanted = OperationRequest("advanced run", site=site.name, cluster=cluster.name, options={
-            "module": "site_health", "args": [f"url={site.health_url}", f"host_header={site.name}"]})
-        try:
-            await operate.start(request, wanted)
-        except SecError as exc:
-            refused.append(f"{site.name}: {exc}")
-    if refused:
-        raise SecError("; ".join(refused))
-    return redirect(f"/operations?cluster={cluster.name}&operation=advanced+site_health")
+    await asyncio.to_thread(site_state.probe, cluster.name)
+    return redirect(f"/clusters/{cluster.name}")
 
 
 async def cluster_page(request: Request) -> Response:
     cluster = store.load_cluster(request.path_params["name"])
+    states = await cached_state(request, cluster)
     rows = site_rows(cluster)
-    for row, site in zip(rows, cluster.sites, strict=True):
-        row["health"] = await asyncio.to_thread(last_health, site)
-    return render(request, "cluster.html", {"cluster": cluster, "sites": rows, "active": "clusters"})
+    for row in rows:
+        row["state"] = ((states or {}).get("sites") or {}).get(row["reverse_name"])
+    return render(request, "cluster.html", {"cluster": cluster, "sites": rows, "states": states,
+                                            "active": "clusters"})
 
 
 async def hosts_page(request: Request, error: str | None = None, status_code: int = 200) -> Response:
@@ -114,6 +88,8 @@ async def host_action(request: Request) -> Response:
     fields: dict[str, Any] = {**form_dict(form), "roles": [str(r) for r in form.getlist("roles")]}
     try:
         if action == "remove":
+            if fields.get("confirm") != fields.get("name"):
+                raise SecError(f"type the host's name ({fields.get('name')}) in confirm to remove it")
             await asyncio.to_thread(cluster_changes.remove_host, str(fields.get("cluster") or ""),
                                     str(fields.get("name") or ""), force=forms.checked(fields, "force"))
         else:

@@ -4,23 +4,42 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
+from urllib.parse import urlencode
 
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
-from sec_wrapper import history
+from sec_wrapper import history, store
+from sec_wrapper.operations import reading
 from sec_wrapper.web.common import filtered_operations, operation_or_404
 from sec_wrapper.web.rendering import render
 
 _SSE_POLL = 0.3
+_PROGRESS_EVERY = 3  # polls between two progress events (about a second)
+
+
+PAGE_SIZE = 50
 
 
 async def operations_page(request: Request) -> Response:
+    """The history with its filters (site, operation, who, status, a date range) and pages of PAGE_SIZE."""
     records = filtered_operations(request)
-    names = sorted({r.get("operation") or "" for r in history.list_operations()} - {""})
-    return render(request, "operations.html", {"records": records[:200], "filters": dict(request.query_params),
-                                               "statuses": history.STATUSES, "names": names,
-                                               "active": "operations"})
+    everything = history.list_operations()
+    names = sorted({r.get("operation") or "" for r in everything} - {""})
+    users = sorted({r.get("user") or "" for r in everything} - {""})
+    sites = sorted({s.name for c in store.list_clusters() for s in c.sites}
+                   | {r.get("site") or "" for r in everything} - {""})
+    page = request.query_params.get("page", "1")
+    number = max(1, int(page)) if page.isdigit() else 1
+    pages = max(1, math.ceil(len(records) / PAGE_SIZE))
+    number = min(number, pages)
+    shown = records[(number - 1) * PAGE_SIZE: number * PAGE_SIZE]
+    query = {k: v for k, v in request.query_params.items() if k != "page" and v}
+    return render(request, "operations.html", {
+        "records": shown, "filters": dict(request.query_params), "statuses": history.STATUSES, "names": names,
+        "users": users, "sites": sites, "page": number, "pages": pages, "total": len(records),
+        "query": urlencode(query), "active": "operations"})
 
 
 async def operation_page(request: Request) -> Response:
@@ -42,8 +61,14 @@ async def operation_events(request: Request) -> Response:
     async def stream():
         nonlocal offset
         yield "retry: 1000\n\n"
+        expected, polls = None, 0
         while True:
             running = history.read_record(op_id).get("status") == "running"
+            if polls % _PROGRESS_EVERY == 0 or not running:  # reading the events costs more than the log
+                where = await asyncio.to_thread(reading.progress, op_id, expected)
+                expected = where.pop("expected")
+                yield f"event: progress\ndata: {json.dumps(where)}\n\n"
+            polls += 1
             data = b""
             if path.exists():
                 with open(path, "rb") as f:

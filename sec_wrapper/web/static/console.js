@@ -9,14 +9,50 @@ function localTimes(root) {
   });
 }
 
-// Changing a production site's data: the button stays disabled until the site's name is typed.
+// Taking production down or changing its data: the button stays disabled until the site's (or host's) name
+// is typed, and until every box the action needs ticked (the staging-first rule) is ticked.
 function confirmFields(root) {
-  root.querySelectorAll("input[data-confirm]").forEach((input) => {
-    const button = input.form.querySelector("button");
-    const sync = () => { button.disabled = input.value !== input.dataset.confirm; };
-    input.addEventListener("input", sync);
+  root.querySelectorAll("form").forEach((form) => {
+    const typed = form.querySelectorAll("input[data-confirm]");
+    const ticks = form.querySelectorAll("input[data-tick]");
+    if (!typed.length && !ticks.length) return;
+    const button = form.querySelector("button");
+    const sync = () => {
+      button.disabled = [...typed].some((i) => i.value !== i.dataset.confirm) || [...ticks].some((t) => !t.checked);
+    };
+    [...typed, ...ticks].forEach((el) => { el.addEventListener("input", sync); el.addEventListener("change", sync); });
     sync();
   });
+}
+
+function seconds(n) {
+  if (n === null || n === undefined) return "";
+  n = Math.round(n);
+  return n < 60 ? n + " s" : Math.floor(n / 60) + " min " + (n % 60) + " s";
+}
+
+// Step N of about M, the current task, elapsed time and the estimate, from the progress events.
+function showProgress(p) {
+  const box = document.getElementById("progress");
+  if (!box) return;
+  box.hidden = p.status !== "running";
+  document.getElementById("step").textContent =
+    "step " + p.step + (p.steps ? " of " + (p.status === "running" ? "~" : "") + p.steps : "");
+  document.getElementById("bar").style.width = p.steps ? Math.min(100, 100 * p.step / p.steps) + "%" : "0";
+  document.getElementById("current-task").textContent = p.task || "";
+  document.getElementById("elapsed").textContent = p.elapsed !== null ? seconds(p.elapsed) + " elapsed" : "";
+  document.getElementById("eta").textContent = p.remaining !== null ? "about " + seconds(p.remaining) + " left" : "";
+}
+
+// When a run ends, its task table and result come from the page itself, without a reload.
+async function refreshTail() {
+  const tail = document.getElementById("op-tail");
+  if (!tail) return;
+  const answer = await fetch(location.href, { credentials: "same-origin" });
+  if (!answer.ok) return;
+  const page = new DOMParser().parseFromString(await answer.text(), "text/html");
+  const fresh = page.getElementById("op-tail");
+  if (fresh) { tail.innerHTML = fresh.innerHTML; localTimes(tail); }
 }
 
 // An operation's log, following live over server-sent events; a reload or a second browser starts over.
@@ -40,14 +76,9 @@ function followLog() {
     if (message && end.message) message.textContent = end.message;
     const wasRunning = log.dataset.status === "running";
     log.dataset.status = end.status;
-    if (wasRunning && !document.getElementById("tasks-note")) {
-      const note = document.createElement("p");
-      note.id = "tasks-note";
-      note.className = "muted";
-      note.innerHTML = 'The operation ended: <a href="">reload</a> for its task results.';
-      log.after(note);
-    }
+    if (wasRunning) refreshTail();
   });
+  source.addEventListener("progress", (ev) => showProgress(JSON.parse(ev.data)));
 }
 
 document.addEventListener("DOMContentLoaded", () => {

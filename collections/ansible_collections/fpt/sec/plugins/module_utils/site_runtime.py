@@ -178,6 +178,26 @@ def _mtime(path: str) -> float | None:
         return None
 
 
+def _lstat_mtime(path: str) -> float | None:
+    try:
+        return os.lstat(path).st_mtime
+    except FileNotFoundError:
+        return None
+
+
+def _pending_before_first_redeploy(site_dir: str) -> dict:
+    """A site sec never redeployed runs as the vendor's tools left it: the application reads the persisted
+    settings when it starts. They wait for a restart only when written after the application's last
+    (re)start: restart.txt's time, else the time `current` was switched (the deploy)."""
+    started = _mtime(restart_path(site_dir)) or _lstat_mtime(os.path.join(site_dir, "current"))
+    written = _mtime(settings_path(site_dir))
+    if written is not None and started is not None and written > started:
+        return {"pending": True, "reason": "the settings changed since the application last started, "
+                "and sec has not redeployed this site yet", "changes": []}
+    return {"pending": False, "reason": "sec has not redeployed this site yet: the application runs the "
+            "persisted settings it read when it started", "changes": []}
+
+
 def pending_state(site_dir: str, settings: Mapping) -> dict:
     """Whether ``settings`` (the persisted ones) still wait for a redeploy on this site.
 
@@ -186,8 +206,7 @@ def pending_state(site_dir: str, settings: Mapping) -> dict:
     """
     runtime, _raw = read_json_object(runtime_path(site_dir))
     if runtime is None:
-        return {"pending": True, "reason": "no runtime config yet: the settings were never applied by a redeploy",
-                "changes": diff_settings({}, settings)}
+        return _pending_before_first_redeploy(site_dir)
     changes = diff_settings(applied_settings(runtime) or {}, settings)
     if changes:
         return {"pending": True, "reason": "the settings changed since the last redeploy", "changes": changes}

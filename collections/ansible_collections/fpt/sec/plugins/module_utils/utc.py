@@ -27,3 +27,13 @@ def iso_utc(epoch: float | None = None) -> str:
 def compact_utc(moment: datetime.datetime | None = None) -> str:
     """``moment`` (default: now) as ``YYYYMMDDTHHMMSSZ``, for names that sort by time."""
     return (moment or utc_now()).strftime(COMPACT)
+
+
+def epoch_of_iso(text: str) -> float | None:
+    """Seconds since the epoch of a time stamp written by `iso_utc` (or ISO 8601 with an offset); None when
+    it is not one."""
+    try:
+        moment = datetime.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except (AttributeError, ValueError):
+        return None
+    return (moment if moment.tzinfo else moment.replace(tzinfo=_UTC)).timestamp()

@@ -240,9 +240,14 @@ def redeploy(module: AnsibleModule) -> dict:
         "restarted": {"app": False, "apache": False},
         "apache": None,
     }
-    if not state["pending"] and not module.params["force"]:
+    # A site sec never redeployed has no runtime config: nothing waits to be applied, but a redeploy asked
+    # for writes it (from the settings the application already runs), so later changes can be compared.
+    first = not os.path.exists(runtime_file)
+    if not state["pending"] and not first and not module.params["force"]:
         return result
-    if not state["pending"]:
+    if first and not state["pending"]:
+        result["reason"] = "the first redeploy by sec: the runtime config is written from the persisted settings"
+    elif not state["pending"]:
         result["reason"] = "forced: " + state["reason"]
 
     # Everything that can refuse comes before the first write: the settings were checked, now Apache is
