@@ -324,6 +324,8 @@ CASES = [
          bad=(Bad({"site": UNKNOWN}, NOT_IN_INVENTORY),
               Bad({"site": STAGING, "releases_dir": "/nonexistent/releases"},
                   "`releases_dir` must be a folder of release archives on the controller"))),
+    Case("site_state", good=({"site": STAGING}, {}), minimal={},
+         bad=(Bad({"site": UNKNOWN}, NOT_IN_INVENTORY),)),
     Case("sync_media", good=({"source": PROD, "target": STAGING, "dry_run": "true"},),
          minimal={"source": PROD, "target": STAGING},
          bad=(Bad({"source": STAGING, "target": PROD}, f"{PROD} is marked production"),)),
