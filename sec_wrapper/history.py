@@ -24,6 +24,11 @@ from sec_wrapper.paths import sec_home
 from sec_wrapper.store import write_json_atomic
 
 RECORD = "sec.json"
+CANCEL_REQUEST = "cancel.json"
+# Modules that open a run's window (the site down, or its data changing): a cancel is honoured only before
+# the first of them starts, never inside the window it opens.
+WINDOW_ACTIONS = frozenset({"fpt.sec.maintenance", "fpt.sec.db_restore", "fpt.sec.db_migrate",
+                            "fpt.sec.release_activate", "fpt.sec.events_trim"})
 STATUSES = ("running", "successful", "failed", "interrupted")
 ID_RE = re.compile(r"^\d{8}T\d{6}Z-[0-9a-f]{4}$")
 RESULT_EVENTS = ("runner_on_ok", "runner_on_failed", "runner_on_unreachable", "runner_on_skipped",
@@ -193,6 +198,28 @@ def list_operations(site: str | set[str] | None = None, status: str | None = Non
         out.append(record)
     out.sort(key=lambda r: (r.get("started") or "", r.get("id") or ""), reverse=True)
     return out[:limit] if limit else out
+
+
+def request_cancel(op_id: str, user: str) -> None:
+    write_json_atomic(operation_dir(op_id) / CANCEL_REQUEST, {"by": user, "at": now_iso()})
+
+
+def cancel_request(op_id: str) -> dict[str, Any] | None:
+    try:
+        found = json.loads((operation_dir(op_id) / CANCEL_REQUEST).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return found if isinstance(found, dict) else None
+
+
+def window_started(events: list[dict[str, Any]]) -> str | None:
+    """The task that opened the run's window (WINDOW_ACTIONS), None while the run is before it."""
+    for ev in events:
+        data = ev.get("event_data") or {}
+        if ev.get("event") == "playbook_on_task_start" and (
+                data.get("resolved_action") in WINDOW_ACTIONS or data.get("task_action") in WINDOW_ACTIONS):
+            return str(data.get("task") or data.get("task_action"))
+    return None
 
 
 # ---- job events -------------------------------------------------------------------------------------

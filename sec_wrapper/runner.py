@@ -133,6 +133,8 @@ class _Run:
         self.show = show
         self.where = where
         self.cancel_signal: int | None = None
+        self.cancelled_by: str | None = None
+        self.window: str | None = None  # the task that opened the run's window, once it started
         self.term_sent: float | None = None
 
     def say(self, line: str) -> None:
@@ -147,6 +149,8 @@ class _Run:
         kind, data = event.get("event"), event.get("event_data", {})
         if kind == "playbook_on_task_start":
             self.say(f"- {data.get('task')}")
+            if self.window is None:
+                self.window = history.window_started([event])
         elif kind in ("runner_on_failed", "runner_on_async_failed") and not data.get("ignore_errors"):
             self.say(f"  ! {data.get('host')}: {history.result_message(data.get('res') or {})}")
         elif kind == "runner_on_unreachable":
@@ -165,7 +169,11 @@ class _Run:
     def cancelled(self) -> bool:
         """Polled by ansible-runner: on Ctrl-C, SIGTERM ansible-playbook first so it stops its workers."""
         if self.cancel_signal is None:
-            return False
+            asked = history.cancel_request(self.op_id)
+            if asked is None or self.window is not None:  # never inside the window: it runs to its end
+                return False
+            self.cancel_signal, self.cancelled_by = signal.SIGTERM, str(asked.get("by") or "?")
+            self.say(f"cancelled by {self.cancelled_by}: stopping before the window")
         pid = self.record.get("ansible_pid")
         if pid and self.term_sent is None:
             try:
@@ -234,6 +242,9 @@ def run_operation(operation: str, playbook: str | Path, inventory: dict[str, Any
         _restore_signals(handlers)
         shutil.rmtree(private, ignore_errors=True)
 
+    if run.cancelled_by is not None:
+        return _finish(run, "interrupted", rc, started,
+                       f"cancelled by {run.cancelled_by} before its window (what ran before is in the log)")
     if run.cancel_signal is not None or status_name == "canceled":
         signame = signal.Signals(run.cancel_signal).name if run.cancel_signal else "cancel"
         return _finish(run, "interrupted", rc, started, f"interrupted by {signame}")

@@ -10,14 +10,14 @@ from pathlib import Path
 from typing import Any
 
 from sec_wrapper import history, host_outcome
-from sec_wrapper.operations import reading
+from sec_wrapper.operations import reading, service
 from sec_wrapper.render import print_fields, print_json, print_table
 
 _FOLLOW_POLL = 0.5
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    ops = subparsers.add_parser("ops", help="operation history: list, show, log")
+    ops = subparsers.add_parser("ops", help="operation history: list, show, log, cancel")
     sub = ops.add_subparsers(dest="ops_command", metavar="ACTION", required=True)
 
     p = sub.add_parser("list", help="recent operations, newest first")
@@ -42,6 +42,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--follow", "-f", action="store_true", help="keep printing until the operation ends")
     p.add_argument("--json", action="store_true", help="print {id, status, stdout} once the log is read")
     p.set_defaults(func=cmd_log)
+
+    p = sub.add_parser("cancel", help="stop a running operation before its window (refused inside it)")
+    p.add_argument("id", help="operation id (or a unique prefix)")
+    p.set_defaults(func=cmd_cancel)
 
 
 def _elapsed(record: dict[str, Any]) -> float | None:
@@ -135,3 +139,8 @@ def _print_from(path: Path, offset: int, whole_lines: bool = False) -> int:
 def _wait_for_end(op_id: str) -> None:
     while history.read_record(op_id).get("status") == "running":
         time.sleep(_FOLLOW_POLL)
+
+
+def cmd_cancel(args: argparse.Namespace) -> int:
+    print(service.cancel(args.id, history.current_user()))
+    return 0

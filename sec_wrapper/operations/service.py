@@ -125,3 +125,18 @@ def wait_for_end(op_id: str, timeout: float = 3600.0) -> dict[str, Any]:
         if record.get("status") != "running" or time.monotonic() > deadline:
             return record
         time.sleep(_POLL * 4)
+
+
+def cancel(op_id: str, user: str) -> str:
+    """Asks a running operation to stop before its window (the site down or its data changing); refused, in
+    one line, once the window has begun or when the run has ended. The run stops at its next step."""
+    op_id = history.resolve_id(op_id)
+    record = history.effective(history.read_record(op_id))
+    if record.get("status") != "running":
+        raise SecError(f"operation {op_id} is {record.get('status')}: only a running operation can be cancelled")
+    window = history.window_started(history.load_events(op_id))
+    if window:
+        raise SecError(f"operation {op_id} is inside its window (since \"{window}\"): it cannot be cancelled now "
+                       "and runs to its end, putting the site back")
+    history.request_cancel(op_id, user)
+    return f"operation {op_id}: cancel asked; it stops before its window"

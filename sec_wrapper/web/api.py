@@ -15,7 +15,7 @@ from sec_wrapper import site_state as state_probe
 from sec_wrapper import store
 from sec_wrapper.errors import SecError
 from sec_wrapper.operations import clusters as cluster_changes
-from sec_wrapper.operations import reading
+from sec_wrapper.operations import reading, service
 from sec_wrapper.operations.modules import low_level_modules
 from sec_wrapper.operations.spec import OperationRequest
 from sec_wrapper.release_store import list_releases
@@ -65,6 +65,17 @@ async def site_state(request: Request) -> Response:
         return JSONResponse({"error": f"the state of {found.name} is being read: ask again in a few seconds"},
                             status_code=503, headers={"Retry-After": "5"})
     return JSONResponse(state)
+
+
+async def cancel_operation(request: Request) -> Response:
+    """POST /api/operations/{id}/cancel: 202 once asked (the run stops before its window), 409 inside it."""
+    security.check_csrf(request)
+    op_id = operation_or_404(request.path_params["id"])["id"]
+    try:
+        message = await asyncio.to_thread(service.cancel, op_id, operate.user_of(request))
+    except SecError as exc:
+        return JSONResponse({"error": str(exc)}, status_code=409)
+    return JSONResponse({"id": op_id, "message": message}, status_code=202)
 
 
 async def hosts(request: Request) -> Response:

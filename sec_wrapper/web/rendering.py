@@ -61,9 +61,32 @@ templates.env.filters["doc"] = doc_markup
 templates.env.filters["doc_text"] = doc_text
 
 
+# The service words its fixes for the CLI (`sec ...`); a page says where the same fix is in the console.
+_CONSOLE_WORDS = [
+    (re.compile(r"(?:run )?`?sec site repair (\S+?)`?( first)?(?=$|[;,.)])"), r"Repair on the site's page\2"),
+    (re.compile(r"(?:refresh it with )?`?sec cluster connect (\S+?)`?(?=$|[;,.)])"),
+     r"refresh it with Connect on cluster \1's page"),
+    (re.compile(r"sec host add (\S+) NAME --roles app \.\.\."), r"add one on the Hosts page (role app)"),
+    (re.compile(r"(?:use )?`sec host edit[^`]*`"), "edit it on the Hosts page"),
+    (re.compile(r"`?sec site role (\S+) staging`?"), r"mark \1 staging (sec site role \1 staging)"),
+    (re.compile(r"see `sec (?:ops|cluster|site|host|user) list[^`]*`"), "see its list in the console"),
+    (re.compile(r"as `sec backups SITE` lists it"), "as the site's Backups page lists it"),
+    (re.compile(r"--tested \(the console: tick \"I have tested this\"\)"), 'tick "I have tested this"'),
+]
+
+
+def console_words(message: str) -> str:
+    for pattern, words in _CONSOLE_WORDS:
+        message = pattern.sub(words, message)
+    return message
+
+
 def render(request: Request, name: str, context: dict[str, Any] | None = None, status_code: int = 200) -> Response:
     csrf = security.csrf_token(request) if request.scope.get("sec_auth") != "token" else ""
     context = {"user": request.scope.get("sec_user"), "csrf": csrf, **(context or {})}
+    for key in ("error", "message"):
+        if isinstance(context.get(key), str):
+            context[key] = console_words(context[key])
     response = templates.TemplateResponse(request, name, context, status_code=status_code)
     response.headers["Cache-Control"] = "no-store"
     return response

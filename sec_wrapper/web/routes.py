@@ -30,6 +30,7 @@ PAGES = {
     "/operations": {"GET": operations.operations_page},
     "/operations/{id}": {"GET": operations.operation_page},
     "/operations/{id}/events": {"GET": operations.operation_events},
+    "/operations/{id}/cancel": {"POST": operations.cancel_operation},
     "/releases": {"GET": releases.releases_page, "POST": releases.upload_release},
     "/advanced": {"GET": advanced.advanced_page, "POST": advanced.run_advanced},
     "/accounts": {"GET": accounts.accounts_page},
@@ -49,6 +50,7 @@ API = {
     "/api/operations": {"GET": api.operations},
     "/api/operations/{id}": {"GET": api.operation},
     "/api/operations/{id}/log": {"GET": api.operation_log},
+    "/api/operations/{id}/cancel": {"POST": api.cancel_operation},
     "/api/releases": {"GET": api.releases, "POST": api.upload_release},
     "/api/advanced": {"GET": api.advanced},
 }

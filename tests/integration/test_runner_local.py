@@ -51,6 +51,7 @@ def _sec(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
 
 
 def _start_background(home: Path, playbook: str, extravars: dict[str, Any]) -> subprocess.Popen[bytes]:
+    """run_operation in a process of its own (as the console's worker runs it)."""
     code = ("import json, sys\n"
             "from sec_wrapper.runner import run_operation\n"
             "run_operation('pause', sys.argv[1], json.loads(sys.argv[2]), json.loads(sys.argv[3]),"
@@ -171,6 +172,46 @@ def test_killed_run_reads_back_as_interrupted(home: Path) -> None:
     assert op["status"] == "interrupted"
     assert "Wait a while" in op["message"]
     assert json.loads(_sec(home, "ops", "list", "--status", "interrupted", "--json").stdout)[0]["id"] == op["id"]
+
+
+def test_cancel_stops_a_run_before_its_window_and_never_inside_it(home: Path, tmp_path: Path) -> None:
+    from sec_wrapper.errors import SecError
+    from sec_wrapper.operations import service
+
+    # Before any window: the run stops at once, recorded as cancelled by whoever asked.
+    proc = _start_background(home, "pause.yml", {"pause_seconds": 60})
+    try:
+        record = _wait_for(lambda: (r := _only_record(home)) and r.get("ansible_pid") and r, 60, "the run")
+        stdout = home / "operations" / record["id"] / "stdout"
+        _wait_for(lambda: "TASK [Wait a while]" in stdout.read_text(), 30, "the long task to start")
+        asked = time.monotonic()
+        assert "cancel asked" in service.cancel(record["id"], "alice")
+        assert proc.wait(timeout=30) == 0
+        assert time.monotonic() - asked < 20, "cancelled long before the 60 s task would end"
+    finally:
+        proc.kill()
+    ended = history.read_record(record["id"])
+    assert ended["status"] == "interrupted" and ended["message"].startswith("cancelled by alice before its window")
+    assert "TASK [Done waiting]" not in stdout.read_text()
+    with pytest.raises(SecError, match="only a running operation can be cancelled"):
+        service.cancel(record["id"], "alice")
+
+    # Inside the window: refused, and a request slipped in anyway is not honoured: the run ends normally.
+    site_dir = tmp_path / "scratch"
+    (site_dir / "tmp").mkdir(parents=True)
+    shutil.rmtree(home / "operations")
+    proc = _start_background(home, "window_then_pause.yml", {"pause_seconds": 6, "site_dir": str(site_dir)})
+    try:
+        record = _wait_for(lambda: (r := _only_record(home)) and r.get("ansible_pid") and r, 60, "the run")
+        stdout = home / "operations" / record["id"] / "stdout"
+        _wait_for(lambda: "TASK [Wait inside the window]" in stdout.read_text(), 30, "the window to open")
+        with pytest.raises(SecError, match="is inside its window"):
+            service.cancel(record["id"], "alice")
+        history.request_cancel(record["id"], "mallory")
+        assert proc.wait(timeout=60) == 0
+    finally:
+        proc.kill()
+    assert history.read_record(record["id"])["status"] == "successful"
 
 
 def test_log_follow_streams_until_the_end(home: Path) -> None:

@@ -3,6 +3,7 @@ answers to bad input, and the accounts behind them. The CLI runs for real where 
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import ssl
@@ -686,3 +687,35 @@ def test_module_documentation_markup_is_shown_as_text_never_as_html() -> None:
                                      "<code>fpt.sec.site_lock</code>, <em>never</em> <b>twice</b> docs")
     assert doc_text(line) == "state=on writes <site_dir>/tmp; see fpt.sec.site_lock, never twice docs"
     assert "<script>" not in str(doc_markup("C(<script>alert(1)</script>)"))
+
+
+def _running(op_id: str, window: bool) -> None:
+    history.write_record(op_id, {"id": op_id, "operation": "upgrade", "status": "running", "user": "bob",
+                                 "started": history.now_iso(), "pid": os.getpid(),
+                                 "pid_start": history.process_start(os.getpid()), "message": ""})
+    events = history.operation_dir(op_id) / "job_events"
+    events.mkdir()
+    tasks = ["Lock the site", *(["Put the site into maintenance"] if window else [])]
+    for n, task in enumerate(tasks, 1):
+        action = "fpt.sec.maintenance" if "maintenance" in task else "fpt.sec.site_lock"
+        (events / f"{n}-x.json").write_text(json.dumps({"counter": n, "event": "playbook_on_task_start",
+                                                        "event_data": {"task": task, "task_action": action,
+                                                                       "resolved_action": action}}))
+
+
+def test_cancel_is_asked_before_the_window_and_refused_inside_it(logged_in: TestClient) -> None:
+    before, inside = history.new_operation_id(), history.new_operation_id()
+    _running(before, window=False)
+    _running(inside, window=True)
+    page = logged_in.get(f"/operations/{before}").text
+    assert 'id="cancel"' in page
+    csrf = _csrf(page)
+    answer = logged_in.post(f"/operations/{before}/cancel", data={"csrf": csrf}, follow_redirects=False)
+    assert answer.status_code == 303
+    assert history.cancel_request(before)["by"] == "alice"
+    answer = logged_in.post(f"/operations/{inside}/cancel", data={"csrf": csrf})
+    assert answer.status_code == 409 and "inside its window" in answer.text
+    assert "Put the site into maintenance" in answer.text
+    assert history.cancel_request(inside) is None
+    answer = logged_in.post(f"/api/operations/{inside}/cancel", headers={"X-CSRF-Token": csrf})
+    assert answer.status_code == 409 and "inside its window" in answer.json()["error"]

@@ -11,8 +11,10 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
 from sec_wrapper import history, store
-from sec_wrapper.operations import reading
-from sec_wrapper.web.common import filtered_operations, operation_or_404
+from sec_wrapper.errors import SecError
+from sec_wrapper.operations import reading, service
+from sec_wrapper.web import operate, security
+from sec_wrapper.web.common import filtered_operations, operation_or_404, redirect
 from sec_wrapper.web.rendering import render
 
 _SSE_POLL = 0.3
@@ -46,6 +48,20 @@ async def operation_page(request: Request) -> Response:
     document = await asyncio.to_thread(operation_or_404, request.path_params["id"], True)
     return render(request, "operation.html", {"op": document, "active": "operations",
                                               "duration": history.format_duration(document.get("duration"))})
+
+
+async def cancel_operation(request: Request) -> Response:
+    """Cancel: the run stops before its window; inside it, refused (the page says why)."""
+    await security.checked_form(request)
+    op_id = operation_or_404(request.path_params["id"])["id"]
+    try:
+        await asyncio.to_thread(service.cancel, op_id, operate.user_of(request))
+    except SecError as exc:
+        document = await asyncio.to_thread(operation_or_404, op_id, True)
+        return render(request, "operation.html", {"op": document, "active": "operations", "error": str(exc),
+                                                  "duration": history.format_duration(document.get("duration"))},
+                      409)
+    return redirect(f"/operations/{op_id}")
 
 
 async def operation_events(request: Request) -> Response:

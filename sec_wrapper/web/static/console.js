@@ -77,6 +77,8 @@ function followLog() {
     const wasRunning = log.dataset.status === "running";
     log.dataset.status = end.status;
     if (wasRunning) refreshTail();
+    const cancel = document.getElementById("cancel");
+    if (cancel) cancel.remove();
   });
   source.addEventListener("progress", (ev) => showProgress(JSON.parse(ev.data)));
 }
