@@ -62,6 +62,8 @@ def _backup(values: Mapping[str, Any]) -> None:
 
 
 def _restore(values: Mapping[str, Any]) -> None:
+    if values.get("undo") in (True, "true") and values.get("backup") is None:
+        return
     backup = values.get("backup")
     if not isinstance(backup, str) or not _BACKUP.match(backup) or ".." in backup:
         raise SecError(f"backup {_shown(backup)}: give a backup's name as `sec backups SITE` lists it, not a path")

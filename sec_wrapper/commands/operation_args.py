@@ -34,6 +34,8 @@ def add_operation(sub: argparse._SubParsersAction, spec: OperationSpec, name: st
         if option.positional:
             if option.kind == "list":
                 kwargs["nargs"] = "*"
+            elif not option.required:
+                kwargs["nargs"] = "?"
             parser.add_argument(option.name, **kwargs)
             continue
         flag = "--" + option.name.replace("_", "-")

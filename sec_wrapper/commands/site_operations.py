@@ -6,17 +6,31 @@ from __future__ import annotations
 import argparse
 import sys
 
-from sec_wrapper.commands.operation_args import add_operation, add_said_operation, run
+from sec_wrapper.commands.operation_args import add_operation, add_said_operation, request_of, run, run_and_say
 from sec_wrapper.host_probe import probe_hosts, web_heads
-from sec_wrapper.operations.site_work import BACKUP, BACKUPS, MAINTENANCE, REDEPLOY, RESTORE, TRIM_EVENTS
+from sec_wrapper.operations import service
+from sec_wrapper.operations.site_work import (
+    BACKUP,
+    BACKUPS,
+    MAINTENANCE,
+    REDEPLOY,
+    RESTORE,
+    TRIM_EVENTS,
+    restore_plan,
+)
+from sec_wrapper.operations.spec import OperationRequest
 from sec_wrapper.render import human_age, human_size, print_fields, print_json, print_table
 from sec_wrapper.runner import OperationResult
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    for spec, say in ((MAINTENANCE, _say_maintenance), (BACKUP, _say_backup), (RESTORE, _say_restore),
+    for spec, say in ((MAINTENANCE, _say_maintenance), (BACKUP, _say_backup),
                       (TRIM_EVENTS, _say_trim), (REDEPLOY, _say_redeploy)):
         add_said_operation(sub, spec, say)
+    restore = add_said_operation(sub, RESTORE, _say_restore)
+    restore.add_argument("--plan", action="store_true", help="print the steps, and which run inside the "
+                         "maintenance window, without running anything")
+    restore.set_defaults(func=_restore)
     add_operation(sub, BACKUPS).set_defaults(func=_backups)
 
 
@@ -56,7 +70,10 @@ def _backups(args: argparse.Namespace) -> int:
         row["age"] = human_age(row.get("age_seconds"))
         if row.get("state") == "verified" and row.get("verified_at"):
             row["state"] = f"verified at {row['verified_at']}"  # never more than that check said
-    print_table(rows, ["name", "version", "size", "age", "state"], empty=f"no backup of {site.name} yet")
+    print_table(rows, ["name", "kind", "version", "size", "age", "state"], empty=f"no backup of {site.name} yet")
+    if any(row.get("kind") == "replaced" for row in rows):
+        print(f"replaced: a database a restore or sync replaced, kept on the DB server; `sec restore {site.name} "
+              "--undo` puts the newest back")
     for row in rows:
         if row.get("problem"):
             print(f"{row['name']}: {row['problem']}")
@@ -65,10 +82,35 @@ def _backups(args: argparse.Namespace) -> int:
     return 0
 
 
+def _restore(args: argparse.Namespace) -> int:
+    if not args.plan:
+        return run_and_say(args, _say_restore)
+    request = request_of(args)
+    prepared = service.prepare(OperationRequest(request.operation, site=request.site, options=request.options,
+                                                cluster=request.cluster, confirmed=True))
+    steps = restore_plan(prepared.context["site"], prepared.options)
+    if args.json:
+        print_json({"site": prepared.site, "steps": steps})
+        return 0
+    for step in steps:
+        print(f"{'in maintenance ' if step['window'] else 'serving        '} {step['step']}")
+    return 0
+
+
 def _say_restore(restored: dict, result: OperationResult) -> None:
     switched = restored.get("release_switched")
     release = f", release switched from {switched['from']} to {switched['to']}" if switched else ""
-    print(f"{restored['site']}: restored {restored['backup']}{release} (operation {result.id})")
+    window = restored.get("window_seconds")
+    shown = f", in maintenance for {window:.1f}s" if isinstance(window, (int, float)) else ""
+    if restored.get("undo"):
+        back = restored.get("undone") or {}
+        print(f"{restored['site']}: put back {back.get('name')} (replaced at {back.get('replaced_at')}){release}"
+              f"{shown} (operation {result.id})")
+    else:
+        print(f"{restored['site']}: restored {restored['backup']}{release}{shown} (operation {result.id})")
+    if restored.get("replaced_database"):
+        print(f"the data it replaced is kept as {restored['replaced_database']}: sec restore {restored['site']} "
+              "--undo puts it back")
 
 
 def _say_redeploy(done: dict, result: OperationResult) -> None:

@@ -49,4 +49,9 @@ def _say_synced_db(summary: dict, result: OperationResult) -> None:
                   "backup": f"{summary['backup']} ({origin}, {human_size(summary['backup_size'] or 0)})",
                   "transfer": summary["transfer"], "database": summary["database"],
                   "target url": summary["site_url"], "target e-mail": "off" if email is False else email,
+                  "in maintenance": (f"{summary['window_seconds']:.1f}s" if summary.get("window_seconds") is not None
+                                     else None),
+                  "replaced kept as": summary.get("replaced_database"),
                   "duration": f"{result.duration:.1f}s", "operation": result.id})
+    if summary.get("replaced_database"):
+        print(f"sec restore {summary['target']} --undo puts the target's previous data back")

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from sec_wrapper import upgrades
 from sec_wrapper.errors import SecError
 from sec_wrapper.operations.site_work import first_result
 from sec_wrapper.operations.spec import ConfirmationNeeded, OperationRequest, OperationSpec, Option, Prepared
@@ -138,6 +139,8 @@ def _summarize_db(prepared: Prepared, result: OperationResult) -> dict[str, Any]
         "backup": moved.get("name") or prepared.options["use_backup"], "new_backup": bool(made),
         "backup_size": moved.get("size"), "transfer": moved.get("method"),
         "database": restored.get("database"), "restore_seconds": restored.get("duration"),
+        "replaced_database": restored.get("replaced_database"),
+        "window_seconds": upgrades.window_seconds(result.events()),
         "site_url": settings.get("site_url"),
         "email_notifications_enabled": settings.get("email_notifications_enabled"),
         "duration": result.duration,

@@ -4,8 +4,11 @@ result document says (the CLI's --json, kept in the record whichever front end s
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable
 from typing import Any
+
+from ansible_collections.fpt.sec.plugins.module_utils.utc import epoch_of_iso
 
 from sec_wrapper import store, upgrades
 from sec_wrapper.errors import SecError
@@ -117,8 +120,23 @@ def _prepare_backups(request: OperationRequest) -> Prepared:
     return site_prepared(BACKUPS, request, options, "backups.yml", {"check_files": options["check"]})
 
 
+def replaced_rows(replaced: list[dict[str, Any]] | None) -> list[dict[str, Any]]:
+    """The replaced databases kept as undo, as backup rows (kind `replaced`): `sec backups` and the console
+    list them with the backups."""
+    rows = []
+    for entry in replaced or []:
+        when = epoch_of_iso(entry.get("replaced_at") or "")
+        rows.append({"name": entry["name"], "kind": "replaced", "state": "replaced", "size": entry.get("size_bytes"),
+                     "started": entry.get("replaced_at"), "version": entry.get("release"),
+                     "age_seconds": int(time.time() - when) if when else None,
+                     "operation": entry.get("operation_id"), "backup": entry.get("backup"),
+                     "by": entry.get("by")})
+    return rows
+
+
 def _summarize_backups(prepared: Prepared, result: OperationResult) -> list[dict[str, Any]]:
-    return list(first_result(result, "fpt.sec.db_backup_info").get("backups") or [])
+    found = first_result(result, "fpt.sec.db_backup_info")
+    return [*(found.get("backups") or []), *replaced_rows(found.get("replaced"))]
 
 
 BACKUPS = OperationSpec(
@@ -129,25 +147,82 @@ BACKUPS = OperationSpec(
 
 def _prepare_restore(request: OperationRequest) -> Prepared:
     options = RESTORE.typed(request.options)
-    prepared = site_prepared(RESTORE, request, options, "restore.yml",
-                             {"backup": options["backup"], "force": options["force"],
-                              "switch_release": options["switch_release"]})
-    require_confirmed(request, prepared.context["site"], "restoring a backup overwrites the database of")
+    if options["undo"] == bool(options["backup"]):
+        raise SecError("restore: give the backup to restore, or --undo to put the replaced database back "
+                       "(not both)")
+    if options["keep_replaced"] < 0:
+        raise SecError("restore: --keep-replaced takes 0 or more")
+    extravars: dict[str, Any] = {"force": options["force"], "switch_release": options["switch_release"],
+                                 "undo": options["undo"], "safety_backup": options["safety_backup"],
+                                 "keep_replaced": options["keep_replaced"]}
+    if options["backup"]:
+        extravars["backup"] = options["backup"]
+    if options["short_window"]:
+        extravars["short_window"] = True
+    prepared = site_prepared(RESTORE, request, options, "restore.yml", extravars)
+    site = prepared.context["site"]
+    if options["undo"]:
+        what = "undo puts the replaced database back as the database of"
+    elif site.role == "production" and options["short_window"]:
+        what = ("restoring with --short-window: what users write while the restore is prepared is lost; "
+                "it overwrites the database of")
+    else:
+        what = "restoring a backup overwrites the database of"
+    require_confirmed(request, site, what)
     return prepared
+
+
+def restore_plan(site: store.Site, options: dict[str, Any]) -> list[dict[str, Any]]:
+    """The steps of a restore (or undo), each saying whether it runs inside the maintenance window."""
+    if options.get("undo"):
+        return [{"step": "lock the site and check that a replaced database is there", "window": False},
+                {"step": "put the site into maintenance", "window": True},
+                {"step": "swap the newest replaced database back in (a rename; the live one is kept as replaced)",
+                 "window": True},
+                {"step": "switch back to the release it ran on, where it differs", "window": True},
+                {"step": "take the site out of maintenance and check its health", "window": True}]
+    short = options.get("short_window") or site.role != "production"
+    steps = [{"step": f"lock the site and check backup {options.get('backup')} (manifest, every checksum, "
+                      "site, version)", "window": False}]
+    if options.get("safety_backup"):
+        steps.append({"step": "take a verified backup of the live database (before-restore)", "window": False})
+    prepare = {"step": "restore the backup into a fresh database and ANALYZE it", "window": not short}
+    steps += [prepare] if short else []
+    steps.append({"step": "put the site into maintenance", "window": True})
+    steps += [] if short else [prepare]
+    steps += [{"step": "swap the fresh database in (a rename); the live one is kept as <db>_replaced_<time>, the "
+                       "undo", "window": True},
+              {"step": "switch the release with the data when the backup needs it", "window": True},
+              {"step": "take the site out of maintenance and check its health", "window": True},
+              {"step": f"drop replaced databases beyond the newest {options.get('keep_replaced', 1)}",
+               "window": False}]
+    if site.role == "production" and short:
+        steps.insert(1, {"step": "WARNING: what users write while the restore is prepared is lost", "window": False})
+    return steps
 
 
 def _summarize_restore(prepared: Prepared, result: OperationResult) -> dict[str, Any]:
     restored = first_result(result, "fpt.sec.db_restore")
-    if restored.get("release_switched"):
+    if restored.get("release_switched") and restored.get("swapped"):
         store.record_site_version(prepared.cluster or "", prepared.context["site"].reverse_name,
                                   restored["release_switched"]["to"])
-    return {"operation": result.id, "site": prepared.site, "backup": prepared.options["backup"], **restored}
+    return {"operation": result.id, "site": prepared.site, "backup": prepared.options["backup"],
+            "undo": prepared.options["undo"], "window_seconds": upgrades.window_seconds(result.events()),
+            **restored}
 
 
 RESTORE = OperationSpec(
-    "restore", "restore one of the site's backups (in maintenance)",
-    (SITE, Option("backup", positional=True, required=True,
-                  help="the backup's name, as `sec backups SITE` lists it"),
+    "restore", "restore one of the site's backups, or put the replaced database back (--undo)",
+    (SITE, Option("backup", positional=True, help="the backup's name, as `sec backups SITE` lists it"),
+     Option("undo", kind="bool", default=False,
+            help="swap the newest replaced database (kept by the last restore or sync) back in, with its release"),
+     Option("short_window", kind="bool", default=False,
+            help="on a production site, prepare the fresh database while the site serves and keep maintenance "
+                 "to the swap: what users write meanwhile is lost (staging sites always do this)"),
+     Option("safety_backup", kind="bool", default=False,
+            help="first take a verified backup of the live database (before-restore), a copy off the DB server"),
+     Option("keep_replaced", kind="int", default=1, minimum=0, metavar="N",
+            help="replaced databases to keep for this site, the new one included (default 1; 0: no undo)"),
      Option("force", kind="bool", default=False,
             help="accept a backup of another site (a backup of another version still needs its release)"),
      Option("switch_release", kind="bool", default=False,

@@ -748,7 +748,7 @@ def test_a_rolled_back_upgrade_keeps_the_writes_made_after_its_backup(split: Spl
         said = run.stderr
         assert "public.projects 1 inserted" in said, said
         kept = said.split("They are in ", 1)[1].split(",", 1)[0].strip()
-        assert "_old_" in kept, said
+        assert "_replaced_" in kept, said
         live = split.db(PROD)
         assert live.execute("SELECT count(*) FROM projects WHERE name = %s", (code,)).fetchone()[0] == 0
         conf = yaml.safe_load((app1 / "shared/config/database.yml").read_text())["production"]

@@ -157,9 +157,15 @@ def test_api_and_console_form_inputs_are_data(payload: str, sandbox: dict, clust
         wait_for_end(client, answer.json()["id"])
     assert json.loads(settings_file(sandbox).read_text())["site_name"] == payload
 
-    settings = json.loads(settings_file(sandbox).read_text())
-    settings["site_name"] = payload + " (form)"
-    answer = client.post(f"/sites/{STAGING}/settings", data={"settings": json.dumps(settings), "csrf": csrf})
+    # The settings form: one field per key, the changes previewed (nothing written), then saved.
+    client.post(f"/sites/{STAGING}/refresh", data={"csrf": csrf})  # the form shows the settings as read now
+    answer = client.post(f"/sites/{STAGING}/settings", data={"step": "preview", "csrf": csrf,
+                                                            "setting.site_name": payload + " (form)"})
+    assert answer.status_code == 200 and 'id="preview"' in answer.text, answer.text
+    assert json.loads(settings_file(sandbox).read_text())["site_name"] == payload
+    updates = html.unescape(re.search(r'name="updates" value="([^"]*)"', answer.text).group(1))
+    assert json.loads(updates) == {"site_name": payload + " (form)"}
+    answer = client.post(f"/sites/{STAGING}/settings", data={"step": "save", "updates": updates, "csrf": csrf})
     assert answer.status_code == 200, answer.text
     assert json.loads(settings_file(sandbox).read_text())["site_name"] == payload + " (form)"
 

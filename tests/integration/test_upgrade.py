@@ -353,7 +353,7 @@ def test_killed_as_the_maintenance_page_appears_is_never_recorded_as_successful(
 
 def test_killed_in_the_window_then_maintenance_off_rolls_back(world: World) -> None:
     before = checksums(world, PROD)
-    kill_in_window(world, PROD, "8.3.0", ("--yes",))
+    kill_in_window(world, PROD, "8.3.0", ("--yes", "--tested"))
     # Killed half-way: in maintenance, two minors' migrations committed, `current` never switched.
     assert get(world, PROD)[0] == 503
     assert {M812, M820} <= applied(world, PROD) and M830 not in applied(world, PROD)
@@ -371,7 +371,7 @@ def test_killed_in_the_window_then_maintenance_off_rolls_back(world: World) -> N
 
 
 def test_killed_in_the_window_then_the_next_upgrade_recovers_and_goes_on(world: World) -> None:
-    kill_in_window(world, PROD, "8.3.0", ("--yes",))
+    kill_in_window(world, PROD, "8.3.0", ("--yes", "--tested"))
     assert get(world, PROD)[0] == 503 and current_link(world, PROD) == "releases/8.0.0"
 
     with watch(world, PROD) as poll:

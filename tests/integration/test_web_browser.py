@@ -285,6 +285,7 @@ def test_the_console_in_a_real_browser(sandbox: dict, console: Console, sec_home
     assert badge == "MAINTENANCE", (badge, cached["read_at"], cached["badge"], cached["heads"],
                                     history.list_operations(site={STAGING}, limit=1)[0]["ended"])
     assert "Browser test {{ 7 * 7 }}" in page.find(staging_row).text  # the message as typed
+    assert STAGING in page.find("#needs-attention").text and PROD not in page.find("#needs-attention").text
     page.shot("12-cluster-maintenance")
     page.open("/")
     assert page.find(f"#clusters a[href='/sites/{STAGING}'] + .badge").text == "MAINTENANCE"

@@ -22,12 +22,13 @@ def test_options_are_typed_with_their_defaults() -> None:
     assert service.spec_of("backup").typed({"keep": "3", "label": None}) == {
         "keep": 3, "keep_safety": None, "label": None}
     assert service.spec_of("restore").typed({"backup": "b1", "switch_release": "on"}) == {
-        "backup": "b1", "force": False, "switch_release": True}
+        "backup": "b1", "force": False, "switch_release": True, "undo": False, "short_window": False,
+        "safety_backup": False, "keep_replaced": 1}
     assert service.spec_of("site settings").typed({"set": "a=1"})["set"] == ["a=1"]
 
 
 @pytest.mark.parametrize("operation, options, words", [
-    ("restore", {}, "restore needs backup"),
+    ("restore", {"backup": "b1", "keep_replaced": -1}, "keep-replaced -1: give 0 or more"),
     ("trim-events", {"bogus": True}, "no option 'bogus'"),
     ("backup", {"keep": "three"}, "keep 'three': give a whole number"),
     ("upgrade", {"to": "8.1.0", "keep_releases": 0}, "keep-releases 0: give 1 or more"),
@@ -55,7 +56,9 @@ def test_the_cli_arguments_are_the_specs() -> None:
         add_operation(sub, service.spec_of(name))
     args = parser.parse_args(["restore", SITE, "b1", "--switch-release", "--yes", "--cluster", "studio"])
     assert request_of(args) == OperationRequest("restore", site=SITE, cluster="studio", confirmed=True, options={
-        "backup": "b1", "force": False, "switch_release": True})
+        "backup": "b1", "force": False, "switch_release": True, "undo": False, "short_window": False,
+        "safety_backup": False, "keep_replaced": 1})
+    assert request_of(parser.parse_args(["restore", SITE, "--undo"])).options["backup"] is None
     args = parser.parse_args(["sync-db", "prod", "staging", "--keep-backup", "--yes"])
     assert request_of(args).options["source"] == "prod" and request_of(args).options["target"] == "staging"
     assert parser.parse_args(["backup", SITE, "--keep-safety", "2"]).keep_safety == 2

@@ -159,9 +159,12 @@ async def backups_page(request: Request) -> Response:
         for row in rows:
             started = epoch_of_iso(row.get("started") or "")
             row["age_seconds"] = now - started if started else None
+    replaced = ((state or {}).get("database") or {}).get("replaced") or []
+    if check:
+        rows = [row for row in rows if row.get("kind") != "replaced"]  # the table below lists them
     return render(request, "backups.html", {"site": site, "cluster": cluster, "backups": rows, "checked": check,
                                             "state": state, "total": backups.get("total_bytes"),
-                                            "active": "clusters"})
+                                            "replaced": replaced, "active": "clusters"})
 
 
 async def upgrade_plan_page(request: Request) -> Response:

@@ -5,6 +5,7 @@ session) unwinds through its ``except``/``finally`` and cleans up instead of dyi
 
 from __future__ import annotations
 
+import select
 import signal
 
 
@@ -21,3 +22,15 @@ def raise_on_signals(signals: tuple[int, ...] = (signal.SIGTERM, signal.SIGHUP))
     thread."""
     for signum in signals:
         signal.signal(signum, _on_signal)
+
+
+def controller_gone(fd: int = 1) -> bool:
+    """Whether nobody reads this module's result any more: its stdout (the SSH channel, or ansible's pipe) was
+    closed at the other end, as when the controller was killed while the module worked on. A module that
+    prepared something for a later task (a fresh database to swap in) drops it then: no task will come."""
+    try:
+        poller = select.poll()
+        poller.register(fd, select.POLLERR | select.POLLHUP)
+        return any(events & (select.POLLERR | select.POLLHUP) for _fd, events in poller.poll(0))
+    except (OSError, ValueError, AttributeError):
+        return False

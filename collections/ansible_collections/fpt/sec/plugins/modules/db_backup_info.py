@@ -28,6 +28,13 @@ options:
     description: Re-read every file and compare it with the manifest; slower, as it reads every backup in full.
     type: bool
     default: false
+  replaced:
+    description:
+      - Also list the site's replaced databases (C(<db>_replaced_<UTC time>), kept on the DB server by a
+        restore or a sync as its undo) in RV(replaced), from the site's database with database.yml's
+        credentials. A database that cannot be reached makes RV(replaced) null, with a warning.
+    type: bool
+    default: true
 attributes:
   check_mode:
     support: full
@@ -96,11 +103,38 @@ backups:
     last_check:
       description: The recorded last check (C(state), C(at), C(problem), C(by)), null when none was recorded.
       type: dict
+replaced:
+  description:
+    - The replaced databases kept as undo, newest first (C(sec restore SITE --undo) puts the first back). Null
+      when not asked for or when the database could not be reached.
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    name:
+      description: The database's name on the DB server.
+      type: str
+    size_bytes:
+      description: Its size.
+      type: int
+    replaced_at:
+      description: When it was replaced (UTC).
+      type: str
+    operation_id:
+      description: The operation that replaced it.
+      type: str
+    backup:
+      description: The backup that replaced it (null for an undo).
+      type: str
+    release:
+      description: The release the site ran on it (an undo switches back to it).
+      type: str
 """
 
 import datetime
 import os
 
+from ansible_collections.fpt.sec.plugins.module_utils import db_replaced
 from ansible_collections.fpt.sec.plugins.module_utils.db_backups import (
     BackupError,
     list_backups,
@@ -111,6 +145,8 @@ from ansible_collections.fpt.sec.plugins.module_utils.db_backups import (
     record_check,
     verify_files,
 )
+from ansible_collections.fpt.sec.plugins.module_utils.postgres import PgClient, PostgresError
+from ansible_collections.fpt.sec.plugins.module_utils.site_model import DatabaseConfigError
 from ansible_collections.fpt.sec.plugins.module_utils.site_module import site_module
 
 
@@ -126,7 +162,8 @@ def _age(started: str | None) -> int | None:
 
 def main() -> None:
     module = site_module(
-        argument_spec={"check_files": {"type": "bool", "default": False}},
+        argument_spec={"check_files": {"type": "bool", "default": False},
+                       "replaced": {"type": "bool", "default": True}},
         supports_check_mode=True,
     )
     site_dir = module.params["site_dir"]
@@ -156,9 +193,19 @@ def main() -> None:
         entry.update(listed_state(entry, read_check(folder), problem))
         entry["last_check"] = read_check(folder)
         backups.append(entry)
+    replaced = None
+    if module.params["replaced"]:
+        try:
+            client = PgClient.for_site(site_dir)
+            if client.password:
+                module.no_log_values.add(client.password)
+            with client:
+                replaced = db_replaced.listed(client, client.database, "postgres")
+        except (PostgresError, DatabaseConfigError, OSError) as exc:
+            warnings.append(f"cannot list the replaced databases: {exc}")
     for warning in warnings:
         module.warn(warning)
-    module.exit_json(changed=False, backups=backups)
+    module.exit_json(changed=False, backups=backups, replaced=replaced)
 
 
 if __name__ == "__main__":

@@ -26,9 +26,18 @@ description:
   - Restores with C(pg_restore --jobs=N) into a fresh database C(<db>_restore_<UTC time>), created with the
     live database's encoding and locale, then runs C(ANALYZE) on it. Then it swaps it in, in one
     transaction. New connections to the live database are refused, its sessions ended, the live database
-    renamed C(<db>_old_<UTC time>) and the fresh one given the live name. The old database is dropped only
-    after the swap succeeded, unless O(keep_old). When the live database does not exist at all (lost), the
-    backup is restored under its name, with a warning.
+    renamed C(<db>_replaced_<UTC time>) and the fresh one given the live name.
+  - The replaced database is the undo: it is kept (with a comment saying when, by which operation and backup,
+    and on which release it ran), and O(phase=undo) swaps the newest one back in, in seconds, with its release.
+    The newest O(keep_replaced) replaced databases of the site are kept; older ones are dropped only after a
+    swap succeeded.
+  - O(phase=prepare) does the checks, the restore and C(ANALYZE) into the fresh database and stops there,
+    the live database untouched (the site may still serve); O(phase=swap) then swaps that database (O(fresh))
+    in, in the short window the caller keeps the site in maintenance for. O(phase=all) does both at once.
+    A prepared database whose controller went away before the module ended is dropped (no task would swap
+    it in); one left behind by a killed run is dropped by the next restore, which holds the site lock.
+  - When the live database does not exist at all (lost), the backup is restored under its name, with a
+    warning.
   - A failure before the swap (a pg_restore error, a full disk) drops the fresh database and leaves the
     live database as it was, serving. The swap itself either happens entirely or not at all.
   - It does not put the site into maintenance nor check its health. The C(restore.yml) playbook composes
@@ -40,9 +49,28 @@ options:
   backup:
     description:
       - The backup's folder name in C(<site_dir>/db_backup/), for example C(20240501T120000Z_8.0.0), as
-        M(fpt.sec.db_backup) returns it and C(sec backups SITE) lists it.
+        M(fpt.sec.db_backup) returns it and C(sec backups SITE) lists it. Required but with O(phase=undo).
     type: str
-    required: true
+  phase:
+    description:
+      - V(all) restores and swaps; V(prepare) only restores into the fresh database (returned as
+        RV(restore_database)); V(swap) swaps the O(fresh) database prepared earlier in; V(undo) swaps the
+        newest replaced database back in; V(discard) drops the O(fresh) database when its swap will not come.
+    type: str
+    choices: [all, prepare, swap, undo, discard]
+    default: all
+  fresh:
+    description: With O(phase=swap) or O(phase=discard), the database O(phase=prepare) returned as RV(restore_database).
+    type: str
+  keep_replaced:
+    description:
+      - How many replaced databases of the site to keep after a successful swap, the one just replaced
+        included. V(0) drops it at once (no undo).
+    type: int
+    default: 1
+  operation_id:
+    description: The operation recorded in the replaced database's comment (what an undo lists).
+    type: str
   site:
     description:
       - The site's name (C(prod.teststudio.com)) or reverse name, to check that the backup is of this site.
@@ -64,7 +92,8 @@ options:
     default: false
   keep_old:
     description:
-      - Keep the replaced database as C(<db>_old_<UTC time>) instead of dropping it after the swap.
+      - Kept for playbooks written for earlier versions; V(true) keeps at least one replaced database, as
+        O(keep_replaced) does by default.
     type: bool
     default: false
   jobs:
@@ -115,12 +144,31 @@ EXAMPLES = r"""
     backup: 20240501T120000Z_8.0.0
   register: restore
 
-- name: Restore a backup taken on 8.1.0 into a site now on 8.0.0, keeping the replaced database
+- name: Restore a backup taken on 8.1.0 into a site now on 8.0.0, keeping two replaced databases
   fpt.sec.db_restore:
     site_dir: /var/rails/com_teststudio_prod
     backup: 20240601T120000Z_8.1.0
     force: true
-    keep_old: true
+    keep_replaced: 2
+
+- name: Prepare while the site serves...
+  fpt.sec.db_restore:
+    site_dir: "{{ sec_site.site_dir }}"
+    backup: 20240501T120000Z_8.0.0
+    phase: prepare
+  register: prepared
+
+- name: ...then swap it in, the site in maintenance for seconds
+  fpt.sec.db_restore:
+    site_dir: "{{ sec_site.site_dir }}"
+    backup: 20240501T120000Z_8.0.0
+    phase: swap
+    fresh: "{{ prepared.restore_database }}"
+
+- name: Put the replaced database back (undo)
+  fpt.sec.db_restore:
+    site_dir: "{{ sec_site.site_dir }}"
+    phase: undo
 """
 
 RETURN = r"""
@@ -140,24 +188,52 @@ database:
   type: str
   sample: teststudio_prod
 restore_database:
-  description: The fresh database the backup was restored into, which now carries the live name.
-  returned: when the checks passed
+  description:
+    - The fresh database the backup was restored into (after a swap it carries the live name); with
+      O(phase=undo), the replaced database put back.
+  returned: always
   type: str
   sample: teststudio_prod_restore_20240502093000
 old_database:
   description:
-    - The name the replaced database got at the swap (dropped unless O(keep_old)). Null when there was no
-      live database to replace.
+    - The name the replaced database got at the swap. Null when there was no live database to replace.
   returned: when the checks passed
   type: str
-  sample: teststudio_prod_old_20240502093000
+  sample: teststudio_prod_replaced_20240502093000
 swapped:
   description: Whether the restored database is now the live one.
   returned: always
   type: bool
   sample: true
+replaced_database:
+  description: The replaced database kept as the undo (null when O(keep_replaced=0) or nothing was replaced).
+  returned: always
+  type: str
+  sample: teststudio_prod_replaced_20240502093000
+pruned:
+  description: Older replaced databases dropped after the swap, beyond O(keep_replaced).
+  returned: always
+  type: list
+  elements: str
+  sample: []
+phase:
+  description: The phase run.
+  returned: always
+  type: str
+  sample: all
+dropped_leftovers:
+  description: Fresh databases of earlier restores that never reached their swap, dropped before this one.
+  returned: always
+  type: list
+  elements: str
+  sample: []
+undone:
+  description: With O(phase=undo), the replaced database put back, with what its comment recorded.
+  returned: when phase is undo and the checks passed
+  type: dict
+  sample: {name: teststudio_prod_replaced_20240502093000, replaced_at: "2024-05-02T09:30:00Z", release: 8.0.0}
 dropped_old:
-  description: Whether the replaced database was dropped.
+  description: Whether the replaced database was dropped (O(keep_replaced=0)).
   returned: always
   type: bool
   sample: true
@@ -210,13 +286,13 @@ commands:
 import os
 import time
 
-from ansible_collections.fpt.sec.plugins.module_utils import db_backups, site_releases
-from ansible_collections.fpt.sec.plugins.module_utils.interrupt import Interrupted, raise_on_signals
+from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.fpt.sec.plugins.module_utils import db_backups, db_replaced, site_releases
+from ansible_collections.fpt.sec.plugins.module_utils.interrupt import Interrupted, controller_gone, raise_on_signals
 from ansible_collections.fpt.sec.plugins.module_utils.postgres import (
     PgClient,
     PostgresError,
     default_jobs,
-    derived_name,
     find_binary,
 )
 from ansible_collections.fpt.sec.plugins.module_utils.site_model import (
@@ -278,24 +354,31 @@ def release_plan(backup_version: object, site_version: str | None, site_dir: str
 def main() -> None:
     module = site_module(
         argument_spec={
-            "backup": {"type": "str", "required": True},
+            "backup": {"type": "str"},
             "site": {"type": "str"},
+            "phase": {"type": "str", "default": "all", "choices": ["all", "prepare", "swap", "undo", "discard"]},
+            "fresh": {"type": "str"},
             "force": {"type": "bool", "default": False},
             "switch_release": {"type": "bool", "default": False},
+            "keep_replaced": {"type": "int", "default": 1},
             "keep_old": {"type": "bool", "default": False},
+            "operation_id": {"type": "str"},
             "jobs": {"type": "int"},
             "analyze": {"type": "bool", "default": True},
             "maintenance_db": {"type": "str", "default": "postgres"},
         },
+        required_if=[("phase", "all", ["backup"]), ("phase", "prepare", ["backup"]),
+                     ("phase", "swap", ["backup", "fresh"]), ("phase", "discard", ["fresh"])],
         supports_check_mode=True,
     )
     params = module.params
     clock = time.monotonic()
     site_dir = os.path.abspath(params["site_dir"])
     site_version = read_running_version(site_dir)[0] if looks_like_site_dir(site_dir) else None
-    result: dict = {"changed": False, "backup": params["backup"], "swapped": False, "dropped_old": False,
-                    "site_version": site_version, "forced": [], "commands": [], "database": None,
-                    "release_switched": None}
+    result: dict = {"changed": False, "backup": params["backup"], "phase": params["phase"], "swapped": False,
+                    "dropped_old": False, "site_version": site_version, "forced": [], "commands": [],
+                    "database": None, "release_switched": None, "replaced_database": None, "pruned": [],
+                    "restore_database": None, "dropped_leftovers": []}
     recorded_work(module, "db_restore", _summary)
 
     def fail(msg: str) -> None:
@@ -307,94 +390,88 @@ def main() -> None:
     jobs = params["jobs"] if params["jobs"] is not None else default_jobs()
     if jobs < 1:
         fail(f"jobs must be 1 or more, got {jobs}")
+    if params["keep_replaced"] < 0:
+        fail(f"keep_replaced must be 0 or more, got {params['keep_replaced']}")
+    keep = max(params["keep_replaced"], 1 if params["keep_old"] else 0)
 
-    # 1. The backup itself: its name, manifest and every checksum, before any connection.
+    client = site_database(module, site_dir, fail)
+    live = client.database
+    result["database"] = live
+    admin_db = params["maintenance_db"]
+    if params["phase"] == "discard":
+        with client:
+            _discard(module, client, params["fresh"], result, fail)
+        result.update(commands=client.commands, duration=round(time.monotonic() - clock, 3))
+        module.exit_json(**result)
+    if params["phase"] == "undo":
+        with client:
+            _undo(module, client, site_dir, site_version, keep, result, fail)
+        result.update(commands=client.commands, duration=round(time.monotonic() - clock, 3))
+        module.exit_json(**result)
+
+    # Swapping a prepared database in reads the manifest again, without its checksums: they were checked
+    # when it was prepared, minutes ago, under the same lock.
     try:
         path = db_backups.resolve_backup(site_dir, params["backup"])
         result["backup_path"] = path
         manifest = db_backups.read_manifest(path)
         result["backup_version"] = manifest.get("version")
-        checked = db_backups.verify_files(path, manifest)
+        if params["phase"] != "swap":
+            result["checked_files"] = db_backups.verify_files(path, manifest)
     except db_backups.BackupError as exc:
         if result.get("backup_path"):
             _record_damage(result["backup_path"], str(exc))
         fail(f"{exc}; nothing was changed")
-    result["checked_files"] = checked
 
-    client = site_database(module, site_dir, fail)
-    live = client.database
-    result["database"] = live
-
-    # 2. Is it this site's, and not from the future?
     reasons = refusals(manifest, params["site"], site_dir, live, site_version)
     if reasons and not params["force"]:
         fail(f"refusing to restore {params['backup']}: {'; '.join(reasons)} (force=true overrides); "
              "nothing was changed")
     result["forced"] = reasons
-    # 2b. The code must match the restored schema: another version goes in only with its release.
     why_not, switch_to = release_plan(manifest.get("version"), site_version, site_dir,
                                       params["switch_release"] or params["force"])
     if why_not:
         fail(f"refusing to restore {params['backup']}: {why_not}; nothing was changed")
     result["release_switched"] = {"from": site_version, "to": switch_to} if switch_to else None
 
-    # SIGTERM/SIGHUP while working raise Interrupted, so that the fresh database is dropped on the way out.
     raise_on_signals()
-
-    stamp = db_backups.utc_now().strftime("%Y%m%d%H%M%S")
-    fresh = derived_name(live, "_restore_" + stamp)
-    old = derived_name(live, "_old_" + stamp)
+    when = db_replaced.stamp()
+    fresh = params["fresh"] if params["phase"] == "swap" else db_replaced.fresh_name(live, when)
+    old = db_replaced.replaced_name(live, when)
     result.update(restore_database=fresh, old_database=old)
     dump_dir = os.path.join(path, db_backups.DUMP_DIR)
-    admin_db = params["maintenance_db"]
 
     with client:
-        # 3. The server: reachable, the role may do the swap, the names are free, the archive is readable.
-        try:
-            # Through the maintenance database: the live one may be the very thing that was lost.
-            major = client.server_version_num(admin_db) // 10000
-            archive_version = str((manifest.get("dump") or {}).get("pg_dump_version") or "0")
-            archive_major = int(archive_version.split(".", maxsplit=1)[0]) if archive_version[:1].isdigit() else 0
-            pg_restore = find_binary("pg_restore", min_major=max(major, archive_major))
-            # A lost live database (dropped by mistake) is the disaster a restore is for: restore it under its
-            # name. Otherwise the role must be able to swap it out.
-            live_exists = client.database_exists(live, maintenance_db=admin_db)
-            if live_exists:
-                problem = client.role_can_replace(live, maintenance_db=admin_db)
-            else:
-                problem = client.role_can_create(maintenance_db=admin_db)
-                result["old_database"] = old = None
-                module.warn(f"database {live} does not exist: the backup will be restored under that name")
-            if problem:
-                fail(f"cannot restore into {live}: {problem}; nothing was changed")
-            for name in (fresh, old):
-                if name and client.database_exists(name, maintenance_db=admin_db):
-                    fail(f"database {name} already exists: another restore is running or was left behind; "
-                         "nothing was changed")
-            listing = client.run([pg_restore, "--list", dump_dir], record=False)
-            if listing.rc != 0:
-                fail(f"backup {params['backup']}: pg_restore cannot read its table of contents: {listing.errors()}; "
-                     "nothing was changed")
-        except PostgresError as exc:
-            fail(f"database {live}: {exc}; nothing was changed")
-
-        restore_argv = [pg_restore, *client.connection_args(), f"--jobs={jobs}", "--no-owner",
-                        "--exit-on-error", "-d", client.dbname_arg(fresh), dump_dir]
+        live_exists = _check_database(client, live, fresh, old, params, dump_dir, result, fail, module)
+        if params["phase"] == "swap":
+            restore_argv = []
+        else:
+            restore_argv = [result.pop("_pg_restore"), *client.connection_args(), f"--jobs={jobs}", "--no-owner",
+                            "--exit-on-error", "-d", client.dbname_arg(fresh), dump_dir]
         if module.check_mode:
-            result.update(changed=True, commands=[restore_argv], duration=round(time.monotonic() - clock, 3))
+            result.update(changed=True, commands=[restore_argv] if restore_argv else [],
+                          duration=round(time.monotonic() - clock, 3))
             module.exit_json(**result)
 
-        # 4. Restore into the fresh database. Until the swap, the live database is not touched.
-        stage = "create"
+        stage = "swap" if params["phase"] == "swap" else "create"
         try:
-            client.create_database_like(fresh, live if live_exists else None, maintenance_db=admin_db)
-            stage = "restore"
-            restored = client.run(restore_argv)
-            if restored.rc != 0:
-                raise PostgresError(f"pg_restore failed (exit {restored.rc}): {restored.errors()}")
-            if params["analyze"]:
-                stage = "analyze"
-                client.execute(["ANALYZE"], database=fresh)
+            if params["phase"] != "swap":
+                result["dropped_leftovers"] = _drop_leftovers(client, live, admin_db, module)
+                client.create_database_like(fresh, live if live_exists else None, maintenance_db=admin_db)
+                stage = "restore"
+                restored = client.run(restore_argv)
+                if restored.rc != 0:
+                    raise PostgresError(f"pg_restore failed (exit {restored.rc}): {restored.errors()}")
+                if params["analyze"]:
+                    stage = "analyze"
+                    client.execute(["ANALYZE"], database=fresh)
+                if params["phase"] == "prepare":
+                    if controller_gone():
+                        raise Interrupted("the controller went away while the database was prepared: no task "
+                                          "will swap it in")
+                    result.update(changed=True, commands=client.commands,
+                                  duration=round(time.monotonic() - clock, 3))
+                    module.exit_json(msg=f"prepared {fresh} from {params['backup']}; {live} is untouched", **result)
             stage = "swap"
             if live_exists:
                 client.swap_databases(live, fresh, old, maintenance_db=admin_db)
@@ -402,7 +479,7 @@ def main() -> None:
                 client.rename_database(fresh, live, maintenance_db=admin_db)
         except (PostgresError, Interrupted, OSError) as exc:
             result["commands"] = client.commands
-            swapped = stage == "swap" and _swap_happened(client, fresh, old or live, admin_db)
+            swapped = stage == "swap" and _swap_happened(client, fresh, old if live_exists else live, admin_db)
             if not swapped:
                 if stage == "swap" and live_exists:
                     _allow_quietly(client, live, admin_db)
@@ -411,25 +488,17 @@ def main() -> None:
                      f"The live database {live} was not changed{cleanup}")
             result["swapped"] = True  # interrupted after the swap committed: report what is now true
             fail(f"interrupted just after the swap: {live} now holds the backup"
-                 + (f", the replaced database is {old} (kept)" if old else ""))
+                 + (f", the replaced database is {old} (kept)" if live_exists else ""))
 
         result.update(changed=True, swapped=True)
         if switch_to:
             _switch_release(site_dir, switch_to, params["backup"], fail)
-        # 5. The old database goes only now that the new one is live.
-        if old is None:
-            pass  # there was no live database to replace
-        elif params["keep_old"]:
-            try:
-                client.allow_connections(old, True, maintenance_db=admin_db)
-            except PostgresError as exc:
-                module.warn(f"the replaced database {old} was kept but still refuses connections: {exc}")
+        if not live_exists:
+            result["old_database"] = None
         else:
-            try:
-                client.drop_database(old, maintenance_db=admin_db)
-                result["dropped_old"] = True
-            except PostgresError as exc:
-                module.warn(f"the restore succeeded but the replaced database {old} could not be dropped: {exc}")
+            _keep_replaced(module, client, live, old, keep, admin_db, result,
+                           db_replaced.replaced_info(params["operation_id"], params["backup"], site_version,
+                                                     "restore"))
 
     result.update(commands=client.commands, duration=round(time.monotonic() - clock, 3))
     switched = result["release_switched"]
@@ -438,8 +507,131 @@ def main() -> None:
                                  if switched else ""), **result)
 
 
+def _check_database(client: PgClient, live: str, fresh: str, old: str, params: dict, dump_dir: str, result: dict,
+                    fail, module: AnsibleModule) -> bool:
+    """Whether the live database exists, after every check that needs the server; `_pg_restore` in result."""
+    admin_db = params["maintenance_db"]
+    try:
+        live_exists = client.database_exists(live, maintenance_db=admin_db)
+        problem = (client.role_can_replace(live, maintenance_db=admin_db) if live_exists
+                   else client.role_can_create(maintenance_db=admin_db))
+        if not live_exists:
+            module.warn(f"database {live} does not exist: the backup will be restored under that name")
+        if problem:
+            fail(f"cannot restore into {live}: {problem}; nothing was changed")
+        if params["phase"] == "swap":
+            if not client.database_exists(fresh, maintenance_db=admin_db):
+                fail(f"the prepared database {fresh} does not exist: prepare it again; nothing was changed")
+            return live_exists
+        if client.database_exists(old, maintenance_db=admin_db):
+            fail(f"database {old} already exists: another restore ran this second; nothing was changed")
+        major = client.server_version_num(admin_db) // 10000
+        manifest = db_backups.read_manifest(result["backup_path"])
+        archive_version = str((manifest.get("dump") or {}).get("pg_dump_version") or "0")
+        archive_major = int(archive_version.split(".", maxsplit=1)[0]) if archive_version[:1].isdigit() else 0
+        pg_restore = find_binary("pg_restore", min_major=max(major, archive_major))
+        listing = client.run([pg_restore, "--list", dump_dir], record=False)
+        if listing.rc != 0:
+            fail(f"backup {params['backup']}: pg_restore cannot read its table of contents: {listing.errors()}; "
+                 "nothing was changed")
+        result["_pg_restore"] = pg_restore
+    except (PostgresError, db_backups.BackupError) as exc:
+        fail(f"database {live}: {exc}; nothing was changed")
+    return live_exists
+
+
+def _drop_leftovers(client: PgClient, live: str, admin_db: str, module: AnsibleModule) -> list[str]:
+    """Fresh databases an earlier restore left (killed before its swap): this run holds the site lock, so no
+    other restore of the site is preparing one."""
+    dropped = []
+    for name in db_replaced.leftovers(client, live, admin_db):
+        client.drop_database(name, maintenance_db=admin_db)
+        module.warn(f"dropped {name}, left behind by an earlier restore that did not reach its swap")
+        dropped.append(name)
+    return dropped
+
+
+def _keep_replaced(module: AnsibleModule, client: PgClient, live: str, old: str, keep: int, admin_db: str,
+                   result: dict, info: dict) -> None:
+    """The replaced database is the undo: noted, kept (keep 0: dropped), older ones beyond `keep` dropped, all
+    only now that the swap succeeded."""
+    try:
+        if keep == 0:
+            client.drop_database(old, maintenance_db=admin_db)
+            result["dropped_old"] = True
+            return
+        db_replaced.note(client, old, info, admin_db)
+        result["replaced_database"] = old
+        result["pruned"] = db_replaced.prune(client, live, keep, admin_db, spare=old)
+    except PostgresError as exc:
+        module.warn(f"the swap succeeded but keeping {old} (and pruning older replaced databases) did not: {exc}")
+
+
+def _discard(module: AnsibleModule, client: PgClient, fresh: str, result: dict, fail) -> None:
+    """Drop a database prepared for a swap that will not come (the run failed between the two)."""
+    if fresh not in db_replaced.leftovers(client, client.database, module.params["maintenance_db"]):
+        if client.database_exists(fresh, maintenance_db=module.params["maintenance_db"]):
+            fail(f"{fresh} is not a database prepared for a restore of this site; nothing was changed")
+        return
+    result.update(restore_database=fresh, changed=True)
+    if not module.check_mode:
+        client.drop_database(fresh, maintenance_db=module.params["maintenance_db"])
+        result["dropped_leftovers"] = [fresh]
+
+
+def _undo(module: AnsibleModule, client: PgClient, site_dir: str, site_version: str | None, keep: int,
+          result: dict, fail) -> None:
+    """Swap the newest replaced database back in; the database it replaces is kept in its turn (an undo can
+    be undone). The release it ran on comes back with it."""
+    admin_db = module.params["maintenance_db"]
+    live = client.database
+    try:
+        found = db_replaced.listed(client, live, admin_db)
+        problem = client.role_can_replace(live, maintenance_db=admin_db)
+    except PostgresError as exc:
+        fail(f"database {live}: {exc}; nothing was changed")
+    if not found:
+        fail(f"{live} has no replaced database to put back (a restore or sync keeps one unless keep_replaced=0); "
+             "nothing was changed")
+    if problem:
+        fail(f"cannot undo into {live}: {problem}; nothing was changed")
+    back = found[0]
+    release = back.get("release")
+    switch_to = release if release and release != site_version else None
+    if switch_to and switch_to not in site_releases.staged_versions(site_dir):
+        fail(f"{back['name']} ran on release {switch_to}, which is no longer in "
+             f"{site_releases.releases_root(site_dir)}: stage it first; nothing was changed")
+    old = db_replaced.replaced_name(live, db_replaced.stamp())
+    result.update(restore_database=back["name"], old_database=old, undone=back,
+                  release_switched={"from": site_version, "to": switch_to} if switch_to else None)
+    if module.check_mode:
+        result["changed"] = True
+        return
+    raise_on_signals()
+    try:
+        client.allow_connections(back["name"], True, maintenance_db=admin_db)
+        client.swap_databases(live, back["name"], old, maintenance_db=admin_db)
+    except (PostgresError, Interrupted) as exc:
+        if not _swap_happened(client, back["name"], old, admin_db):
+            _allow_quietly(client, live, admin_db)
+            try:
+                client.allow_connections(back["name"], False, maintenance_db=admin_db)
+            except PostgresError:
+                pass
+            fail(f"undo failed: {exc}. The live database {live} was not changed")
+        result["swapped"] = True
+        fail(f"interrupted just after the swap: {live} holds {back['name']}'s data again")
+    result.update(changed=True, swapped=True)
+    if switch_to:
+        _switch_release(site_dir, switch_to, back["name"], fail)
+    _keep_replaced(module, client, live, old, keep, admin_db, result,
+                   db_replaced.replaced_info(module.params["operation_id"], None, site_version, "undo"))
+    module.exit_json(msg=f"put {back['name']} back as {live} (replaced at {back['replaced_at']})", **result)
+
+
 def _summary(result: dict) -> dict:
-    return {k: result.get(k) for k in ("backup", "database", "swapped", "release_switched")}
+    return {k: result.get(k) for k in ("backup", "phase", "database", "swapped", "release_switched",
+                                       "restore_database", "replaced_database")}
 
 
 def _record_damage(folder: str, problem: str) -> None:

@@ -15,6 +15,7 @@ description:
     lock, its persisted settings and whether a redeploy is pending, its backups (newest, count, total size),
     the free space where the site writes, and its database's size and estimated event count.
   - One module call per host reads every site, so a probe of a cluster costs one SSH round trip per host.
+  - The database part lists the replaced databases a restore or sync kept as its undo.
   - Read-only, takes no lock and is safe beside a running operation. Backups are listed from their
     manifests (their files are not re-read); the event count is the catalog's estimate
     (C(pg_class.reltuples)), not a C(count(*)).
@@ -81,7 +82,7 @@ sites:
       settings: {"persisted": {"max_upload_mb": 500}, "pending": false, "reason": "...", "changes": []}
       backups: {"count": 2, "total_bytes": 104857600, "newest": {"name": "2026-12-06T22-00-00Z_8.0.1"}}
       disk: [{"path": "/var/rails/com_teststudio_staging", "free_bytes": 1073741824, "total_bytes": 4294967296}]
-      database: {"name": "shotgun_staging", "size_bytes": 12582912, "events_estimate": 10000}
+      database: {"name": "shotgun_staging", "size_bytes": 12582912, "events_estimate": 10000, "replaced": []}
 """
 
 import html
@@ -90,7 +91,7 @@ import re
 import time
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.fpt.sec.plugins.module_utils import db_backups, site_fence, site_lock
+from ansible_collections.fpt.sec.plugins.module_utils import db_backups, db_replaced, site_fence, site_lock
 from ansible_collections.fpt.sec.plugins.module_utils.files import folder_size
 from ansible_collections.fpt.sec.plugins.module_utils.health_check import fetch, parse_json, problem
 from ansible_collections.fpt.sec.plugins.module_utils.postgres import PgClient, PostgresError
@@ -208,9 +209,10 @@ def database(site_dir: str) -> dict:
             "SELECT current_database(), pg_database_size(current_database()), "
             "(SELECT greatest(reltuples, 0)::bigint FROM pg_class WHERE relname = 'event_log_entries' "
             "AND relkind IN ('r', 'p') ORDER BY relnamespace = 'public'::regnamespace DESC LIMIT 1)")
+        replaced = db_replaced.listed(client, client.database, "postgres")
     name, size, events = (rows[0] + ["", "", ""])[:3] if rows else ("", "", "")
     return {"name": name or client.database, "size_bytes": int(size) if size else None,
-            "events_estimate": int(events) if events else None}
+            "events_estimate": int(events) if events else None, "replaced": replaced}
 
 
 def read_site(info: dict, with_database: bool, timeout: float, now: float) -> dict:

@@ -1,0 +1,143 @@
+"""Issue 25: a restore prepares its fresh database while a staging site serves and keeps maintenance to the
+swap; the database it replaces is kept and `--undo` puts it back exactly; production keeps maintenance for
+the whole restore unless --short-window; a killed `sec` in preparation leaves the site on its old data and no
+fresh database behind."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+
+from sec_wrapper import history
+from sec_wrapper.sandbox.watch import VhostWatch
+from tests.integration.conftest import kill_sec_when, process_alive, sec, site_by_name
+from tests.integration.test_backup_restore import change_rows, content, databases
+
+pytestmark = pytest.mark.integration
+STAGING = "staging.teststudio.com"
+PROD = "prod.teststudio.com"
+PREPARE = "Restore the backup into a fresh database while the site serves"
+IN_WINDOW = "Restore the backup into a fresh database and swap it in"
+
+
+def _wall(stamp: str) -> float:
+    return datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
+
+
+def task_span(op_id: str, task: str) -> tuple[float, float]:
+    """(start, end) of a task of a recorded run, wall-clock, from its job events."""
+    events = history.load_events(op_id)
+    start = next(_wall(e["created"]) for e in events
+                 if e["event"] == "playbook_on_task_start" and e["event_data"].get("task") == task)
+    end = max(_wall(e["created"]) for e in events
+              if e["event"] in ("runner_on_ok", "runner_on_failed") and e["event_data"].get("task") == task)
+    return start, end
+
+
+def codes_between(watch: VhostWatch, offset: float, span: tuple[float, float], margin: float = 0.2) -> list[int]:
+    """The statuses the vhost answered strictly inside `span` (wall clock); `offset` maps monotonic to wall."""
+    return [code for t, code, _v in watch.samples if span[0] + margin < t + offset < span[1] - margin]
+
+
+def last_operation(site: str) -> str:
+    return history.list_operations(site={site}, limit=1)[0]["id"]
+
+
+@pytest.fixture
+def staging_backup(sandbox: dict, cluster: str) -> str:
+    made = json.loads(sec("backup", STAGING, "--keep", "50", "--label", "window-test", "--json").stdout)
+    return made["name"]
+
+
+def test_a_staging_restore_prepares_while_serving_and_undo_brings_back_exactly_what_it_replaced(
+        sandbox: dict, staging_backup: str) -> None:
+    site = site_by_name(sandbox, STAGING)
+    change_rows(site)  # the live data now differs from the backup
+    replaced = content(site)
+    port = sandbox["state"]["apache"]["port"]
+    offset = time.time() - time.monotonic()
+    with VhostWatch(port, STAGING) as watch:
+        done = json.loads(sec("restore", STAGING, staging_backup, "--json").stdout)
+    op_id = done["operation"]
+    serving = codes_between(watch, offset, task_span(op_id, PREPARE))
+    assert len(serving) >= 3 and set(serving) == {200}, serving  # prepared while the site served
+    assert {code for code, _version in watch.runs()} >= {200, 503}
+    assert done["window_seconds"] is not None and done["replaced_database"].startswith(
+        done["database"] + "_replaced_")
+    assert content(site) != replaced and not [d for d in databases(site) if "_restore_" in d]
+
+    listed = json.loads(sec("backups", STAGING, "--json").stdout)
+    kept = [row for row in listed if row.get("kind") == "replaced"]
+    assert kept and kept[0]["name"] == done["replaced_database"] and kept[0]["operation"] == op_id
+
+    undone = json.loads(sec("restore", STAGING, "--undo", "--json").stdout)
+    assert undone["undone"]["name"] == done["replaced_database"]
+    assert content(site) == replaced, "undo brings back exactly the replaced data"
+    assert site_serving(sandbox, STAGING)
+    refused = sec("restore", STAGING, staging_backup, "--undo", check=False)
+    assert refused.returncode == 2 and "(not both)" in refused.stderr
+
+
+def site_serving(sandbox: dict, name: str) -> bool:
+    from tests.integration.conftest import http_get
+
+    return http_get(sandbox, name)[0] == 200
+
+
+def test_a_production_restore_keeps_maintenance_for_the_whole_restore(sandbox: dict, cluster: str) -> None:
+    site = site_by_name(sandbox, PROD)
+    made = json.loads(sec("backup", PROD, "--keep", "50", "--label", "window-test", "--json").stdout)
+    plan = sec("restore", PROD, made["name"], "--plan").stdout
+    assert "in maintenance  restore the backup into a fresh database" in plan
+    short = sec("restore", PROD, made["name"], "--short-window", "--plan").stdout
+    assert "serving         restore the backup into a fresh database" in short and "is lost" in short
+    refused = sec("restore", PROD, made["name"], "--short-window", check=False)
+    assert refused.returncode == 2 and "what users write while the restore is prepared is lost" in refused.stderr
+    before = content(site)
+    port = sandbox["state"]["apache"]["port"]
+    offset = time.time() - time.monotonic()
+    with VhostWatch(port, PROD) as watch:
+        done = json.loads(sec("restore", PROD, made["name"], "--yes", "--json").stdout)
+    during = codes_between(watch, offset, task_span(done["operation"], IN_WINDOW))
+    assert during and set(during) == {503}, during  # in maintenance while the restore itself ran
+    assert not [e for e in history.load_events(done["operation"])
+                if e["event"] == "runner_on_ok" and e["event_data"].get("task") == PREPARE]
+    assert content(site) == before  # the backup was of this very data
+    assert site_serving(sandbox, PROD)
+
+
+def test_a_killed_sec_in_preparation_leaves_the_old_data_serving_and_no_fresh_database(
+        sandbox: dict, staging_backup: str, tmp_path: Path) -> None:
+    site = site_by_name(sandbox, STAGING)
+    change_rows(site)
+    live = content(site)
+    log = (tmp_path / "restore.log").open("w")
+    process = subprocess.Popen(["sec", "restore", STAGING, staging_backup], stdout=log, stderr=subprocess.STDOUT,
+                               stdin=subprocess.DEVNULL, start_new_session=True)
+
+    def preparing() -> bool:  # the module has created the fresh database and restores into it
+        return any("_restore_" in d for d in databases(site))
+
+    kill_sec_when(process, preparing, 120, "the preparation", poll=0.02)
+    lock = Path(site["site_dir"], "tmp/sec-operation.lock")
+
+    def work_ended() -> bool:
+        record = json.loads(lock.read_text()) if lock.exists() else {}
+        pid = (record.get("work") or {}).get("pid")
+        return not pid or not process_alive(pid)
+
+    deadline = time.monotonic() + 120
+    while not work_ended():
+        assert time.monotonic() < deadline, "the work on the host never ended"
+        time.sleep(0.2)
+    assert content(site) == live, "the site serves its old data"
+    assert site_serving(sandbox, STAGING)
+    assert not [d for d in databases(site) if "_restore_" in d], "no fresh database behind"
+    # The next operation takes the dead run's lock over and goes on.
+    sec("restore", STAGING, staging_backup)
+    assert site_serving(sandbox, STAGING)
