@@ -6,6 +6,7 @@ fresh database behind."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import time
 from datetime import datetime
@@ -70,6 +71,9 @@ def test_a_staging_restore_prepares_while_serving_and_undo_brings_back_exactly_w
     assert done["window_seconds"] is not None and done["replaced_database"].startswith(
         done["database"] + "_replaced_")
     assert content(site) != replaced and not [d for d in databases(site) if "_restore_" in d]
+    (prepared,) = history.task_results(history.load_events(op_id), PREPARE).values()
+    room = prepared["room"]  # the DB server runs on the sandbox's App server: its data directory was checked
+    assert room["checked"] and room["free_bytes"] > room["needed_bytes"] > 0, room
 
     listed = json.loads(sec("backups", STAGING, "--json").stdout)
     kept = [row for row in listed if row.get("kind") == "replaced"]
@@ -141,3 +145,22 @@ def test_a_killed_sec_in_preparation_leaves_the_old_data_serving_and_no_fresh_da
     # The next operation takes the dead run's lock over and goes on.
     sec("restore", STAGING, staging_backup)
     assert site_serving(sandbox, STAGING)
+
+
+def test_a_backup_that_would_not_fit_is_refused_up_front_on_a_small_file_system(sandbox: dict, cluster: str) -> None:
+    """Room first: db_backup on a 2 MB tmpfs of its own cannot hold a dump of the staging database."""
+    site = site_by_name(sandbox, STAGING)
+    folder = Path(site["site_dir"], "db_backup")
+    before = history.all_ids()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(folder)], check=True)
+    try:
+        refused = sec("backup", STAGING, check=False)
+        assert refused.returncode != 0
+        said = refused.stderr
+        assert "db_backup has" in said and "free, this backup needs about" in said, said
+        assert "nothing was changed" in said and "keep fewer backups" in said, said
+        assert os.listdir(folder) == [], "nothing was written"
+        assert site_serving(sandbox, STAGING)
+    finally:
+        subprocess.run(["umount", str(folder)], check=True)
+    assert len(history.all_ids()) == len(before) + 1  # recorded as a failed operation: it reached the host

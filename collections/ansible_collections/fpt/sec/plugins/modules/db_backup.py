@@ -21,6 +21,9 @@ description:
     removes the temporary folder. A folder under the final name is always a complete, verified backup.
   - The dump and its verification run under C(nice -n 10) and C(ionice -c3), where available, so that the
     live site keeps the CPU and disk it needs.
+  - Room first, in check mode too. The dump is refused up front, naming both numbers, when C(db_backup)
+    has less free space than the backup should need. The estimate is the last backup's size plus a quarter,
+    else half the database's size, plus 64 MB.
   - After a successful backup, only the newest O(keep) ordinary backups and the newest O(keep_safety)
     safety backups are kept. The one just made is never removed. A safety backup is one whose label starts
     with C(before-) or C(pre-) (C(before-restore), C(pre-upgrade-9.1.0)). Taken before an operation
@@ -104,6 +107,11 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+room:
+  description: The free space checked before the dump, and what the backup was estimated to need.
+  returned: when the database could be reached
+  type: dict
+  sample: {path: /var/rails/com_teststudio_prod/db_backup, free_bytes: 52428800000, needed_bytes: 134217728}
 path:
   description: The backup's folder (in check mode, the folder it would write).
   returned: always
@@ -206,7 +214,7 @@ import os
 import threading
 import time
 
-from ansible_collections.fpt.sec.plugins.module_utils import db_backups
+from ansible_collections.fpt.sec.plugins.module_utils import db_backups, room
 from ansible_collections.fpt.sec.plugins.module_utils.durable import fsync_dir
 from ansible_collections.fpt.sec.plugins.module_utils.interrupt import Interrupted, raise_on_signals
 from ansible_collections.fpt.sec.plugins.module_utils.postgres import (
@@ -330,6 +338,20 @@ def main() -> None:
             "--file", os.path.join(partial, db_backups.DUMP_DIR), "-d", client.dbname_arg(client.database),
         ]
         result.update(name=name, path=path)
+
+        # Room first: refused up front, both numbers in the message, when db_backup cannot hold the dump.
+        try:
+            database_bytes = int(client.query("SELECT pg_database_size(current_database())")[0][0])
+        except (PostgresError, IndexError, ValueError):
+            database_bytes = None
+        last = next((b.get("size") for b in reversed(existing) if b.get("size")), None)
+        needed, why = room.backup_needs(last, database_bytes)
+        free = room.free_bytes(root)
+        result["room"] = {"path": root, "free_bytes": free, "needed_bytes": needed}
+        refused = room.refusal(root, free, needed, "this backup", why,
+                               "free space there, or keep fewer backups (keep, keep_safety)")
+        if refused:
+            module.fail_json(msg=refused, **result)
 
         if module.check_mode:
             planned = existing + [{"name": name, "started": db_backups.iso(started_at), "label": params["label"]}]

@@ -27,7 +27,7 @@ description:
     live database's encoding and locale, then runs C(ANALYZE) on it. Then it swaps it in, in one
     transaction. New connections to the live database are refused, its sessions ended, the live database
     renamed C(<db>_replaced_<UTC time>) and the fresh one given the live name.
-  - The replaced database is the undo: it is kept (with a comment saying when, by which operation and backup,
+  - The replaced database is the undo. It is kept (with a comment saying when, by which operation and backup,
     and on which release it ran), and O(phase=undo) swaps the newest one back in, in seconds, with its release.
     The newest O(keep_replaced) replaced databases of the site are kept; older ones are dropped only after a
     swap succeeded.
@@ -36,6 +36,8 @@ description:
     in, in the short window the caller keeps the site in maintenance for. O(phase=all) does both at once.
     A prepared database whose controller went away before the module ended is dropped (no task would swap
     it in); one left behind by a killed run is dropped by the next restore, which holds the site lock.
+  - Room first. Where the DB server runs on this host, the restore is refused up front, naming both
+    numbers, when its data directory cannot hold the fresh database beside the live one (which is then kept).
   - When the live database does not exist at all (lost), the backup is restored under its name, with a
     warning.
   - A failure before the swap (a pg_restore error, a full disk) drops the fresh database and leaves the
@@ -172,6 +174,13 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+room:
+  description:
+    - The free space checked on the DB server's data directory before the fresh database was made (where the
+      DB server runs on the App server; C(checked) false otherwise).
+  returned: when the checks reached the database
+  type: dict
+  sample: {checked: true, path: /var/lib/postgresql/16/main, free_bytes: 52428800000, needed_bytes: 134217728}
 backup:
   description: The backup restored.
   returned: always
@@ -287,13 +296,14 @@ import os
 import time
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.fpt.sec.plugins.module_utils import db_backups, db_replaced, site_releases
+from ansible_collections.fpt.sec.plugins.module_utils import db_backups, db_replaced, room, site_releases
 from ansible_collections.fpt.sec.plugins.module_utils.interrupt import Interrupted, controller_gone, raise_on_signals
 from ansible_collections.fpt.sec.plugins.module_utils.postgres import (
     PgClient,
     PostgresError,
     default_jobs,
     find_binary,
+    quote_literal,
 )
 from ansible_collections.fpt.sec.plugins.module_utils.site_model import (
     looks_like_site_dir,
@@ -302,6 +312,8 @@ from ansible_collections.fpt.sec.plugins.module_utils.site_model import (
 )
 from ansible_collections.fpt.sec.plugins.module_utils.site_module import recorded_work, site_database, site_module
 from ansible_collections.fpt.sec.plugins.module_utils.versions import Version
+
+LOCAL_HOSTS = ("localhost", "127.0.0.1", "::1")
 
 
 def _site_key(text: str | None) -> str | None:
@@ -525,6 +537,7 @@ def _check_database(client: PgClient, live: str, fresh: str, old: str, params: d
             return live_exists
         if client.database_exists(old, maintenance_db=admin_db):
             fail(f"database {old} already exists: another restore ran this second; nothing was changed")
+        _check_room(client, live if live_exists else None, admin_db, result, fail)
         major = client.server_version_num(admin_db) // 10000
         manifest = db_backups.read_manifest(result["backup_path"])
         archive_version = str((manifest.get("dump") or {}).get("pg_dump_version") or "0")
@@ -538,6 +551,25 @@ def _check_database(client: PgClient, live: str, fresh: str, old: str, params: d
     except (PostgresError, db_backups.BackupError) as exc:
         fail(f"database {live}: {exc}; nothing was changed")
     return live_exists
+
+
+def _check_room(client: PgClient, live: str | None, admin_db: str, result: dict, fail) -> None:
+    """Room first: the fresh database needs about the live one's size again on the DB server (the replaced
+    one is kept). Checked where the DB server runs on this host; elsewhere the result says it was not."""
+    data_dir = room.postgres_data_dir(client.port) if (client.host or "localhost") in LOCAL_HOSTS else None
+    if data_dir is None:
+        result["room"] = {"checked": False, "why": "the DB server is not on this host"}
+        return
+    size = int(client.query(f"SELECT pg_database_size({quote_literal(live)})", database=admin_db)[0][0]) if live \
+        else 0
+    needed = int(size * room.GROWTH) + room.MARGIN
+    free = room.free_bytes(data_dir)
+    result["room"] = {"checked": True, "path": data_dir, "free_bytes": free, "needed_bytes": needed}
+    refused = room.refusal(data_dir, free, needed, "this restore", f"a fresh database beside {live} "
+                           f"({room.human(size)}), which is kept as the undo",
+                           "free space there, or drop older replaced databases (keep_replaced 0 keeps none)")
+    if refused:
+        fail(refused)
 
 
 def _drop_leftovers(client: PgClient, live: str, admin_db: str, module: AnsibleModule) -> list[str]:

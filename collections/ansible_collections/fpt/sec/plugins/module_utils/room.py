@@ -1,0 +1,80 @@
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Room first: what an operation will write, against the free space where it writes, before it starts.
+
+A refusal gives both numbers and the fix in one line (``/var/rails/x/db_backup has 1.2 GB free, this backup
+needs about 3.4 GB ...``; sec names the host), and changes nothing. The estimates err on the generous side: running out
+half-way costs more than a refusal a user can answer by freeing space.
+
+Pure standard library, Python 3.8 compatible syntax: this file ships to managed hosts.
+"""
+
+from __future__ import annotations
+
+import os
+
+# A compressed directory dump of a site's database is well under half its size; a first backup (no earlier
+# one to go by) is estimated at that half. Later ones at the last one's size plus a quarter (data grows).
+FIRST_DUMP_RATIO = 0.5
+GROWTH = 1.25
+MARGIN = 64 * 1024 * 1024
+
+
+def free_bytes(path: str) -> int:
+    """Bytes free for an unprivileged writer on the file system holding ``path`` (or its nearest parent)."""
+    probe = os.path.abspath(path)
+    while not os.path.exists(probe) and os.path.dirname(probe) != probe:
+        probe = os.path.dirname(probe)
+    stat = os.statvfs(probe)
+    return stat.f_bavail * stat.f_frsize
+
+
+def human(count: float) -> str:
+    for unit in ("B", "KB", "MB", "GB", "TB"):
+        if count < 1024 or unit == "TB":
+            return f"{count:.0f} {unit}" if unit == "B" else f"{count:.1f} {unit}"
+        count /= 1024
+    return f"{count:.1f} TB"
+
+
+def backup_needs(last_dump_bytes: int | None, database_bytes: int | None) -> tuple[int, str]:
+    """(bytes, why) a new backup of the site needs in its db_backup folder."""
+    if last_dump_bytes:
+        return int(last_dump_bytes * GROWTH) + MARGIN, f"the last backup took {human(last_dump_bytes)}"
+    if database_bytes:
+        return int(database_bytes * FIRST_DUMP_RATIO) + MARGIN, f"the database is {human(database_bytes)}"
+    return MARGIN, "no earlier backup nor database size to go by"
+
+
+def refusal(path: str, free: int, needed: int, what: str, why: str, fix: str) -> str | None:
+    """The one-line refusal when ``free`` is short of ``needed``, else None."""
+    if free >= needed:
+        return None
+    return f"{path} has {human(free)} free, {what} needs about {human(needed)} ({why}): {fix}; nothing was changed"
+
+
+def postgres_data_dir(port: int | None) -> str | None:
+    """The data directory of the PostgreSQL server of this host listening on ``port`` (default 5432), from its
+    running postmaster (``-D DIR`` on its command line, confirmed by DIR/postmaster.pid); None when the
+    database runs on another host or cannot be told."""
+    wanted = str(port or 5432)
+    try:
+        pids = [p for p in os.listdir("/proc") if p.isdigit()]
+    except OSError:
+        return None
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as handle:
+                argv = [a.decode("utf-8", "replace") for a in handle.read().split(b"\0") if a]
+        except OSError:
+            continue
+        if not argv or not os.path.basename(argv[0]).startswith("postgres") or "-D" not in argv[:-1]:
+            continue
+        data_dir = argv[argv.index("-D") + 1]
+        try:
+            with open(os.path.join(data_dir, "postmaster.pid"), encoding="utf-8") as handle:
+                lines = handle.read().splitlines()
+        except OSError:
+            continue
+        if len(lines) > 3 and lines[3].strip() == wanted:
+            return data_dir
+    return None
