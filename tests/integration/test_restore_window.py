@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import time
+from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 
@@ -47,6 +49,25 @@ def codes_between(watch: VhostWatch, offset: float, span: tuple[float, float], m
 
 def last_operation(site: str) -> str:
     return history.list_operations(site={site}, limit=1)[0]["id"]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def sites_put_back(sandbox: dict, cluster: str) -> Iterator[None]:
+    """The shared sandbox as found: both sites' data (restored from a backup made here if a test left it
+    changed) and their backup folders' entries."""
+    found = {}
+    for name in (STAGING, PROD):
+        site = site_by_name(sandbox, name)
+        folder = Path(site["site_dir"], "db_backup")
+        made = json.loads(sec("backup", name, "--keep", "0", "--label", "window-baseline", "--json").stdout)
+        found[name] = (site, folder, set(os.listdir(folder)) - {made["name"]}, content(site), made["name"])
+    yield
+    for name, (site, folder, entries, data, baseline) in found.items():
+        if content(site) != data:
+            sec("restore", name, baseline, "--yes")
+        for entry in set(os.listdir(folder)) - entries:
+            shutil.rmtree(folder / entry, ignore_errors=True)
+        assert content(site) == data and site_serving(sandbox, name)
 
 
 @pytest.fixture

@@ -20,6 +20,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 import psycopg
@@ -686,8 +687,9 @@ def test_a_head_lost_right_after_its_switch_is_fenced_until_repaired(split: Spli
 
 
 def test_a_restore_stops_when_a_head_drops_out_before_the_swap(split: Split) -> None:
-    """Issue 22 #4: app2 killed during a --switch-release restore's safety backup; the database was swapped
-    and app1/api1 switched while app2 served the old code on the new schema. Now nothing is swapped."""
+    """Issue 22 #4: app2 killed during a --switch-release restore's safety backup (asked for with --safety-backup
+    since issue 25); the database was swapped and app1/api1 switched while app2 served the old code on the new
+    schema. Now nothing is swapped."""
     app1 = split.site_dir(STAGING, "app1")
     start = _heads_agree_with_the_database(split, STAGING)
     made = json.loads(ssec(split, "backup", STAGING, "--label", "drop-out", "--keep", "0", "--json").stdout)
@@ -702,8 +704,8 @@ def test_a_restore_stops_when_a_head_drops_out_before_the_swap(split: Split) -> 
 
     with HeadWatch(split, STAGING, "app2") as watch:
         try:
-            run = _run_until(split, ["restore", STAGING, made["name"], "--switch-release", "--yes"],
-                             safety_backup_running, lambda: split.box.stop_host_sshd("app2"))
+            run = _run_until(split, ["restore", STAGING, made["name"], "--switch-release", "--safety-backup",
+                                     "--yes"], safety_backup_running, lambda: split.box.stop_host_sshd("app2"))
             assert run.returncode != 0, run.stdout
             assert "stopped before the swap" in run.stderr and "app2 (127.0.0.12)" in run.stderr, run.stderr
             assert split.db(STAGING).execute("SELECT max(version) FROM schema_migrations").fetchone()[0] == schema
@@ -839,3 +841,66 @@ def test_bad_input_is_one_line_and_no_operation_on_the_split_cluster(split: Spli
         lines = refused.stderr.strip().splitlines()
         assert refused.returncode != 0 and len(lines) == 1 and fix in lines[0], (args, refused.stderr)
     assert len(json.loads(ssec(split, "ops", "list", "--json").stdout)) == before
+
+
+class TimedWatch:
+    """GET /status on each web head's own vhost every 50 ms in threads: (monotonic time, status) per head."""
+
+    def __init__(self, world: Split, name: str) -> None:
+        self.world, self.name = world, name
+        self.samples: dict[str, list[tuple[float, int]]] = {h: [] for h in HEADS}
+        self._stop = threading.Event()
+        self._threads = [threading.Thread(target=self._run, args=(h,), daemon=True) for h in HEADS]
+
+    def _run(self, host: str) -> None:
+        while not self._stop.is_set():
+            try:
+                code = self.world.get(self.name, host)[0]
+            except OSError:
+                code = 0
+            self.samples[host].append((time.monotonic(), code))
+            time.sleep(0.05)
+
+    def __enter__(self) -> TimedWatch:
+        for thread in self._threads:
+            thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        time.sleep(0.3)
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(10)
+
+
+def _task_times(world: Split, op_id: str, task: str) -> list[float]:
+    """Wall-clock times of a recorded run's events for `task` (its start and its hosts' results)."""
+    found = []
+    for path in (world.home / "operations" / op_id / "job_events").glob("*.json"):
+        event = json.loads(path.read_text())
+        if (event.get("event_data") or {}).get("task") == task:
+            found.append(datetime.fromisoformat(event["created"].replace("Z", "+00:00")).timestamp())
+    return sorted(found)
+
+
+def test_a_staging_restore_keeps_every_head_serving_while_it_prepares(split: Split) -> None:
+    """Issue 25 on the split cluster: the fresh database is restored on db1 while app1, app2 and api1 serve;
+    the three go into maintenance only for the swap; the undo brings the replaced data back on all three."""
+    made = json.loads(ssec(split, "backup", STAGING, "--label", "split-window", "--keep", "0", "--json").stdout)
+    with split.db(STAGING) as conn:
+        conn.execute("INSERT INTO projects (name) VALUES ('written after the backup')")
+    offset = time.time() - time.monotonic()
+    with TimedWatch(split, STAGING) as watch:
+        done = json.loads(ssec(split, "restore", STAGING, made["name"], "--json").stdout)
+    prepare = _task_times(split, done["operation"], "Restore the backup into a fresh database while the site serves")
+    assert len(prepare) >= 2, "the prepare task started and ended"
+    for host, samples in watch.samples.items():
+        during = [code for t, code in samples if prepare[0] + 0.2 < t + offset < prepare[-1] - 0.2]
+        assert set(during) <= {200}, (host, during)
+        assert 503 in {code for _t, code in samples}, host  # it did go into maintenance, for the swap
+    with split.db(STAGING) as conn:
+        assert conn.execute("SELECT count(*) FROM projects WHERE name = 'written after the backup'").fetchone()[0] == 0
+    ssec(split, "restore", STAGING, "--undo")
+    with split.db(STAGING) as conn:
+        assert conn.execute("SELECT count(*) FROM projects WHERE name = 'written after the backup'").fetchone()[0] == 1
+    assert [split.get(STAGING, h)[0] for h in HEADS] == [200, 200, 200]

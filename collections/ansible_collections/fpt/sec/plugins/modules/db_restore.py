@@ -593,6 +593,8 @@ def _keep_replaced(module: AnsibleModule, client: PgClient, live: str, old: str,
             result["dropped_old"] = True
             return
         db_replaced.note(client, old, info, admin_db)
+        # The swap closed it to connections; kept, it may be read (what was written there, before an undo).
+        client.allow_connections(old, True, maintenance_db=admin_db)
         result["replaced_database"] = old
         result["pruned"] = db_replaced.prune(client, live, keep, admin_db, spare=old)
     except PostgresError as exc:
