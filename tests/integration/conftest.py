@@ -183,8 +183,11 @@ def console(sec_home: Path) -> Iterator[Console]:
     token = sec("user", "token", "alice").stdout.strip()
     log = sec_home / "console.log"
     with open(log, "wb") as out:
-        server = subprocess.Popen(["sec", "serve", "--port", "0"], stdout=out, stderr=subprocess.STDOUT,
-                                  stdin=subprocess.DEVNULL, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+        # --refresh 0: the sites' state is read when a page finds none or an older one (and after each console
+        # operation), not every minute: the suite shares two cores with everything the sandbox runs.
+        server = subprocess.Popen(["sec", "serve", "--port", "0", "--refresh", "0"], stdout=out,
+                                  stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                  env={**os.environ, "PYTHONUNBUFFERED": "1"})
     try:
         deadline = time.monotonic() + 30
         while not (match := re.search(r"sec console: (http://\S+)", log.read_text())):
