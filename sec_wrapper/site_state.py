@@ -18,6 +18,7 @@ from typing import Any
 from ansible_collections.fpt.sec.plugins.module_utils.utc import epoch_of_iso, iso_utc
 
 from sec_wrapper import history, runner, store
+from sec_wrapper.host_probe import web_heads
 from sec_wrapper.inventory import cluster_inventory, endpoints
 from sec_wrapper.paths import sec_home
 
@@ -102,8 +103,6 @@ def _first(values: list[Any]) -> Any:
 
 def _join(cluster: store.Cluster, site: store.Site, answers: dict[str, dict[str, Any]],
           host_errors: dict[str, str | None], read_at: str) -> dict[str, Any]:
-    from sec_wrapper.host_probe import web_heads  # a cycle otherwise: host_probe → store → …
-
     heads, read, app_read = [], [], []
     for name in web_heads(cluster, site):
         mine = ((answers.get(name) or {}).get("sites") or {}).get(site.reverse_name)
