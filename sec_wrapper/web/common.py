@@ -46,12 +46,23 @@ def filtered_operations(request: Request) -> list[dict[str, Any]]:
                               limit=int(limit) if limit and limit.isdigit() and int(limit) > 0 else None)
 
 
-def _older_than_last_operation(state: dict[str, Any], site: store.Site) -> bool:
-    """Whether an operation on the site ended after its state was read (the page would show the past)."""
-    last = history.list_operations(site={site.name, site.reverse_name}, limit=1)
-    ended = epoch_of_iso(last[0].get("ended") or "") if last else None
+def _last_ended(sites: list[store.Site]) -> dict[str, float]:
+    """{site name: when its newest operation ended}, from one read of the history for all of them."""
+    names = {n for site in sites for n in (site.name, site.reverse_name)}
+    found: dict[str, float] = {}
+    for record in history.list_operations(site=names):  # newest first: the first of each site counts
+        site = next((s for s in sites if record.get("site") in (s.name, s.reverse_name)), None)
+        if site is not None and site.name not in found:
+            found[site.name] = epoch_of_iso(record.get("ended") or "") or 0.0
+            if len(found) == len(sites):
+                break
+    return found
+
+
+def _older_than(state: dict[str, Any], ended: float | None) -> bool:
+    """Whether the site's last operation ended after its state was read (the page would show the past)."""
     read = epoch_of_iso(state.get("read_at") or "")
-    return ended is not None and (read is None or ended > read)
+    return bool(ended) and (read is None or ended > read)
 
 
 async def cached_state(request: Request, cluster: store.Cluster, site: store.Site | None = None,
@@ -63,9 +74,11 @@ async def cached_state(request: Request, cluster: store.Cluster, site: store.Sit
     data = site_state.cached(cluster.name)
     sites = dict((data or {}).get("sites") or {})
     outdated = data is None
-    for each in [site] if site else cluster.sites:
+    shown = [site] if site else cluster.sites
+    ended = _last_ended(shown)
+    for each in shown:
         state = sites.get(each.reverse_name)
-        if state is None or _older_than_last_operation(state, each):
+        if state is None or _older_than(state, ended.get(each.name)):
             outdated = True
             if state is not None:
                 sites[each.reverse_name] = {**state, "outdated": True}
