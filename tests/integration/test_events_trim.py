@@ -13,6 +13,7 @@ import gzip
 import json
 import os
 import random
+import shutil
 import signal
 import subprocess
 import sys
@@ -251,6 +252,25 @@ def test_check_mode_deletes_nothing(staging: Staging, tmp_path: Path) -> None:
     assert result["rows_deleted"] == result["rows_archived"] == 0
     assert result["csv_path"] == str(staging.archive("preview"))
     assert archives(staging.site) == []
+    assert staging.table() == split_records(staging.original)
+
+
+def test_an_archive_that_would_not_fit_is_refused_before_a_row_goes(staging: Staging, tmp_path: Path) -> None:
+    """Room first (issue 25): the same site's database, seen from a site dir on a 1 MB tmpfs of its own."""
+    small = tmp_path / "small-site"
+    small.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(small)], check=True)
+    try:
+        shutil.copytree(Path(staging.site["site_dir"], "shared", "config"), small / "shared" / "config")
+        for check in (True, False):  # check mode predicts the refusal the real run makes
+            result = run_module(tmp_path, staging.args(site_dir=str(small), operation_id="room"), check=check)
+            assert result.get("failed") and "\n" not in result["msg"], result
+            assert result["msg"].startswith(f"{small} has ") and "this trim's archive needs about" in result["msg"]
+            assert "nothing was changed" in result["msg"] and "an earlier --before" in result["msg"]
+            assert result["rows_to_trim"] == len(staging.expected_gone()) and result["rows_deleted"] == 0
+        assert sorted(p.name for p in small.iterdir()) == ["shared"], "no archive was started"
+    finally:
+        subprocess.run(["umount", str(small)], check=True)
     assert staging.table() == split_records(staging.original)
 
 

@@ -196,9 +196,13 @@ def kill_in_window(world: World, site: str, target: str, extra: tuple[str, ...] 
         while count("SELECT count(*) FROM pg_stat_activity WHERE application_name = 'sec db_migrate'"):
             assert time.monotonic() < deadline, "the killed upgrade's migration kept running"
             time.sleep(0.1)
-        # And it recorded there how it ended, for the history of a run whose controller was killed.
-        outcome = json.loads((world.site_dir(site) / f"tmp/sec-outcomes/{lock['operation_id']}.json").read_text())
-        step = outcome["steps"][-1]
+        # And it recorded there how it ended, for the history of a run whose controller was killed. The module
+        # writes that record as it exits, a moment after its database session closed: wait for it.
+        outcome_file = world.site_dir(site) / f"tmp/sec-outcomes/{lock['operation_id']}.json"
+        deadline = time.monotonic() + 15
+        while (step := json.loads(outcome_file.read_text())["steps"][-1])["state"] == "running":
+            assert time.monotonic() < deadline, "the killed upgrade's migration never recorded how it ended"
+            time.sleep(0.1)
         assert (step["module"], step["state"]) == ("db_migrate", "failed") and "controller" in step["msg"], step
     finally:
         if process.poll() is None:

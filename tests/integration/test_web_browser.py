@@ -225,10 +225,13 @@ def test_the_console_in_a_real_browser(sandbox: dict, console: Console, sec_home
     for path in (f"/sites/{PROD}/backups", f"/sites/{STAGING}/settings", f"/sites/{PROD}"):
         page.open(path)
         page.wait(lambda: not page.all("#reading-again") and not page.all(".loading"), 30, f"{path} from the cache")
+        # Served from the cache: a second view reads no host (the cache is not rewritten) and shows no
+        # loading sign. How fast that is belongs to bench/, not to a timed test.
+        cache = sec_home / "state" / "sandbox.json"
+        cached_before = (cache.stat().st_mtime_ns, cache.read_bytes())
         page.open(path)
-        served_in = browser.execute_script(
-            "const t = performance.getEntriesByType('navigation')[0]; return t.responseEnd - t.requestStart")
-        assert served_in < 300, f"{path} took {served_in:.0f} ms"
+        assert not page.all(".loading") and not page.all("#reading-again"), f"{path} read the hosts again"
+        assert (cache.stat().st_mtime_ns, cache.read_bytes()) == cached_before, f"{path} read the hosts again"
     assert len(history.list_operations()) == rows_before, "reading a page is not an operation"
     page.open(f"/sites/{PROD}/backups")
     assert page.all("#backups tbody tr") and "no backup" not in page.find("#backups").text

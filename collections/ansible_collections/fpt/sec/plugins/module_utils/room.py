@@ -45,6 +45,19 @@ def backup_needs(last_dump_bytes: int | None, database_bytes: int | None) -> tup
     return MARGIN, "no earlier backup nor database size to go by"
 
 
+# gzip level 1 CSV of event rows, against their heap size: about a third in practice; half errs generous.
+TRIM_CSV_RATIO = 0.5
+# When the table was never analysed (no row estimate), a generous size for one event's heap tuple.
+EVENT_ROW_BYTES = 400
+
+
+def trim_needs(rows: int, heap_bytes: int | None, heap_rows: float | None) -> tuple[int, str]:
+    """(bytes, why) the archive of a trim of ``rows`` events needs, from the table's heap size per row."""
+    per_row = heap_bytes / heap_rows if heap_bytes and heap_rows and heap_rows > 0 else EVENT_ROW_BYTES
+    return (int(rows * per_row * TRIM_CSV_RATIO) + MARGIN,
+            f"{rows} events of about {human(per_row)} each in the table, compressed")
+
+
 def refusal(path: str, free: int, needed: int, what: str, why: str, fix: str) -> str | None:
     """The one-line refusal when ``free`` is short of ``needed``, else None."""
     if free >= needed:

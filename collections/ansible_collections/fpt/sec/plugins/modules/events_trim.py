@@ -22,6 +22,9 @@ description:
     C(events_trim_*.csv.gz) file in the site dir is checked against the database. A part whose
     transaction never committed is cut off (its events are still in the database and go again), and so
     is a part that was only half written.
+  - Room first. Once it knows how many events go, and before the first batch, the module estimates the
+    archive's size from the table's heap size per row and refuses, with both numbers and the fix, when the
+    site dir's file system has less free space. Check mode makes the same refusal.
   - Check mode reports how many events would go and the file's path, and changes nothing.
   - The database and its credentials come from C(<site_dir>/shared/config/database.yml). The password
     reaches C(psql) only through a temporary 0600 passfile, never an argument.
@@ -137,6 +140,11 @@ csv_size:
   returned: always
   type: int
   sample: 10485760
+room:
+  description: The free space check made before the first batch (when there were events to trim).
+  returned: when events were to be trimmed
+  type: dict
+  sample: {"path": "/var/rails/com_teststudio_prod", "free_bytes": 52613349376, "needed_bytes": 71303168}
 rows_to_trim:
   description: How many events were older than the date when the run started (in check mode, how many
     would go).
@@ -221,7 +229,7 @@ import zlib
 from collections.abc import Callable
 from subprocess import PIPE, Popen
 
-from ansible_collections.fpt.sec.plugins.module_utils import site_work
+from ansible_collections.fpt.sec.plugins.module_utils import room, site_work
 from ansible_collections.fpt.sec.plugins.module_utils.durable import fsync_dir
 from ansible_collections.fpt.sec.plugins.module_utils.postgres import PgClient, PostgresError, find_binary
 from ansible_collections.fpt.sec.plugins.module_utils.site_model import DatabaseConfigError
@@ -728,6 +736,20 @@ class Trim:
         self.result["changed"] = bool(self.result["rows_deleted"] or self.result["repaired"])
         return self.result
 
+    def _room_first(self, session: PsqlSession, count: int) -> None:
+        """Refuses (in check mode too: that is what the run would do) when the site dir cannot hold the
+        archive, before a row is deleted."""
+        heap_bytes, heap_rows = session.query(
+            f"SELECT pg_relation_size('{TABLE}'::regclass), reltuples FROM pg_class"
+            f" WHERE oid = '{TABLE}'::regclass")[0]
+        needed, why = room.trim_needs(count, int(heap_bytes), float(heap_rows))
+        free = room.free_bytes(self.site_dir)
+        self.result["room"] = {"path": self.site_dir, "free_bytes": free, "needed_bytes": needed}
+        refused = room.refusal(self.site_dir, free, needed, "this trim's archive", why,
+                               "free space there or trim fewer days at a time (an earlier --before)")
+        if refused:
+            raise TrimError(refused)
+
     def _trim(self, session: PsqlSession, client: PgClient, path: str, before: datetime.date) -> None:
         params = self.params
         for existing in archive_files(self.site_dir):
@@ -747,6 +769,8 @@ class Trim:
             f" WHERE created_at < '{cutoff}'")[0]
         session.query(f"SET statement_timeout = {int(params['statement_timeout_ms'])}")
         self.result["rows_to_trim"] = int(count)
+        if int(count):
+            self._room_first(session, int(count))
         if self.check_mode or int(count) == 0:
             if self.check_mode:
                 self.result["msg"] = (f"{count} events before {before.isoformat()} would be archived to {path}"
