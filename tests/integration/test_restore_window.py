@@ -9,6 +9,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from datetime import datetime
@@ -18,7 +19,7 @@ import pytest
 
 from sec_wrapper import history
 from sec_wrapper.sandbox.watch import VhostWatch
-from tests.integration.conftest import kill_sec_when, process_alive, sec, site_by_name
+from tests.integration.conftest import ROOT, kill_sec_when, process_alive, sec, site_by_name
 from tests.integration.test_backup_restore import change_rows, content, databases
 
 pytestmark = pytest.mark.integration
@@ -185,3 +186,38 @@ def test_a_backup_that_would_not_fit_is_refused_up_front_on_a_small_file_system(
     finally:
         subprocess.run(["umount", str(folder)], check=True)
     assert len(history.all_ids()) == len(before) + 1  # recorded as a failed operation: it reached the host
+
+
+def run_room(tmp_path: Path, args: dict, check: bool = False) -> dict:
+    """fpt.sec.room run here as Ansible runs a module on a host."""
+    module = ROOT / "collections/ansible_collections/fpt/sec/plugins/modules/room.py"
+    args_file = tmp_path / "room-args.json"
+    args_file.write_text(json.dumps({"ANSIBLE_MODULE_ARGS": {**args, "_ansible_check_mode": check}}))
+    done = subprocess.run([sys.executable, str(module), str(args_file)], capture_output=True, text=True,
+                          env={**os.environ, "PYTHONPATH": str(ROOT / "collections")}, timeout=60)
+    return json.loads(done.stdout)
+
+
+def test_the_room_check_a_db_server_of_its_own_runs_measures_and_refuses_in_one_line(
+        sandbox: dict, tmp_path: Path) -> None:
+    """fpt.sec.room, which restore and sync-db run on a DB server that is not the App server: it finds the
+    PostgreSQL data directory from the postmaster listening on the port, and refuses with both numbers."""
+    postgres = json.loads((Path(sandbox["dir"]) / "state.json").read_text())["postgres"]
+    found = run_room(tmp_path, {"postgres_port": postgres["port"], "needed_bytes": 1})
+    assert found["checked"] and not found.get("failed"), found
+    assert Path(found["path"]).resolve() == Path(postgres["data"]).resolve(), (found, postgres["data"])
+    small = tmp_path / "small"
+    small.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(small)], check=True)
+    try:
+        for check in (True, False):
+            refused = run_room(tmp_path, {"path": str(small), "needed_bytes": 64 * 1024 * 1024, "what": "this restore",
+                                          "why": "a fresh database", "fix": "free space there"}, check=check)
+            assert refused.get("failed") and "\n" not in refused["msg"], refused
+            assert refused["msg"] == (f"{small} has 1.0 MB free, this restore needs about 64.0 MB (a fresh database):"
+                                      " free space there; nothing was changed"), refused["msg"]
+        assert os.listdir(small) == []
+    finally:
+        subprocess.run(["umount", str(small)], check=True)
+    unknown = run_room(tmp_path, {"postgres_port": 1, "needed_bytes": 1})
+    assert unknown["checked"] is False and not unknown.get("failed") and unknown["warnings"], unknown

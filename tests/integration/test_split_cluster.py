@@ -27,6 +27,7 @@ import psycopg
 import pytest
 import yaml
 
+from sec_wrapper import history
 from sec_wrapper.sandbox import Sandbox
 from sec_wrapper.sandbox.processes import alive
 from sec_wrapper.sandbox.releases import build_release, migrations_for
@@ -326,6 +327,16 @@ def test_backup_and_restore_run_on_app1_against_db1(split: Split) -> None:
     ssec(split, "restore", PROD, name, "--yes")
     with split.db(PROD) as conn:
         assert conn.execute("SELECT count(*) FROM projects WHERE name = 'after the backup'").fetchone()[0] == 0
+    # Room first on the DB server of its own: measured there (db_restore on app1 cannot see db1's disk).
+    events = history.load_events(history.list_operations(site={PROD}, limit=1)[0]["id"])
+    room = [e["event_data"] for e in events if e["event"] == "runner_on_ok"
+            and e["event_data"].get("task") == "Check the DB server's free space for the fresh database"]
+    assert len(room) == 1, room
+    assert room[0]["res"].get("_ansible_delegated_vars", {}).get("ansible_host") == split.summary["hosts"]["db1"][
+        "address"], room
+    assert room[0]["res"]["checked"] and room[0]["res"]["free_bytes"] > room[0]["res"]["needed_bytes"] > 0, room
+    db1_data = Path(split.summary["postgres"]["data"]).resolve()
+    assert Path(room[0]["res"]["path"]).resolve() == db1_data, room
     assert [split.get(PROD, h)[0] for h in HEADS] == [200, 200, 200]
 
 

@@ -176,8 +176,10 @@ EXAMPLES = r"""
 RETURN = r"""
 room:
   description:
-    - The free space checked on the DB server's data directory before the fresh database was made (where the
-      DB server runs on the App server; C(checked) false otherwise).
+    - The free space checked on the DB server's data directory before the fresh database was made, where the
+      DB server runs on the App server.
+    - Otherwise C(checked) is false and the dict carries C(needed_bytes), C(port), C(why) and C(fix), which a
+      playbook passes to M(fpt.sec.room) run on the DB server itself.
   returned: when the checks reached the database
   type: dict
   sample: {checked: true, path: /var/lib/postgresql/16/main, free_bytes: 52428800000, needed_bytes: 134217728}
@@ -556,18 +558,21 @@ def _check_database(client: PgClient, live: str, fresh: str, old: str, params: d
 def _check_room(client: PgClient, live: str | None, admin_db: str, result: dict, fail) -> None:
     """Room first: the fresh database needs about the live one's size again on the DB server (the replaced
     one is kept). Checked where the DB server runs on this host; elsewhere the result says it was not."""
-    data_dir = room.postgres_data_dir(client.port) if (client.host or "localhost") in LOCAL_HOSTS else None
-    if data_dir is None:
-        result["room"] = {"checked": False, "why": "the DB server is not on this host"}
-        return
     size = int(client.query(f"SELECT pg_database_size({quote_literal(live)})", database=admin_db)[0][0]) if live \
         else 0
     needed = int(size * room.GROWTH) + room.MARGIN
+    why = (f"a fresh database beside {live} ({room.human(size)}), which is kept as the undo" if live
+           else "a fresh database")
+    fix = "free space there, or drop older replaced databases (keep_replaced 0 keeps none)"
+    data_dir = room.postgres_data_dir(client.port) if (client.host or "localhost") in LOCAL_HOSTS else None
+    if data_dir is None:
+        # The playbook checks it on the DB server itself (fpt.sec.room) with these words.
+        result["room"] = {"checked": False, "needed_bytes": needed, "port": client.port or 5432, "why": why,
+                          "fix": fix, "not_checked_because": "the DB server is not on this host"}
+        return
     free = room.free_bytes(data_dir)
     result["room"] = {"checked": True, "path": data_dir, "free_bytes": free, "needed_bytes": needed}
-    refused = room.refusal(data_dir, free, needed, "this restore", f"a fresh database beside {live} "
-                           f"({room.human(size)}), which is kept as the undo",
-                           "free space there, or drop older replaced databases (keep_replaced 0 keeps none)")
+    refused = room.refusal(data_dir, free, needed, "this restore", why, fix)
     if refused:
         fail(refused)
 
