@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 
+import psycopg
 import pytest
 
 from sec_wrapper import history
@@ -221,3 +222,84 @@ def test_the_room_check_a_db_server_of_its_own_runs_measures_and_refuses_in_one_
         subprocess.run(["umount", str(small)], check=True)
     unknown = run_room(tmp_path, {"postgres_port": 1, "needed_bytes": 1})
     assert unknown["checked"] is False and not unknown.get("failed") and unknown["warnings"], unknown
+
+
+def test_a_restore_that_runs_out_of_space_anyway_stops_cleanly(sandbox: dict, cluster: str) -> None:
+    """Room first can still be wrong (another writer fills the disk meanwhile). Staging's database lives on a
+    tablespace of its own, on a small tmpfs; the restore checks the room there, then a filler takes the free
+    space as soon as the fresh database exists. The restore stops: the partial database dropped, the live
+    one untouched and serving, and one line says what happened."""
+    import pwd
+
+    from sec_wrapper.sandbox.postgres import superuser
+    from tests.integration.conftest import make_world_traversable_dir
+    from tests.integration.test_backup_restore import _connect, _db
+
+    site = site_by_name(sandbox, STAGING)
+    live = _db(site)["database"]
+    role = _db(site)["username"]
+    postgres = json.loads((Path(sandbox["dir"]) / "state.json").read_text())["postgres"]
+    with _connect(site) as conn:  # a bulk that makes pg_restore last seconds, so the filler lands mid-way
+        conn.execute("CREATE TABLE sec_test_bulk AS SELECT g AS id, md5(g::text) || md5(random()::text) AS a,"
+                     " md5(random()::text) AS b FROM generate_series(1, 400000) g")
+    backup = json.loads(sec("backup", STAGING, "--keep", "50", "--label", "bulk", "--json").stdout)["name"]
+    with _connect(site) as conn:
+        before = content(site)
+        live_bytes = conn.execute("SELECT pg_database_size(current_database())").fetchone()[0]
+    mount = make_world_traversable_dir("sec-test-small-")
+    size = int(live_bytes * 2.5) + 128 * 1024 * 1024  # the live database, and room for the estimate
+    subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size},mode=755", "tmpfs", str(mount)], check=True)
+    spc = mount / "ts"
+    spc.mkdir()
+    server_user = pwd.getpwnam("postgres") if os.geteuid() == 0 else None
+    if server_user:
+        os.chown(spc, server_user.pw_uid, server_user.pw_gid)
+
+    def move_to(tablespace: str) -> None:
+        with superuser(postgres) as dba:
+            for _ in range(50):
+                dba.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (live,))
+                try:
+                    dba.execute(f'ALTER DATABASE "{live}" SET TABLESPACE {tablespace}')
+                    return
+                except psycopg.errors.ObjectInUse:
+                    time.sleep(0.1)
+            raise AssertionError(f"{live} stayed in use")
+
+    filler = mount / "filler"
+    with superuser(postgres) as dba:
+        dba.execute(f"CREATE TABLESPACE sec_test_small LOCATION '{spc}'")
+        dba.execute(f'GRANT CREATE ON TABLESPACE sec_test_small TO "{role}"')
+    try:
+        move_to("sec_test_small")
+        process = subprocess.Popen(["sec", "restore", STAGING, backup], stdout=subprocess.PIPE,
+                                   stderr=subprocess.STDOUT, text=True, stdin=subprocess.DEVNULL,
+                                   start_new_session=True)
+        deadline = time.monotonic() + 120
+        while not any("_restore_" in d for d in databases(site)):
+            assert process.poll() is None, process.stdout.read()
+            assert time.monotonic() < deadline, "the restore never made its fresh database"
+            time.sleep(0.01)
+        for _ in range(20):  # whatever pg_restore takes meanwhile, the rest goes to the filler
+            stat = os.statvfs(mount)
+            if stat.f_bavail * stat.f_frsize < 1024 * 1024 or subprocess.run(
+                    ["fallocate", "-l", str(stat.f_bavail * stat.f_frsize), str(filler)]).returncode == 0:
+                break
+        said = process.communicate(timeout=300)[0]
+        assert process.returncode != 0, said
+        assert "No space left on device" in said or "could not extend file" in said, said[-3000:]
+        filler.unlink()
+        assert not [d for d in databases(site) if "_restore_" in d], "the partial database was dropped"
+        assert content(site) == before, "the live database is untouched"
+        assert site_serving(sandbox, STAGING)
+        record = history.list_operations(site={STAGING}, limit=1)[0]
+        assert record["status"] == "failed", record
+    finally:
+        filler.unlink(missing_ok=True)
+        move_to("pg_default")
+        with superuser(postgres) as dba:
+            dba.execute("DROP TABLESPACE IF EXISTS sec_test_small")
+        subprocess.run(["umount", str(mount)], check=True)
+        shutil.rmtree(mount, ignore_errors=True)
+        with _connect(site) as conn:
+            conn.execute("DROP TABLE IF EXISTS sec_test_bulk")

@@ -15,7 +15,8 @@ each::
 ``manifest.json`` (``format`` = ``sec-db-backup/1``)::
 
     {"format", "name", "site", "reverse_name", "site_dir", "database", "db_host", "db_port", "version",
-     "label", "started", "ended", "duration", "size", "file_count",
+     "label", "started", "ended", "duration", "size", "database_bytes" (from 0.3; null when unknown),
+     "file_count",
      "dump": {"tool", "pg_dump_version", "server_version", "format": "directory", "jobs", "compression"},
      "verified": {"toc": bool, "restore_to_null": bool, "checksums": bool, "at"},
      "files": {"dump/toc.dat": {"size", "sha256"}, ...},

@@ -425,20 +425,32 @@ class PgClient:
                                 database=maintenance_db)
         provider_column = "datlocprovider" if self.server_major() >= 15 else "'c'"  # ICU databases came with 15
         row = self.query(
-            f"SELECT pg_encoding_to_char(encoding), datcollate, datctype, {provider_column}"
-            f" FROM pg_database WHERE datname = {quote_literal(model)}",
+            f"SELECT pg_encoding_to_char(d.encoding), d.datcollate, d.datctype, {provider_column}, t.spcname"
+            f" FROM pg_database d JOIN pg_tablespace t ON t.oid = d.dattablespace"
+            f" WHERE d.datname = {quote_literal(model)}",
             database=maintenance_db)
         if not row:
             raise PostgresError(f"database {model} does not exist")
-        encoding, collate, ctype, provider = row[0]
+        encoding, collate, ctype, provider, tablespace = row[0]
         options = (f"TEMPLATE template0 ENCODING {quote_literal(encoding)} LC_COLLATE {quote_literal(collate)}"
                    f" LC_CTYPE {quote_literal(ctype)}")
+        if tablespace != "pg_default":
+            # On the volume its administrator put the live database on, not the server's default one.
+            options += f" TABLESPACE {quote_ident(tablespace)}"
         if provider == "i":
             column = "datlocale" if self.server_major() >= 17 else "daticulocale"
             icu = self.query(f"SELECT {column} FROM pg_database WHERE datname = {quote_literal(model)}",
                              database=maintenance_db)[0][0]
             options += f" LOCALE_PROVIDER icu ICU_LOCALE {quote_literal(icu)}"
         return self.execute([f"CREATE DATABASE {quote_ident(name)} {options}"], database=maintenance_db)
+
+    def database_location(self, name: str, maintenance_db: str | None = None) -> str | None:
+        """The directory of a database's own tablespace, None for the server's default one (the data
+        directory). A fresh copy made by create_database_like lands there too."""
+        rows = self.query("SELECT pg_tablespace_location(t.oid) FROM pg_database d JOIN pg_tablespace t"
+                          f" ON t.oid = d.dattablespace WHERE d.datname = {quote_literal(name)}",
+                          database=maintenance_db)
+        return rows[0][0] if rows and rows[0] and rows[0][0] else None
 
     def drop_database(self, name: str, maintenance_db: str | None = None) -> CommandResult:
         """DROP DATABASE IF EXISTS, ending its sessions first (WITH (FORCE) from 13 on)."""

@@ -392,6 +392,8 @@ def main() -> None:
                 "ended": db_backups.iso(ended_at),
                 "duration": round(time.monotonic() - clock, 3),
                 "size": size,
+                # The database's size when the dump began: what a restore of it needs on the DB server.
+                "database_bytes": database_bytes,
                 "file_count": len(files),
                 "dump": {"tool": "pg_dump", "pg_dump_version": result["pg_dump_version"],
                          "server_version": result["server_version"], "format": "directory", "jobs": jobs,

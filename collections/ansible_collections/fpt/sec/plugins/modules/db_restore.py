@@ -178,8 +178,10 @@ room:
   description:
     - The free space checked on the DB server's data directory before the fresh database was made, where the
       DB server runs on the App server.
-    - Otherwise C(checked) is false and the dict carries C(needed_bytes), C(port), C(why) and C(fix), which a
-      playbook passes to M(fpt.sec.room) run on the DB server itself.
+    - The fresh database is made in the live one's tablespace, so a database on a tablespace of its own is
+      checked there (C(location)).
+    - Otherwise C(checked) is false and the dict carries C(needed_bytes), C(port), C(location), C(why) and
+      C(fix), which a playbook passes to M(fpt.sec.room) run on the DB server itself.
   returned: when the checks reached the database
   type: dict
   sample: {checked: true, path: /var/lib/postgresql/16/main, free_bytes: 52428800000, needed_bytes: 134217728}
@@ -539,7 +541,8 @@ def _check_database(client: PgClient, live: str, fresh: str, old: str, params: d
             return live_exists
         if client.database_exists(old, maintenance_db=admin_db):
             fail(f"database {old} already exists: another restore ran this second; nothing was changed")
-        _check_room(client, live if live_exists else None, admin_db, result, fail)
+        _check_room(client, live if live_exists else None, admin_db, result, fail,
+                    db_backups.read_manifest(result["backup_path"]).get("database_bytes"))
         major = client.server_version_num(admin_db) // 10000
         manifest = db_backups.read_manifest(result["backup_path"])
         archive_version = str((manifest.get("dump") or {}).get("pg_dump_version") or "0")
@@ -555,20 +558,27 @@ def _check_database(client: PgClient, live: str, fresh: str, old: str, params: d
     return live_exists
 
 
-def _check_room(client: PgClient, live: str | None, admin_db: str, result: dict, fail) -> None:
-    """Room first: the fresh database needs about the live one's size again on the DB server (the replaced
-    one is kept). Checked where the DB server runs on this host; elsewhere the result says it was not."""
-    size = int(client.query(f"SELECT pg_database_size({quote_literal(live)})", database=admin_db)[0][0]) if live \
-        else 0
+def _check_room(client: PgClient, live: str | None, admin_db: str, result: dict, fail,
+                backup_database_bytes: int | None) -> None:
+    """Room first: the fresh database needs about the backed-up database's size (its manifest says, from
+    0.3), or the live one's when larger or unknown, on the DB server; the replaced one is kept. Checked where
+    the DB server runs on this host; elsewhere the result carries the estimate for the playbook to check."""
+    live_size = int(client.query(f"SELECT pg_database_size({quote_literal(live)})",
+                                 database=admin_db)[0][0]) if live else 0
+    size = max(live_size, int(backup_database_bytes or 0))
     needed = int(size * room.GROWTH) + room.MARGIN
-    why = (f"a fresh database beside {live} ({room.human(size)}), which is kept as the undo" if live
-           else "a fresh database")
+    why = (f"a fresh database of about {room.human(size)} beside {live}, which is kept as the undo" if live
+           else f"a fresh database of about {room.human(size)}")
     fix = "free space there, or drop older replaced databases (keep_replaced 0 keeps none)"
-    data_dir = room.postgres_data_dir(client.port) if (client.host or "localhost") in LOCAL_HOSTS else None
+    # Where the fresh database will be: the live one's tablespace, else the server's data directory.
+    location = client.database_location(live, maintenance_db=admin_db) if live else None
+    local = (client.host or "localhost") in LOCAL_HOSTS
+    data_dir = (location or room.postgres_data_dir(client.port)) if local else None
     if data_dir is None:
         # The playbook checks it on the DB server itself (fpt.sec.room) with these words.
-        result["room"] = {"checked": False, "needed_bytes": needed, "port": client.port or 5432, "why": why,
-                          "fix": fix, "not_checked_because": "the DB server is not on this host"}
+        result["room"] = {"checked": False, "needed_bytes": needed, "port": client.port or 5432,
+                          "location": location, "why": why, "fix": fix,
+                          "not_checked_because": "the DB server is not on this host"}
         return
     free = room.free_bytes(data_dir)
     result["room"] = {"checked": True, "path": data_dir, "free_bytes": free, "needed_bytes": needed}
