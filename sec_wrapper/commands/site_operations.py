@@ -1,4 +1,4 @@
-"""Site operations: `sec maintenance`, `sec backup`, `sec backups`, `sec restore`, `sec trim-events`,
+"""Site operations: `sec maintenance`, `sec backup`, `sec backups`, `sec restore`, `sec drill`, `sec trim-events`,
 `sec redeploy`. Their options and checks are the operation service's; here they are printed."""
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from sec_wrapper.operations import service
 from sec_wrapper.operations.site_work import (
     BACKUP,
     BACKUPS,
+    DRILL,
     MAINTENANCE,
     REDEPLOY,
     RESTORE,
@@ -25,7 +26,7 @@ from sec_wrapper.runner import OperationResult
 
 def register(sub: argparse._SubParsersAction) -> None:
     for spec, say in ((MAINTENANCE, _say_maintenance), (BACKUP, _say_backup),
-                      (TRIM_EVENTS, _say_trim), (REDEPLOY, _say_redeploy)):
+                      (DRILL, _say_drill), (TRIM_EVENTS, _say_trim), (REDEPLOY, _say_redeploy)):
         add_said_operation(sub, spec, say)
     restore = add_said_operation(sub, RESTORE, _say_restore)
     restore.add_argument("--plan", action="store_true", help="print the steps, and which run inside the "
@@ -70,7 +71,8 @@ def _backups(args: argparse.Namespace) -> int:
         row["age"] = human_age(row.get("age_seconds"))
         if row.get("state") == "verified" and row.get("verified_at"):
             row["state"] = f"verified at {row['verified_at']}"  # never more than that check said
-    print_table(rows, ["name", "kind", "version", "size", "age", "state"], empty=f"no backup of {site.name} yet")
+    print_table(rows, ["name", "kind", "version", "size", "age", "state", "drill"],
+                empty=f"no backup of {site.name} yet")
     if any(row.get("kind") == "replaced" for row in rows):
         print(f"replaced: a database a restore or sync replaced, kept on the DB server; `sec restore {site.name} "
               "--undo` puts the newest back")
@@ -118,6 +120,15 @@ def _say_redeploy(done: dict, result: OperationResult) -> None:
         print(f"{done['site']}: redeployed ({done.get('reason') or 'settings applied'}), healthy")
     else:
         print(f"{done['site']}: nothing pending, nothing redeployed")
+
+
+def _say_drill(done: dict, result: OperationResult) -> None:
+    print_fields({"site": done["site"], "backup": done.get("backup"), "drill": done.get("drill"),
+                  "tables counted": done.get("tables"), "rows": done.get("rows"),
+                  "restore": f"{done.get('restore_seconds') or 0:.1f}s",
+                  "checks": f"{done.get('checks_seconds') or 0:.1f}s",
+                  "scratch database": f"{done.get('scratch_database')} (dropped)" if done.get("dropped")
+                  else done.get("scratch_database")})
 
 
 def _say_trim(trimmed: dict, result: OperationResult) -> None:

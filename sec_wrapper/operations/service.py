@@ -19,6 +19,7 @@ from sec_wrapper.operations.pairs import SYNC_DB, SYNC_MEDIA
 from sec_wrapper.operations.site_work import (
     BACKUP,
     BACKUPS,
+    DRILL,
     MAINTENANCE,
     REDEPLOY,
     REPAIR,
@@ -32,7 +33,7 @@ from sec_wrapper.operations.spec import OperationRequest, OperationSpec, Prepare
 from sec_wrapper.runner import OperationResult, run_operation
 
 CATALOG: dict[str, OperationSpec] = {spec.name: spec for spec in (
-    MAINTENANCE, BACKUP, BACKUPS, RESTORE, TRIM_EVENTS, REDEPLOY, SETTINGS, REPAIR, UPGRADE, RUN_MODULE,
+    MAINTENANCE, BACKUP, BACKUPS, RESTORE, DRILL, TRIM_EVENTS, REDEPLOY, SETTINGS, REPAIR, UPGRADE, RUN_MODULE,
     SYNC_DB, SYNC_MEDIA, CLUSTER_CREATE, CLUSTER_CONNECT)}
 
 # In a detached run's folder: the worker's own output (sec's progress lines), and why it refused to start.

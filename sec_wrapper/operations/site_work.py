@@ -231,6 +231,22 @@ RESTORE = OperationSpec(
     _prepare_restore, _summarize_restore, confirm="production")
 
 
+# -- drill ------------------------------------------------------------------------------------------------------
+def _prepare_drill(request: OperationRequest) -> Prepared:
+    options = DRILL.typed(request.options)
+    extravars = {"backup": options["backup"]} if options["backup"] else {}
+    return site_prepared(DRILL, request, options, "drill.yml", extravars)
+
+
+DRILL = OperationSpec(
+    "drill", "prove a backup restores: into a scratch database on the DB server, checked, then dropped",
+    (SITE, Option("backup", positional=True,
+                  help="the backup's name, as `sec backups SITE` lists it (default: the newest not known damaged)")),
+    _prepare_drill,
+    module_result("fpt.sec.db_drill", ("backup", "passed", "reason", "drill", "restore_seconds", "checks_seconds",
+                                       "recovery_seconds", "tables", "rows", "scratch_database", "dropped")))
+
+
 # -- trim-events, redeploy ----------------------------------------------------------------------------------------
 def _prepare_trim(request: OperationRequest) -> Prepared:
     options = TRIM_EVENTS.typed(request.options)

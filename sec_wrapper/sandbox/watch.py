@@ -12,7 +12,7 @@ import urllib.request
 
 def status(port: int, site: str, address: str = "127.0.0.1") -> tuple[int, str | None]:
     """(HTTP status, the version the app says it runs) of GET /status through the vhost; -1 if nothing answers."""
-    request = urllib.request.Request(f"http://{address}:{port}/status", headers={"Host": site})
+    request = urllib.request.Request(f"http://{address}:{port}/status?light=1", headers={"Host": site})
     try:
         with urllib.request.urlopen(request, timeout=5) as response:
             return response.status, json.loads(response.read()).get("version")

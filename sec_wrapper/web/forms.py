@@ -15,7 +15,7 @@ from sec_wrapper.web.common import stored_keys
 
 # A site route's last segment (/api/sites/S/<segment>, /sites/S/run/<segment>) -> the operation's name.
 SITE_OPERATIONS: dict[str, str] = {
-    "maintenance": "maintenance", "backup": "backup", "backups": "backups", "restore": "restore",
+    "maintenance": "maintenance", "backup": "backup", "backups": "backups", "restore": "restore", "drill": "drill",
     "trim-events": "trim-events", "redeploy": "redeploy", "upgrade": "upgrade", "sync-db": "sync-db",
     "sync-media": "sync-media", "settings": "site settings", "repair": "site repair",
 }

@@ -340,6 +340,21 @@ def test_backup_and_restore_run_on_app1_against_db1(split: Split) -> None:
     assert [split.get(PROD, h)[0] for h in HEADS] == [200, 200, 200]
 
 
+def test_a_drill_runs_on_app1_against_db1_and_checks_the_room_there(split: Split) -> None:
+    made = json.loads(ssec(split, "backup", PROD, "--keep", "0", "--label", "split-drill", "--json").stdout)
+    done = json.loads(ssec(split, "drill", PROD, made["name"], "--json").stdout)
+    assert done["passed"] and done["tables"] > 0 and done["dropped"], done
+    events = history.load_events(done["operation"])
+    room = [e["event_data"] for e in events if e["event"] == "runner_on_ok"
+            and e["event_data"].get("task") == "Check the DB server's free space for the fresh database"]
+    assert len(room) == 1 and room[0]["res"]["checked"], room
+    assert room[0]["res"].get("_ansible_delegated_vars", {}).get("ansible_host") == split.summary["hosts"]["db1"][
+        "address"], room
+    with split.db(PROD) as conn:
+        assert not conn.execute("SELECT datname FROM pg_database WHERE datname LIKE '%\\_drill\\_%'").fetchall()
+    assert [split.get(PROD, h)[0] for h in HEADS] == [200, 200, 200]
+
+
 def test_trim_runs_once_against_the_database(split: Split) -> None:
     with split.db(STAGING) as conn:
         before = conn.execute("SELECT count(*) FROM event_log_entries").fetchone()[0]

@@ -16,7 +16,7 @@ each::
 
     {"format", "name", "site", "reverse_name", "site_dir", "database", "db_host", "db_port", "version",
      "label", "started", "ended", "duration", "size", "database_bytes" (from 0.3; null when unknown),
-     "file_count",
+     "file_count", "table_rows" (from 0.3: {"schema.table": rows} counted in the read-back),
      "dump": {"tool", "pg_dump_version", "server_version", "format": "directory", "jobs", "compression"},
      "verified": {"toc": bool, "restore_to_null": bool, "checksums": bool, "at"},
      "files": {"dump/toc.dat": {"size", "sha256"}, ...},
@@ -56,6 +56,10 @@ FORMAT = "sec-db-backup/1"
 BACKUP_DIR = "db_backup"
 MANIFEST = "manifest.json"
 CHECK_RECORD = "sec-check.json"
+# How the last restore drill of the backup went (fpt.sec.db_drill).
+DRILL_RECORD = "sec-drill.json"
+# A reader's pin: ``.sec-reader-<pid>`` in a backup folder keeps retention off it while that process lives.
+_READER_RE = re.compile(r"^\.sec-reader-(?P<pid>\d+)$")
 DUMP_DIR = "dump"
 PARTIAL_PREFIX = ".partial-"
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,199}$")
@@ -299,6 +303,58 @@ def read_check(folder: str) -> dict | None:
     return record if isinstance(record, dict) and record.get("state") in ("verified", "damaged") else None
 
 
+def record_drill(folder: str, record: dict) -> None:
+    """Keep how a restore drill of the backup went: passed or failed, when, the recovery time, the reason."""
+    write_atomic(os.path.join(folder, DRILL_RECORD), (json.dumps(record, sort_keys=True) + "\n").encode(), 0o640)
+
+
+def read_drill(folder: str) -> dict | None:
+    try:
+        with open(os.path.join(folder, DRILL_RECORD), encoding="utf-8") as handle:
+            record = json.load(handle)
+    except (OSError, ValueError):
+        return None
+    return record if isinstance(record, dict) and record.get("state") in ("passed", "failed") else None
+
+
+def drill_words(record: dict | None) -> str | None:
+    """``drilled <time> (restored in N s)`` or ``drill failed: <reason>`` (None: never drilled)."""
+    if not record:
+        return None
+    if record["state"] == "passed":
+        return f"drilled {record.get('at')} (restored in {record.get('recovery_seconds')} s)"
+    return f"drill failed: {record.get('reason')}"
+
+
+def pin_for_reader(folder: str, pid: int) -> str:
+    """Pins the backup while process ``pid`` reads it (a drill): retention leaves it alone. Returns the pin's
+    path, for the reader to remove when done; a pin whose process is gone counts for nothing."""
+    path = os.path.join(folder, f".sec-reader-{pid}")
+    with open(path, "w", encoding="utf-8"):
+        pass
+    return path
+
+
+def read_pinned(site_dir: str) -> set[str]:
+    """The backups a live reader has pinned."""
+    root = backup_root(site_dir)
+    pinned = set()
+    try:
+        names = os.listdir(root)
+    except FileNotFoundError:
+        return pinned
+    for name in names:
+        try:
+            entries = os.listdir(os.path.join(root, name))
+        except (NotADirectoryError, FileNotFoundError, PermissionError):
+            continue
+        for entry in entries:
+            match = _READER_RE.match(entry)
+            if match and pid_alive(int(match.group("pid"))):
+                pinned.add(name)
+    return pinned
+
+
 def listed_state(entry: dict, last_check: dict | None, problem: str | None) -> dict:
     """What a listing may claim of a backup: {state, verified_at, problem}.
 
@@ -320,7 +376,8 @@ def listed_state(entry: dict, last_check: dict | None, problem: str | None) -> d
 # -- listing and retention ------------------------------------------------------------------------------------
 def list_backups(site_dir: str) -> list[dict]:
     """The complete backups in the site's backup folder, oldest first: one dict each with name, path,
-    started, version, site, database, size, file_count, verified (as recorded: checksums are not read).
+    started, version, site, database, size, file_count, verified (as recorded: checksums are not read),
+    last_drill (the drill record) and drill (its words, None when never drilled).
     Folders without a readable sec manifest are not listed (they are not ours to manage)."""
     root = backup_root(site_dir)
     try:
@@ -352,19 +409,22 @@ def list_backups(site_dir: str) -> list[dict]:
             "kind": kind_of(manifest.get("label")),
             "verified": bool(verified.get("toc") and verified.get("restore_to_null") and verified.get("checksums")),
             "verified_at": verified.get("at"),
+            "last_drill": read_drill(path),
         })
+        found[-1]["drill"] = drill_words(found[-1]["last_drill"])
     found.sort(key=lambda b: (str(b["started"] or ""), b["name"]))
     return found
 
 
 def pinned_backups(site_dir: str) -> set[str] | None:
-    """Backups that must not be pruned: the one an unfinished upgrade would roll back to. None when that
-    cannot be known (an unreadable upgrade journal): then nothing is pruned."""
+    """Backups that must not be pruned: the one an unfinished upgrade would roll back to, and those a restore
+    drill reads now. None when that cannot be known (an unreadable upgrade journal): then nothing is pruned."""
     try:
         record = upgrade_journal.read(site_dir)
     except upgrade_journal.JournalError:
         return None
-    return {record["backup"]} if record and record.get("backup") else set()
+    # And those a drill is reading now: it may run beside a backup and its retention pass.
+    return ({record["backup"]} if record and record.get("backup") else set()) | read_pinned(site_dir)
 
 
 def kind_of(label: str | None) -> str:

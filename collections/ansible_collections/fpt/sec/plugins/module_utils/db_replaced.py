@@ -30,6 +30,8 @@ from ansible_collections.fpt.sec.plugins.module_utils.utc import iso_utc
 
 REPLACED = "_replaced_"
 FRESH = "_restore_"
+# A restore drill's scratch database (fpt.sec.db_drill): never swapped in, always dropped.
+DRILL = "_drill_"
 KIND = "replaced"
 
 
@@ -43,6 +45,25 @@ def replaced_name(live: str, when: str) -> str:
 
 def fresh_name(live: str, when: str) -> str:
     return derived_name(live, FRESH + when)
+
+
+def drill_name(live: str, when: str) -> str:
+    return derived_name(live, DRILL + when)
+
+
+def drill_databases(client: PgClient, live: str, admin_db: str) -> list[dict]:
+    """The site's drill scratch databases: {name, info} (info: the JSON comment the drill wrote, {} if none)."""
+    rows = client.query(
+        "SELECT d.datname, coalesce(shobj_description(d.oid, 'pg_database'), '') FROM pg_database d"
+        f" WHERE d.datname LIKE {_like(live, DRILL)}", database=admin_db)
+    found = []
+    for name, comment in ((row + ["", ""])[:2] for row in rows):
+        try:
+            info = json.loads(comment) if comment else {}
+        except ValueError:
+            info = {}
+        found.append({"name": name, "info": info if isinstance(info, dict) else {}})
+    return found
 
 
 def _like(live: str, infix: str) -> str:
@@ -109,5 +130,5 @@ def replaced_info(operation_id: str | None, backup: str | None, release: str | N
     return {"replaced_at": iso_utc(), "operation_id": operation_id, "backup": backup, "release": release, "by": by}
 
 
-__all__ = ["KIND", "PostgresError", "fresh_name", "leftovers", "listed", "note", "prune", "replaced_info",
-           "replaced_name", "stamp"]
+__all__ = ["DRILL", "KIND", "PostgresError", "drill_databases", "drill_name", "fresh_name", "leftovers", "listed",
+           "note", "prune", "replaced_info", "replaced_name", "stamp"]

@@ -18,6 +18,7 @@ Pure standard library and Python 3.8 compatible syntax: this file ships to manag
 
 from __future__ import annotations
 
+import fcntl
 import glob
 import os
 import re
@@ -25,7 +26,7 @@ import shutil
 import subprocess
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from ansible_collections.fpt.sec.plugins.module_utils.process import pid_alive
 from ansible_collections.fpt.sec.plugins.module_utils.site_model import (
@@ -343,6 +344,38 @@ class PgClient:
             raise PostgresError(f"cannot run {argv[0]}: {exc.strerror or exc}") from None
         return CommandResult(done.returncode, done.stdout.decode("utf-8", "replace"),
                              done.stderr.decode("utf-8", "replace"), argv, time.monotonic() - started)
+
+    def stream(self, argv: Sequence[str], consume: Callable[[bytes], None], record: bool = True) -> CommandResult:
+        """Run a client tool whose standard output is too big to hold (``pg_restore --file -``), handing it
+        to ``consume`` in chunks as it comes. The result's stdout is empty; stderr is kept (it is small)."""
+        argv = [str(a) for a in argv]
+        if self._password and len(self._password) >= 6 and any(self._password in a for a in argv):
+            raise PostgresError("refusing to run a command whose arguments contain the database password")
+        if record:
+            self.commands.append(list(argv))
+        started = time.monotonic()
+        with tempfile.TemporaryFile() as errors:
+            try:
+                process = subprocess.Popen(argv, env=self.environment(), stdin=subprocess.DEVNULL,
+                                           stdout=subprocess.PIPE, stderr=errors)
+            except OSError as exc:
+                raise PostgresError(f"cannot run {argv[0]}: {exc.strerror or exc}") from None
+            try:  # a 1 MiB pipe (Linux's F_SETPIPE_SZ): fewer switches between the tool and the reader
+                fcntl.fcntl(process.stdout.fileno(), 1031, 1 << 20)
+            except OSError:
+                pass
+            try:
+                while True:
+                    chunk = process.stdout.read(1 << 20)
+                    if not chunk:
+                        break
+                    consume(chunk)
+            finally:
+                process.stdout.close()
+                returncode = process.wait()
+            errors.seek(0)
+            stderr = errors.read().decode("utf-8", "replace")
+        return CommandResult(returncode, "", stderr, argv, time.monotonic() - started)
 
     # -- psql ----------------------------------------------------------------------------------------------
     def psql(self, statements: Sequence[str], database: str | None = None, record: bool = True) -> CommandResult:

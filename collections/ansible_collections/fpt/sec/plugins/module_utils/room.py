@@ -91,3 +91,30 @@ def postgres_data_dir(port: int | None) -> str | None:
         if len(lines) > 3 and lines[3].strip() == wanted:
             return data_dir
     return None
+
+
+# The DB server is this host when the site's database.yml names one of these (or nothing: the socket).
+LOCAL_DB_HOSTS = ("localhost", "127.0.0.1", "::1", "")
+
+
+def for_new_database(client, live: str | None, admin_db: str, size: int, what: str, why: str, fix: str) -> dict:
+    """Room first for a new database made like ``live`` (a restore's fresh one, a drill's scratch one), of
+    about ``size`` bytes: it lands in the live database's tablespace, else the server's data directory.
+
+    Measured here when the DB server runs on this host: {checked, path, free_bytes, needed_bytes} plus
+    ``refused`` (the one-line refusal) when short. Otherwise {checked: false, needed_bytes, port, location,
+    what, why, fix}, for a playbook to check on the DB server with fpt.sec.room. ``client`` is a
+    postgres.PgClient (not imported: this file stays free of the PostgreSQL helpers)."""
+    needed = int(size * GROWTH) + MARGIN
+    location = client.database_location(live, maintenance_db=admin_db) if live else None
+    local = (client.host or "") in LOCAL_DB_HOSTS
+    data_dir = (location or postgres_data_dir(client.port)) if local else None
+    if data_dir is None:
+        return {"checked": False, "needed_bytes": needed, "port": client.port or 5432, "location": location,
+                "what": what, "why": why, "fix": fix, "not_checked_because": "the DB server is not on this host"}
+    free = free_bytes(data_dir)
+    found = {"checked": True, "path": data_dir, "free_bytes": free, "needed_bytes": needed}
+    refused = refusal(data_dir, free, needed, what, why, fix)
+    if refused:
+        found["refused"] = refused
+    return found

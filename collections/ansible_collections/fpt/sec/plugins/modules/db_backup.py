@@ -15,8 +15,9 @@ description:
     C(pg_dump) build has. That is C(zstd:1), else C(lz4) (both from PostgreSQL 16 on, when built in), else
     gzip level 1 (the only choice with a PostgreSQL 15 client).
   - The dump is written under a hidden temporary name (C(.partial-<name>-<pid>)). It is then verified. The
-    checks are C(pg_restore --list) of the archive, a full C(pg_restore --file /dev/null) that reads and
-    decompresses every byte, and the sha256 of every file, recorded in C(manifest.json) and read back.
+    checks are C(pg_restore --list) of the archive, a full C(pg_restore) of it to a script that reads and
+    decompresses every byte (the rows of every table are counted in it on the way, for restore drills), and
+    the sha256 of every file, recorded in C(manifest.json) and read back.
     Only then is the folder renamed to its final name. A failure, or an interruption the module can catch,
     removes the temporary folder. A folder under the final name is always a complete, verified backup.
   - The dump and its verification run under C(nice -n 10) and C(ionice -c3), where available, so that the
@@ -229,6 +230,7 @@ from ansible_collections.fpt.sec.plugins.module_utils.site_model import (
     read_running_version,
 )
 from ansible_collections.fpt.sec.plugins.module_utils.site_module import recorded_work, site_database, site_module
+from ansible_collections.fpt.sec.plugins.module_utils.table_rows import TableRowCounter
 
 
 class BackupFailed(Exception):
@@ -251,8 +253,9 @@ def _hash_in_background(folder: str) -> tuple[threading.Thread, dict]:
 
 
 def dump_and_verify(client: PgClient, partial: str, dump_argv: list[str], pg_restore: str,
-                    prefix: list[str]) -> dict:
-    """Run pg_dump into ``partial``/dump and verify it; returns the per-file checksums."""
+                    prefix: list[str]) -> tuple[dict, dict[str, int]]:
+    """Run pg_dump into ``partial``/dump and verify it; returns the per-file checksums and every table's
+    row count, counted in the read-back's script as it streams by."""
     dump_dir = os.path.join(partial, db_backups.DUMP_DIR)
     result = client.run(dump_argv)
     if result.rc != 0:
@@ -261,13 +264,19 @@ def dump_and_verify(client: PgClient, partial: str, dump_argv: list[str], pg_res
     if listing.rc != 0 or "; Archive created at" not in listing.stdout:
         raise BackupFailed(f"the new archive cannot be listed by pg_restore: {listing.errors()}")
     thread, box = _hash_in_background(partial)
-    full = client.run(prefix + [pg_restore, "--file", os.devnull, dump_dir])
+    counter = TableRowCounter()
+    full = client.stream(prefix + [pg_restore, "--file", "-", dump_dir], counter.feed)
     thread.join()
     if full.rc != 0:
-        raise BackupFailed(f"the new archive does not read back in full (pg_restore to /dev/null): {full.errors()}")
+        raise BackupFailed(f"the new archive does not read back in full (pg_restore of every table's data): "
+                           f"{full.errors()}")
     if "error" in box:
         raise BackupFailed(f"cannot checksum the new archive: {box['error']}")
-    return box["files"]
+    try:
+        table_rows = counter.close()
+    except ValueError as exc:
+        raise BackupFailed(f"the new archive's read-back is cut short: {exc}") from None
+    return box["files"], table_rows
 
 
 def main() -> None:
@@ -374,7 +383,7 @@ def main() -> None:
         except PostgresError:
             result["write_counters"] = None
         try:
-            files = dump_and_verify(client, partial, dump_argv, pg_restore, prefix)
+            files, table_rows = dump_and_verify(client, partial, dump_argv, pg_restore, prefix)
             ended_at = db_backups.utc_now()
             size = sum(entry["size"] for entry in files.values())
             manifest = {
@@ -395,6 +404,8 @@ def main() -> None:
                 # The database's size when the dump began: what a restore of it needs on the DB server.
                 "database_bytes": database_bytes,
                 "file_count": len(files),
+                # Rows per table, counted in the read-back: what a restore drill checks the restored tables by.
+                "table_rows": table_rows,
                 "dump": {"tool": "pg_dump", "pg_dump_version": result["pg_dump_version"],
                          "server_version": result["server_version"], "format": "directory", "jobs": jobs,
                          "compression": compression},

@@ -103,6 +103,16 @@ backups:
     last_check:
       description: The recorded last check (C(state), C(at), C(problem), C(by)), null when none was recorded.
       type: dict
+    drill:
+      description:
+        - "How the last restore drill (M(fpt.sec.db_drill)) of the backup went, in words
+          (C(drilled <time> (restored in N s)) or C(drill failed: <reason>)), null when never drilled."
+      type: str
+    last_drill:
+      description:
+        - The drill's record (C(state) passed or failed, C(at), C(recovery_seconds), C(restore_seconds),
+          C(reason), C(operation_id), C(tables), C(rows)), null when never drilled.
+      type: dict
 replaced:
   description:
     - The replaced databases kept as undo, newest first (C(sec restore SITE --undo) puts the first back). Null

@@ -317,8 +317,6 @@ from ansible_collections.fpt.sec.plugins.module_utils.site_model import (
 from ansible_collections.fpt.sec.plugins.module_utils.site_module import recorded_work, site_database, site_module
 from ansible_collections.fpt.sec.plugins.module_utils.versions import Version
 
-LOCAL_HOSTS = ("localhost", "127.0.0.1", "::1")
-
 
 def _site_key(text: str | None) -> str | None:
     """prod.teststudio.com and com_teststudio_prod name the same site."""
@@ -566,23 +564,12 @@ def _check_room(client: PgClient, live: str | None, admin_db: str, result: dict,
     live_size = int(client.query(f"SELECT pg_database_size({quote_literal(live)})",
                                  database=admin_db)[0][0]) if live else 0
     size = max(live_size, int(backup_database_bytes or 0))
-    needed = int(size * room.GROWTH) + room.MARGIN
     why = (f"a fresh database of about {room.human(size)} beside {live}, which is kept as the undo" if live
            else f"a fresh database of about {room.human(size)}")
-    fix = "free space there, or drop older replaced databases (keep_replaced 0 keeps none)"
-    # Where the fresh database will be: the live one's tablespace, else the server's data directory.
-    location = client.database_location(live, maintenance_db=admin_db) if live else None
-    local = (client.host or "localhost") in LOCAL_HOSTS
-    data_dir = (location or room.postgres_data_dir(client.port)) if local else None
-    if data_dir is None:
-        # The playbook checks it on the DB server itself (fpt.sec.room) with these words.
-        result["room"] = {"checked": False, "needed_bytes": needed, "port": client.port or 5432,
-                          "location": location, "why": why, "fix": fix,
-                          "not_checked_because": "the DB server is not on this host"}
-        return
-    free = room.free_bytes(data_dir)
-    result["room"] = {"checked": True, "path": data_dir, "free_bytes": free, "needed_bytes": needed}
-    refused = room.refusal(data_dir, free, needed, "this restore", why, fix)
+    result["room"] = room.for_new_database(
+        client, live, admin_db, size, "this restore", why,
+        "free space there, or drop older replaced databases (keep_replaced 0 keeps none)")
+    refused = result["room"].pop("refused", None)
     if refused:
         fail(refused)
 

@@ -174,7 +174,8 @@ def backups(site_dir: str, now: float) -> dict:
     for entry in listed:
         state = db_backups.listed_state(entry, db_backups.read_check(entry["path"]), None)
         item = {key: entry.get(key) for key in
-                ("name", "started", "ended", "version", "label", "kind", "size", "file_count")}
+                ("name", "started", "ended", "version", "label", "kind", "size", "file_count", "drill",
+                 "last_drill")}
         item.update(state=state["state"], verified_at=state["verified_at"], problem=state["problem"])
         items.append(item)
     newest = items[-1] if items else None
