@@ -58,20 +58,22 @@ def check_db_role(cluster: store.Cluster, host_name: str, address: str) -> list[
     return served
 
 
-def check_new_host(cluster: store.Cluster, host: store.Host, key_file: str | None) -> dict[str, dict]:
+def check_new_host(cluster: store.Cluster, host: store.Host,
+                   key_file: str | None) -> tuple[dict[str, dict], dict | None]:
     """Runs the checks over SSH (recorded as a `host add` operation); returns the sites the host carries
-    as a web head, with its own view of each."""
+    as a web head, with its own view of each, and for a backup host its folder's check (free space)."""
     if "db" in host.roles:
         check_db_role(cluster, host.name, host.address)
     web = tuple(r for r in host.roles if r in WEB_ROLES)
     inventory = single_host_inventory(host.address, host.port, host.user, key_file, name=host.name,
-                                      roles=tuple(host.roles))
+                                      roles=tuple(host.roles), backup_dir=host.backup_dir)
     try:
-        _, facts = run_discovery("host add", cluster.name, inventory, cluster.settings.get("apache_config"),
-                                 {"cluster": cluster.name, "host": host.name, "address": host.address,
-                                  "port": host.port, "roles": host.roles})
+        result, facts = run_discovery("host add", cluster.name, inventory, cluster.settings.get("apache_config"),
+                                      {"cluster": cluster.name, "host": host.name, "address": host.address,
+                                       "port": host.port, "roles": host.roles, "backup_dir": host.backup_dir})
     except SecError as exc:
         raise SecError(f"host {host.name} ({host.address}:{host.port}) was not added: {exc}") from exc
+    backup_room = result.task_results("fpt.sec.room").get(host.name) if host.backup_dir else None
     if not web:
-        return {}
-    return matching_sites(cluster, host.name, facts.get(host.name, {}).get("sites", []))
+        return {}, backup_room
+    return matching_sites(cluster, host.name, facts.get(host.name, {}).get("sites", [])), backup_room

@@ -51,7 +51,8 @@ def cluster_inventory(cluster: store.Cluster) -> dict[str, Any]:
 
 
 def single_host_inventory(address: str, port: int = 22, user: str = "root", key_file: str | Path | None = None,
-                          name: str = "candidate", roles: tuple[str, ...] = ("app",)) -> dict[str, Any]:
+                          name: str = "candidate", roles: tuple[str, ...] = ("app",),
+                          backup_dir: str | None = None) -> dict[str, Any]:
     """A one-host inventory for a host not yet in any cluster (`sec cluster create` probes it).
 
     `key_file` is used where it is (after the same mode check as an import): the key is copied into keys/
@@ -61,6 +62,8 @@ def single_host_inventory(address: str, port: int = 22, user: str = "root", key_
             "key": str(store.check_key_file(key_file)) if key_file else None, "roles": list(roles)}
     hostvars = host_connection_vars(host, _quoted(known_hosts_file()), HOST_KEY_CHECKING)
     hostvars["ansible_ssh_args"] = NO_SHARED_MASTER
+    if backup_dir:
+        hostvars["sec_backup_dir"] = backup_dir
     shaped = {"hosts": {name: hostvars}, "groups": {ROLE_GROUPS[r]: [name] for r in roles if r in ROLE_GROUPS}}
     return as_yaml_inventory(shaped)
 

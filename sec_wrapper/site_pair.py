@@ -143,7 +143,14 @@ def source_agent(pair: SitePair) -> Iterator[bool]:
     if pair.same_host():
         yield False
         return
-    host = pair.source_app_host()
+    with host_agent(pair.source_app_host()) as forwarding:
+        yield forwarding
+
+
+@contextmanager
+def host_agent(host: store.Host) -> Iterator[bool]:
+    """While inside: SSH_AUTH_SOCK names a private agent holding only `host`'s stored key, for a host that
+    pulls from it over a forwarded agent (sync, a backup host's copy). Yields False when it has no key."""
     if not host.key:
         yield False
         return

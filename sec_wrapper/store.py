@@ -27,7 +27,7 @@ NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
 # What ssh takes as a host and a login, never as one of its options (a leading '-').
 ADDRESS_RE = re.compile(r"^[A-Za-z0-9\[][A-Za-z0-9_.:\[\]-]{0,252}$")
 USER_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,31}$")
-ROLES = ("app", "api", "db")
+ROLES = ("app", "api", "db", "backup")
 SITE_ROLES = ("production", "staging")
 FORMAT = 1
 
@@ -41,12 +41,13 @@ class Host:
     key: str | None = None  # path inside keys/, e.g. "prod/app1"; None: ssh's own defaults
     roles: list[str] = field(default_factory=list)
     python: str | None = None  # the host's Python for modules, when discovery's fallbacks will not do
+    backup_dir: str | None = None  # a backup host's folder for the copies: <backup_dir>/<cluster>/<site>/
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Host:
         return cls(name=data["name"], address=data["address"], port=int(data.get("port") or 22),
                    user=data.get("user") or "root", key=data.get("key"), roles=list(data.get("roles", [])),
-                   python=data.get("python"))
+                   python=data.get("python"), backup_dir=data.get("backup_dir"))
 
 
 @dataclass

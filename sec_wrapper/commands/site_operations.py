@@ -50,7 +50,9 @@ def _say_maintenance(done: dict, result: OperationResult) -> None:
 def _say_backup(made: dict, result: OperationResult) -> None:
     print_fields({"site": made["site"], "backup": made.get("name"), "path": made.get("path"),
                   "size": human_size(made.get("dump_bytes")), "verified": made.get("verified"),
-                  "duration": f"{made.get('duration') or 0:.1f}s", "removed": made.get("removed") or None})
+                  "duration": f"{made.get('duration') or 0:.1f}s", "removed": made.get("removed") or None,
+                  "copies": "; ".join(f"{c['host']}: {c['path']} (verified there)" for c in made.get("copies") or [])
+                  or None})
 
 
 def _backups(args: argparse.Namespace) -> int:
@@ -71,7 +73,12 @@ def _backups(args: argparse.Namespace) -> int:
         row["age"] = human_age(row.get("age_seconds"))
         if row.get("state") == "verified" and row.get("verified_at"):
             row["state"] = f"verified at {row['verified_at']}"  # never more than that check said
-    print_table(rows, ["name", "kind", "version", "size", "age", "state", "drill"],
+    for row in rows:
+        if len(row.get("places") or []) > 1 or row.get("kind") == "copy":
+            row["places"] = ", ".join(f"{p['host']} {p.get('state') or '?'}" for p in row["places"])
+        else:
+            row["places"] = None
+    print_table(rows, ["name", "kind", "version", "size", "age", "state", "drill", "places"],
                 empty=f"no backup of {site.name} yet")
     if any(row.get("kind") == "replaced" for row in rows):
         print(f"replaced: a database a restore or sync replaced, kept on the DB server; `sec restore {site.name} "

@@ -136,9 +136,21 @@ def check_roles(roles: list[str] | str | None) -> list[str]:
     return [r for r in store.ROLES if r in wanted]
 
 
+def check_backup_dir(roles: list[str], backup_dir: str | None) -> str | None:
+    """A backup host needs an absolute folder for the copies; other roles take none."""
+    if "backup" in roles:
+        if not backup_dir or not str(backup_dir).startswith("/") or "\n" in str(backup_dir):
+            raise SecError("a backup host needs --backup-dir, the absolute path of the folder its copies go to "
+                           "(for example /srv/sec-backups)")
+        return str(backup_dir).rstrip("/") or "/"
+    if backup_dir:
+        raise SecError("--backup-dir is for a host with the backup role: add backup to --roles")
+    return None
+
+
 def add_host(cluster_name: str, name: str, address: str, roles: list[str], port: int | None = None,
              user: str | None = None, key: str | None = None, python: str | None = None,
-             check: bool = True) -> dict[str, Any]:
+             check: bool = True, backup_dir: str | None = None) -> dict[str, Any]:
     """Adds a host, checked over SSH unless `check` is false; returns it and the sites it carries."""
     cluster = store.load_cluster(cluster_name)
     store.validate_name(name, "host")
@@ -149,13 +161,14 @@ def add_host(cluster_name: str, name: str, address: str, roles: list[str], port:
         raise SecError(f"cluster {cluster.name} already has a host {name}: use `sec host edit`")
     host = store.Host(name=name, address=address, port=port or 22, user=user or "root", roles=check_roles(roles),
                       python=python)
+    host.backup_dir = check_backup_dir(host.roles, backup_dir)
     # Discovery names a remote DB server by the address database.yml gives; adding it by name adopts it.
     placeholder = next((h for h in cluster.hosts if h.name == h.address == address and h.roles == ["db"]), None)
     taken = next((h for h in cluster.hosts if (h.address, h.port) == (host.address, host.port)), None)
     if taken and taken is not placeholder:
         raise SecError(f"host {taken.name} of {cluster.name} already is {host.address}:{host.port}: "
                        f"use `sec host edit {cluster.name} {taken.name}`")
-    carried: dict[str, dict] = check_new_host(cluster, host, key) if check else {}
+    carried, backup_room = check_new_host(cluster, host, key) if check else ({}, None)
     host.key = store.import_key(key, cluster.name, name) if key else None
     if placeholder:
         host.roles = [r for r in store.ROLES if r in {*host.roles, *placeholder.roles}]
@@ -169,7 +182,7 @@ def add_host(cluster_name: str, name: str, address: str, roles: list[str], port:
             if "app" in host.roles and host.name not in site.app_hosts:
                 site.app_hosts = [*site.app_hosts, host.name]
     store.save_cluster(cluster)
-    return {"cluster": cluster.name, **host.__dict__, "checked": check,
+    return {"cluster": cluster.name, **host.__dict__, "checked": check, "backup_room": backup_room,
             "serves": [s.name for s in cluster.sites if s.reverse_name in carried]}
 
 
@@ -182,7 +195,10 @@ def edit_host(cluster_name: str, name: str, changes: dict[str, Any], key: str | 
         changes = {**changes, "roles": check_roles(changes["roles"])}
         if "app" in host.roles and "app" not in changes["roles"]:
             _refuse_if_serving(cluster, host.name, "drop its app role")
-    for field in ("address", "port", "user", "roles", "python"):
+    roles = changes.get("roles") or host.roles
+    if changes.get("backup_dir") is not None or ("backup" in roles) != ("backup" in host.roles):
+        changes = {**changes, "backup_dir": check_backup_dir(roles, changes.get("backup_dir") or host.backup_dir)}
+    for field in ("address", "port", "user", "roles", "python", "backup_dir"):
         if changes.get(field) is not None:
             setattr(host, field, int(changes[field]) if field == "port" else changes[field])
     if key:

@@ -5,17 +5,19 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from ansible_collections.fpt.sec.plugins.module_utils.utc import epoch_of_iso
 
 from sec_wrapper import store, upgrades
 from sec_wrapper.errors import SecError
-from sec_wrapper.inventory import cluster_inventory
+from sec_wrapper.inventory import cluster_inventory, known_hosts_file
 from sec_wrapper.operations.spec import ConfirmationNeeded, OperationRequest, OperationSpec, Option, Prepared
 from sec_wrapper.paths import releases_dir
 from sec_wrapper.runner import OperationResult
+from sec_wrapper.site_pair import host_agent
 
 
 def first_result(result: OperationResult, name: str) -> dict[str, Any]:
@@ -99,8 +101,33 @@ MAINTENANCE = OperationSpec(
 def _prepare_backup(request: OperationRequest) -> Prepared:
     options = BACKUP.typed(request.options)
     extravars = {"keep": options["keep"], **({"label": options["label"]} if options["label"] else {}),
-                 **({"keep_safety": options["keep_safety"]} if options["keep_safety"] is not None else {})}
-    return site_prepared(BACKUP, request, options, "backup.yml", extravars)
+                 **({"keep_safety": options["keep_safety"]} if options["keep_safety"] is not None else {}),
+                 **({"no_copy": True} if options["no_copy"] else {}),
+                 **{k: options[k] for k in ("keep_copies", "keep_days") if options[k] is not None}}
+    prepared = site_prepared(BACKUP, request, options, "backup.yml", extravars)
+    cluster, site = prepared.context["cluster"], prepared.context["site"]
+    if not options["no_copy"] and any("backup" in h.roles for h in cluster.hosts):
+        prepared.environment = lambda: _app_server_agent(cluster, site)
+    return prepared
+
+
+@contextmanager
+def _app_server_agent(cluster: store.Cluster, site: store.Site) -> Iterator[dict[str, Any]]:
+    """The backup hosts pull the new backup from the App server over SSH with a forwarded private agent that
+    holds only the App server's key, and trust only the host key the controller keeps for it."""
+    app = cluster.host(site.app_hosts[0]) if site.app_hosts else next(h for h in cluster.hosts if "app" in h.roles)
+    with host_agent(app) as forwarding:
+        yield {"forward_agent": forwarding, "known_hosts_file": str(known_hosts_file(cluster))}
+
+
+def _summarize_backup(prepared: Prepared, result: OperationResult) -> dict[str, Any]:
+    made = first_result(result, "fpt.sec.db_backup")
+    copies = [{"host": host, "path": answer.get("copy_path"), "method": answer.get("method"),
+               "removed": answer.get("removed") or []}
+              for host, answer in sorted(result.task_results("fpt.sec.backup_copy").items())]
+    return {"operation": result.id, "site": prepared.site,
+            **{k: made.get(k) for k in ("path", "name", "dump_bytes", "duration", "verified", "removed")},
+            "copies": copies}
 
 
 BACKUP = OperationSpec(
@@ -110,9 +137,12 @@ BACKUP = OperationSpec(
      Option("keep_safety", kind="int",
             help="newest safety backups (before-/pre- labels) to keep; the latest always stays (default 3, "
                  "0 keeps all)"),
-     Option("label", help="a short tag in the backup's name, e.g. before-upgrade")),
-    _prepare_backup,
-    module_result("fpt.sec.db_backup", ("path", "name", "dump_bytes", "duration", "verified", "removed")))
+     Option("label", help="a short tag in the backup's name, e.g. before-upgrade"),
+     Option("no_copy", kind="bool", default=False, help="do not copy this backup to the backup hosts"),
+     Option("keep_copies", kind="int", minimum=0,
+            help="copies to keep on each backup host, newest first (default 0: all)"),
+     Option("keep_days", kind="int", minimum=0, help="remove copies older than this on the backup hosts")),
+    _prepare_backup, _summarize_backup)
 
 
 def _prepare_backups(request: OperationRequest) -> Prepared:
@@ -134,9 +164,32 @@ def replaced_rows(replaced: list[dict[str, Any]] | None) -> list[dict[str, Any]]
     return rows
 
 
+def with_places(backups: list[dict[str, Any]], app_host: str, copies: dict[str, dict[str, Any]]
+                ) -> list[dict[str, Any]]:
+    """Each backup once, with every place it is: the App server and each backup host holding a copy, each
+    with its own state and verified-at. A backup only a backup host still holds is listed too."""
+    rows = {row["name"]: {**row, "places": [{"host": app_host, "state": row.get("state"),
+                                             "verified_at": row.get("verified_at")}]} for row in backups}
+    for host, answer in sorted(copies.items()):
+        for copy in answer.get("copies") or []:
+            place = {"host": host, "state": copy.get("state"), "verified_at": copy.get("verified_at"),
+                     "pinned": copy.get("pinned", False)}
+            row = rows.get(copy["name"])
+            if row is None:
+                started = epoch_of_iso(copy.get("started") or "")
+                row = rows[copy["name"]] = {
+                    "name": copy["name"], "kind": "copy", "version": copy.get("version"), "size": copy.get("size"),
+                    "started": copy.get("started"), "state": "only on backup hosts", "places": [],
+                    "age_seconds": int(time.time() - started) if started else None}
+            row["places"].append(place)
+    return sorted(rows.values(), key=lambda r: (str(r.get("started") or ""), r["name"]), reverse=True)
+
+
 def _summarize_backups(prepared: Prepared, result: OperationResult) -> list[dict[str, Any]]:
     found = first_result(result, "fpt.sec.db_backup_info")
-    return [*(found.get("backups") or []), *replaced_rows(found.get("replaced"))]
+    app_host = next(iter(result.task_results("fpt.sec.db_backup_info")), "app server")
+    return [*with_places(found.get("backups") or [], app_host, result.task_results("fpt.sec.backup_copy")),
+            *replaced_rows(found.get("replaced"))]
 
 
 BACKUPS = OperationSpec(

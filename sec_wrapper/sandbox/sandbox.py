@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import shutil
 import sys
 import time
@@ -71,14 +72,22 @@ class Sandbox:
                 "healthy": all(p["running"] for p in running.values())}
 
     def summary(self, state: dict) -> dict:
+        app = state["app_server"]
+        backup = state.get("backup_host")
+        commands = [f"sec cluster create sandbox --app-server {app['address']} --port {app['port']} "
+                    f"--user {shlex.quote(app['user'])} --key {shlex.quote(app['key'])}"]
+        if backup:
+            commands.append(backup_host_command("sandbox", backup))
         return {
             "dir": str(self.dir),
             "topology": "single",
-            "app_server": state["app_server"],
+            "app_server": app,
             "apache": state["apache"],
             "postgres": {k: state["postgres"][k] for k in ("port", "data")},
             "releases_dir": state["releases_dir"],
             "sites": state["sites"],
+            "backup_host": backup,
+            "commands": commands,
         }
 
     # -- up --------------------------------------------------------------------------------------
@@ -184,6 +193,10 @@ class Sandbox:
                                "key": ssh_info["key"], "known_hosts": ssh_info["known_hosts"]}
         self._write_state(state)
 
+        say(f"starting backup1, a backup host ({BACKUP_ADDRESS})")
+        state["backup_host"], state["pids"]["sshd:backup1"] = start_backup_host(self.dir, BACKUP_ADDRESS)
+        self._write_state(state)
+
     def _write_state(self, state: dict) -> None:
         tmp = self.state_file.with_suffix(".tmp")
         tmp.write_text(json.dumps(state, indent=2, sort_keys=True) + "\n")
@@ -212,6 +225,35 @@ class Sandbox:
         if pointer.exists() and json.loads(pointer.read_text()).get("dir") == str(self.dir):
             pointer.unlink()
         return stopped
+
+
+# The single sandbox's backup host: its own loopback address, sshd and root (split: 127.0.0.15).
+BACKUP_ADDRESS = "127.0.0.21"
+
+
+def start_backup_host(folder: Path, address: str) -> tuple[dict, int]:
+    """backup1: a NAS stand-in with its own sshd on its own loopback address, and its files under
+    ``hosts/backup1/root`` (the copies go to ``<root>/srv/sec-backups``). Returns its summary and sshd's pid."""
+    root = folder / "hosts" / "backup1" / "root"
+    backup_dir = root / "srv" / "sec-backups"
+    backup_dir.mkdir(parents=True, exist_ok=True)
+    # No web server there: discovery on it is pinned to an empty configuration.
+    apache_config = root / "etc/apache2/apache2.conf"
+    apache_config.parent.mkdir(parents=True, exist_ok=True)
+    apache_config.write_text("# backup1 runs no web server\n")
+    ssh_folder = folder / "hosts" / "backup1" / "ssh"
+    info = ssh.setup(ssh_folder, apache_config, address=address)
+    pid = ssh.start(ssh_folder, info)
+    return {"name": "backup1", "address": address, "roles": ["backup"], "root": str(root),
+            "backup_dir": str(backup_dir), "ssh": info}, pid
+
+
+def backup_host_command(cluster: str, host: dict) -> str:
+    """The `sec host add` line that registers a sandbox's backup host."""
+    login = host["ssh"]
+    return (f"sec host add {cluster} {host['name']} --address {host['address']} --port {login['port']} "
+            f"--user {shlex.quote(login['user'])} --key {shlex.quote(login['key'])} --roles backup "
+            f"--backup-dir {shlex.quote(host['backup_dir'])}")
 
 
 def _app_env() -> dict[str, str]:

@@ -2,7 +2,8 @@
 
 - app1, app2: App servers, each with its own sshd, Apache, copy of every site's code and app processes;
 - api1: an API server, the same but its vhost serves the API paths (and the status page) only;
-- db1: the DB server, PostgreSQL listening on its own address, reached over TCP as database.yml says.
+- db1: the DB server, PostgreSQL listening on its own address, reached over TCP as database.yml says;
+- backup1: a backup host (a NAS stand-in) whose folder `srv/sec-backups` takes the copies of the backups.
 
 Each host's files live under `hosts/<host>/root`, so nothing one host writes is seen by another, except
 each site's media: `nfs/<reverse_name>`, which every web head sees at `<site_dir>/media` (the stand-in for
@@ -28,7 +29,7 @@ from sec_wrapper.sandbox.sites import SiteSpec, create_site_dir, migrate_and_see
 
 # name, address, roles: 127.0.0.0/8 is all loopback, so each host has an address of its own.
 HOSTS = [("app1", "127.0.0.11", ["app"]), ("app2", "127.0.0.12", ["app"]), ("api1", "127.0.0.13", ["api"]),
-         ("db1", "127.0.0.14", ["db"])]
+         ("db1", "127.0.0.14", ["db"]), ("backup1", "127.0.0.15", ["backup"])]
 WEB_ROLES = ("app", "api")
 CLUSTER_NAME = "split"
 
@@ -43,6 +44,7 @@ def registration_commands(hosts: dict[str, dict], cluster: str = CLUSTER_NAME) -
     first, *others = sorted(hosts.values(), key=lambda h: order.index(h["name"]) if h["name"] in order else 99)
     lines = [f"sec cluster create {cluster} --app-server {first['address']} --host-name {first['name']} {login(first)}"]
     lines += [f"sec host add {cluster} {h['name']} --address {h['address']} {login(h)} --roles {','.join(h['roles'])}"
+              + (f" --backup-dir {shlex.quote(h['backup_dir'])}" if h.get("backup_dir") else "")
               for h in others]
     return lines
 
@@ -56,7 +58,7 @@ class SplitSandbox(Sandbox):
             "dir": str(self.dir),
             "topology": "split",
             "app_server": state.get("app_server"),
-            "hosts": {n: {k: h.get(k) for k in ("name", "address", "roles", "root", "ssh", "apache")}
+            "hosts": {n: {k: h.get(k) for k in ("name", "address", "roles", "root", "ssh", "apache", "backup_dir")}
                       for n, h in hosts.items()},
             "postgres": {k: state["postgres"][k] for k in ("address", "port", "data")} if "postgres" in state
             else None,
@@ -87,6 +89,9 @@ class SplitSandbox(Sandbox):
             root = self.dir / "hosts" / name / "root"
             root.mkdir(parents=True, exist_ok=True)
             state["hosts"][name] = {"name": name, "address": address, "roles": roles, "root": str(root)}
+            if "backup" in roles:  # the NAS stand-in: the copies of every backup go there
+                (root / "srv" / "sec-backups").mkdir(parents=True, exist_ok=True)
+                state["hosts"][name]["backup_dir"] = str(root / "srv" / "sec-backups")
         db_address = state["hosts"]["db1"]["address"]
 
         say(f"starting PostgreSQL on db1 ({db_address})")
@@ -151,7 +156,7 @@ class SplitSandbox(Sandbox):
                 # this machine (a real DB server has none), so it is pinned to an empty configuration.
                 apache_config = Path(host["root"]) / "etc/apache2/apache2.conf"
                 apache_config.parent.mkdir(parents=True, exist_ok=True)
-                apache_config.write_text("# db1 runs no web server\n")
+                apache_config.write_text(f"# {name} runs no web server\n")
             folder = self.dir / "hosts" / name / "ssh"
             host["ssh"] = ssh.setup(folder, apache_config, address=host["address"])
             state["pids"][f"sshd:{name}"] = ssh.start(folder, host["ssh"])

@@ -102,5 +102,5 @@ def host_fields(fields: dict[str, Any]) -> dict[str, Any]:
         raise SecError("give the cluster and the host's name")
     return {"cluster_name": cluster_name, "name": name, "address": text_field(fields, "address"),
             "port": _port(fields), "user": text_field(fields, "user"), "roles": _roles(fields),
-            "python": text_field(fields, "python"),
+            "python": text_field(fields, "python"), "backup_dir": text_field(fields, "backup_dir"),
             "key": key_path(text_field(fields, "key"), stored_keys(), store.keys_dir())}

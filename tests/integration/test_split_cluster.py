@@ -109,9 +109,12 @@ def cluster_file(world: Split) -> dict:
 def test_each_host_is_its_own_machine_on_its_own_address(split: Split) -> None:
     state = split.box.state()
     addresses = {h["name"]: h["address"] for h in state["hosts"].values()}
-    assert addresses == {"app1": "127.0.0.11", "app2": "127.0.0.12", "api1": "127.0.0.13", "db1": "127.0.0.14"}
+    assert addresses == {"app1": "127.0.0.11", "app2": "127.0.0.12", "api1": "127.0.0.13", "db1": "127.0.0.14",
+                         "backup1": "127.0.0.15"}
     roots = {Path(h["root"]) for h in state["hosts"].values()}
-    assert len(roots) == 4
+    assert len(roots) == 5
+    backup_dir = Path(state["hosts"]["backup1"]["backup_dir"])
+    assert backup_dir.is_dir() and backup_dir.is_relative_to(Path(state["hosts"]["backup1"]["root"]))
     # Every web head has its own copy of the site, its database.yml pointing at db1 over TCP.
     for host in HEADS:
         site_dir = split.site_dir(PROD, host)
@@ -166,10 +169,11 @@ def test_sandbox_cli_up_json_gives_the_commands_and_down_removes_everything(spli
         assert summary["topology"] == "split"
         commands = summary["commands"]
         assert commands[0].startswith("sec cluster create split --app-server 127.0.0.11 --host-name app1 ")
-        assert [c.split()[4] for c in commands[1:]] == ["app2", "api1", "db1"]
-        assert [c.split()[-1] for c in commands[1:]] == ["app", "api", "db"]
+        assert [c.split()[4] for c in commands[1:]] == ["app2", "api1", "db1", "backup1"]
+        assert [c.split()[c.split().index("--roles") + 1] for c in commands[1:]] == ["app", "api", "db", "backup"]
+        assert commands[-1].endswith("--backup-dir " + str(folder / "hosts/backup1/root/srv/sec-backups"))
         status = json.loads(ssec(split, "sandbox", "status", "--dir", str(folder), "--json").stdout)
-        assert status["healthy"] and len(status["processes"]) == 1 + 4 + 3 + 3 * 2  # pg, sshd, apache, apps
+        assert status["healthy"] and len(status["processes"]) == 1 + 5 + 3 + 3 * 2  # pg, sshd, apache, apps
         pids = [p["pid"] for p in status["processes"].values()]
     finally:
         ssec(split, "sandbox", "down", "--dir", str(folder))
@@ -182,14 +186,16 @@ def test_sandbox_cli_up_json_gives_the_commands_and_down_removes_everything(spli
 def test_registration_knows_every_host_and_each_web_head(split: Split) -> None:
     data = cluster_file(split)
     roles = {h["name"]: h["roles"] for h in data["hosts"]}
-    assert roles == {"app1": ["app"], "app2": ["app"], "api1": ["api"], "db1": ["db"]}
+    assert roles == {"app1": ["app"], "app2": ["app"], "api1": ["api"], "db1": ["db"], "backup1": ["backup"]}
+    backup1 = next(h for h in data["hosts"] if h["name"] == "backup1")
+    assert backup1["backup_dir"] == split.summary["hosts"]["backup1"]["backup_dir"]
     prod = next(s for s in data["sites"] if s["name"] == PROD)
     assert prod["app_hosts"] == ["app1", "app2"] and prod["db_host"] == "db1"
     assert {h: Path(v["site_dir"]) for h, v in prod["on_hosts"].items()} == {
         h: split.site_dir(PROD, h) for h in HEADS}
     connect = ssec(split, "cluster", "connect", "split", "--json")
     answer = json.loads(connect.stdout)
-    assert {h["name"] for h in answer["cluster"]["hosts"]} == {"app1", "app2", "api1", "db1"}
+    assert {h["name"] for h in answer["cluster"]["hosts"]} == {"app1", "app2", "api1", "db1", "backup1"}
     shown = json.loads(ssec(split, "site", "show", PROD, "--json").stdout)
     assert [h["host"] for h in shown["web_heads"]] == ["app1", "app2", "api1"]
     assert all(h["answers"] for h in shown["web_heads"]) and shown["unreachable"] == []
@@ -320,6 +326,10 @@ def test_backup_and_restore_run_on_app1_against_db1(split: Split) -> None:
     assert (split.site_dir(PROD, "app1") / "db_backup" / name).is_dir()
     for host in ("app2", "api1"):
         assert not (split.site_dir(PROD, host) / "db_backup" / name).exists()
+    # Copied off the App server, to backup1 (its own address and root), and verified there.
+    copy = Path(split.summary["hosts"]["backup1"]["backup_dir"]) / "split" / "com_teststudio_prod" / name
+    assert made["copies"] == [{"host": "backup1", "path": str(copy), "method": "rsync", "removed": []}], made
+    assert (copy / "sec-copy.json").is_file()
     listed = json.loads(ssec(split, "backups", PROD, "--json").stdout)
     assert name in [b["name"] for b in listed]
     with split.db(PROD) as conn:

@@ -13,7 +13,8 @@ description:
   - Connects to each App server over SSH, finds its Apache httpd (running process, else C(which httpd apache2)),
     reads the configuration with its Includes and takes every virtual host whose code folder is a site dir.
   - Runs on the App server the same discovery code as the M(fpt.sec.site_facts) module; the parser exists once.
-  - Produces groups C(app_servers), C(api_servers), C(db_servers), C(production), C(staging) and one group per
+  - Produces groups C(app_servers), C(api_servers), C(db_servers), C(backup_servers), C(production), C(staging)
+    and one group per
     site named by its reverse name (C(prod.teststudio.com) is C(com_teststudio_prod)); each App server carries
     C(sec_sites), its sites keyed by reverse name, and C(sec_skipped_sites), the site-shaped virtual hosts
     that are not sites, each with the reason (an undefined variable, a dangling C(current), no C(shared/), a
@@ -51,6 +52,14 @@ options:
       - DB servers, items as in O(app_servers), matched by address to the database host the sites'
         C(database.yml) names; they join the C(db_servers) group with these SSH settings. A database host
         not listed here is reached with the SSH settings of the App server that names it.
+    type: list
+    elements: raw
+    default: []
+  backup_servers:
+    description:
+      - Backup hosts (a NAS or backup server reachable over SSH), items as in O(app_servers) plus C(backup_dir),
+        the folder the copies of every backup go to (C(<backup_dir>/<cluster>/<site>/<backup>)). They join
+        the C(backup_servers) group, with C(sec_backup_dir).
     type: list
     elements: raw
     default: []
@@ -200,6 +209,10 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
             server = {"address": item["address"], "name": item.get("name") or item["address"],
                       "port": item.get("port", defaults["port"]), "user": item.get("user", defaults["user"]),
                       "key": item.get("private_key_file", defaults["key"])}
+            if option == "backup_servers":
+                if not item.get("backup_dir"):
+                    raise AnsibleParserError("apache_sites: every backup_servers item needs a backup_dir")
+                server["backup_dir"] = item["backup_dir"]
             servers.append(server)
         return servers
 
@@ -216,7 +229,8 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
                     host_key_checking=self.get_option("host_key_checking"))
             except RemoteDiscoveryError as exc:
                 raise AnsibleParserError(f"apache_sites: {exc}") from exc
-        return cluster_from_discovery(app_servers, discoveries, api_servers, self._servers("db_servers"))
+        return cluster_from_discovery(app_servers, discoveries, api_servers, self._servers("db_servers"),
+                                      self._servers("backup_servers"))
 
     def _apply_site_roles(self, cluster: dict) -> None:
         roles = self.get_option("site_roles") or {}

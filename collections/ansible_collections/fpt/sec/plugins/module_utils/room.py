@@ -19,12 +19,17 @@ GROWTH = 1.25
 MARGIN = 64 * 1024 * 1024
 
 
-def free_bytes(path: str) -> int:
-    """Bytes free for an unprivileged writer on the file system holding ``path`` (or its nearest parent)."""
+def nearest_existing(path: str) -> str:
+    """``path``, or its nearest parent that exists."""
     probe = os.path.abspath(path)
     while not os.path.exists(probe) and os.path.dirname(probe) != probe:
         probe = os.path.dirname(probe)
-    stat = os.statvfs(probe)
+    return probe
+
+
+def free_bytes(path: str) -> int:
+    """Bytes free for an unprivileged writer on the file system holding ``path`` (or its nearest parent)."""
+    stat = os.statvfs(nearest_existing(path))
     return stat.f_bavail * stat.f_frsize
 
 

@@ -32,6 +32,7 @@ import time
 
 __all__ = [
     "ADD_ONLY_OPTIONS",
+    "BACKUP_COPY_OPTIONS",
     "RSYNC_SOURCE_ARGUMENT_SPEC",
     "OUT_FORMAT",
     "RsyncError",
@@ -68,6 +69,8 @@ RSYNC_SOURCE_ARGUMENT_SPEC = {
 # volume) instead of replacing it. Symbolic links and special files are not copied (no -l, -D).
 ADD_ONLY_OPTIONS = ["--recursive", "--times", "--omit-dir-times", "--ignore-existing", "--keep-dirlinks",
                     "--protect-args", "--no-human-readable", "--8-bit-output", "--stats"]
+# A backup folder copied whole into a fresh temporary folder (its files are checked against the manifest after).
+BACKUP_COPY_OPTIONS = ["--recursive", "--times", "--protect-args", "--no-human-readable", "--8-bit-output", "--stats"]
 # One line per item: the change summary, the size, the name (last: a name may contain the separator).
 OUT_FORMAT = "--out-format=%i|%l|%n"
 # What rsync prints (without --links) for a source entry it does not copy: a symbolic link, a device...

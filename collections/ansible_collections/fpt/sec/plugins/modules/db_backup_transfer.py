@@ -192,7 +192,6 @@ from ansible_collections.fpt.sec.plugins.module_utils.site_module import site_mo
 from ansible_collections.fpt.sec.plugins.module_utils.versions import Version
 
 # The transfer is a plain copy of a fresh folder: no add-only subtleties, but the same transport and output.
-COPY_OPTIONS = ["--recursive", "--times", "--protect-args", "--no-human-readable", "--8-bit-output", "--stats"]
 # Room to leave beyond the backup's size, so that a transfer never fills the disk the site writes to.
 FREE_SPACE_MARGIN = 256 * 1024 * 1024
 
@@ -352,7 +351,7 @@ def main() -> None:
                 known_hosts = (rsync_ssh.write_known_hosts(private, params["source_host"], params["source_port"],
                                                            params["host_keys"]) if params["host_keys"] else None)
                 argv = (low_priority_prefix() if params["low_priority"] else []) + [
-                    rsync, *COPY_OPTIONS, rsync_ssh.OUT_FORMAT,
+                    rsync, *rsync_ssh.BACKUP_COPY_OPTIONS, rsync_ssh.OUT_FORMAT,
                     "-e", rsync_ssh.ssh_transport(params["source_port"], known_hosts, params["ssh_key"],
                                                   params["connect_timeout"])]
                 if params["low_priority"]:

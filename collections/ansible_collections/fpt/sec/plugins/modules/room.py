@@ -44,6 +44,12 @@ options:
     description: What the user can do about it, shown in the refusal.
     type: str
     default: free space there
+  writable:
+    description:
+      - Also fail unless the SSH user may write there (O(path), or its nearest existing parent when it does
+        not exist yet). Nothing is written to find out.
+    type: bool
+    default: false
 attributes:
   check_mode:
     support: full
@@ -87,6 +93,9 @@ needed_bytes:
   sample: 4724464025
 """
 
+import getpass
+import os
+
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.fpt.sec.plugins.module_utils import room
 
@@ -100,6 +109,7 @@ def main() -> None:
             "what": {"type": "str", "default": "this operation"},
             "why": {"type": "str", "default": "estimated"},
             "fix": {"type": "str", "default": "free space there"},
+            "writable": {"type": "bool", "default": False},
         },
         required_one_of=[("path", "postgres_port")],
         mutually_exclusive=[("path", "postgres_port")],
@@ -114,6 +124,12 @@ def main() -> None:
         module.exit_json(changed=False, checked=False, needed_bytes=needed)
     free = room.free_bytes(path)
     result = {"changed": False, "checked": True, "path": path, "free_bytes": free, "needed_bytes": needed}
+    if params["writable"]:
+        nearest = room.nearest_existing(path)
+        if not (os.path.isdir(nearest) and os.access(nearest, os.W_OK | os.X_OK)):
+            module.fail_json(msg=f"{path} is not writable by {getpass.getuser()} here ({nearest} is the nearest "
+                                 "existing folder): give a folder this user may write, or fix its permissions",
+                             **result)
     refused = room.refusal(path, free, needed, params["what"], params["why"], params["fix"])
     if refused:
         module.fail_json(msg=refused, **result)

@@ -11,8 +11,8 @@ from __future__ import annotations
 from typing import Any
 
 LOOPBACK = {"127.0.0.1", "localhost", "::1", "", None}
-ROLES = ("app", "api", "db")
-ROLE_GROUPS = {"app": "app_servers", "api": "api_servers", "db": "db_servers"}
+ROLES = ("app", "api", "db", "backup")
+ROLE_GROUPS = {"app": "app_servers", "api": "api_servers", "db": "db_servers", "backup": "backup_servers"}
 # Modules need only the standard library: prefer the distribution's Python over whatever a login shell
 # puts first on PATH (a user's pyenv shims, say), which may not run non-interactively.
 PYTHON_FALLBACK = ["/usr/bin/python3", "/usr/libexec/platform-python", "python3"]
@@ -36,10 +36,12 @@ def site_for_host(site: dict, host: str) -> dict:
 
 
 def cluster_from_discovery(app_servers: list[dict], discoveries: dict[str, dict],
-                           api_servers: list[dict] | None = None, db_servers: list[dict] | None = None) -> dict:
+                           api_servers: list[dict] | None = None, db_servers: list[dict] | None = None,
+                           backup_servers: list[dict] | None = None) -> dict:
     """Builds hosts and sites from what discovery returned for each App server (and API server).
 
-    app_servers, api_servers, db_servers: [{"name", "address", "port", "user", "key"[, "python"]}];
+    app_servers, api_servers, db_servers, backup_servers: [{"name", "address", "port", "user", "key"[, "python"]
+    [, "backup_dir"]}];
     discoveries: {host name: discover_sites(), plus "python", the interpreter that ran it}.
     A site's DB host on loopback is the App server itself (it gets the db role); a DB host listed in
     db_servers (matched by address) is that server, with its own SSH settings; another DB host becomes a
@@ -48,7 +50,7 @@ def cluster_from_discovery(app_servers: list[dict], discoveries: dict[str, dict]
     hosts: dict[str, dict] = {}
     sites: dict[str, dict] = {}
     for server, role in [*((s, "app") for s in app_servers), *((s, "api") for s in api_servers or []),
-                         *((s, "db") for s in db_servers or [])]:
+                         *((s, "db") for s in db_servers or []), *((s, "backup") for s in backup_servers or [])]:
         host = hosts.setdefault(server["name"], {**server, "roles": []})
         if role not in host["roles"]:
             host["roles"].append(role)
@@ -136,6 +138,8 @@ def inventory_from_cluster(cluster: dict, known_hosts_file: str | None = None,
         hosts[host["name"]] = {**host_connection_vars(host, known_hosts_file, host_key_checking),
                                "sec_roles": list(host["roles"]),
                                "sec_sites": {}}
+        if "backup" in host["roles"] and host.get("backup_dir"):
+            hosts[host["name"]]["sec_backup_dir"] = host["backup_dir"]
         for role in host["roles"]:
             groups[ROLE_GROUPS[role]].append(host["name"])
     api_hosts = [h["name"] for h in cluster.get("hosts", []) if "api" in h["roles"]]

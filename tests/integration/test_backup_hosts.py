@@ -1,0 +1,149 @@
+"""Issue 26, a backup host: a cluster host with the role `backup` and a folder for the copies, checked over
+SSH when it is added (it answers, its folder is writable, its free space is shown). The sandbox has one,
+backup1, on its own address with its own sshd and root; `sec sandbox up --json` gives the line that
+registers it."""
+
+from __future__ import annotations
+
+import json
+import shlex
+import shutil
+import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+from sec_wrapper import history, store
+from sec_wrapper.inventory import cluster_inventory
+from tests.integration.conftest import sec, site_by_name
+
+pytestmark = pytest.mark.integration
+
+
+def test_the_sandbox_backup_host_is_registered_checked_and_in_the_inventory(sandbox: dict, cluster: str) -> None:
+    backup1 = sandbox["backup_host"]
+    assert backup1["address"] != sandbox["app_server"]["address"] and Path(backup1["backup_dir"]).is_dir()
+    assert Path(backup1["backup_dir"]).is_relative_to(Path(backup1["root"]))
+    line = sandbox["commands"][1]
+    assert line.startswith(f"sec host add sandbox backup1 --address {backup1['address']} ") and "--roles backup" in line
+    added = sec(*shlex.split(line)[1:])
+    assert f"keeps copies in {backup1['backup_dir']} (" in added.stdout and " free)" in added.stdout, added.stdout
+    try:
+        hosts = {h["name"]: h for h in json.loads(sec("host", "list", cluster, "--json").stdout)}
+        assert hosts["backup1"]["roles"] == ["backup"] and hosts["backup1"]["backup_dir"] == backup1["backup_dir"]
+        inventory = cluster_inventory(store.load_cluster(cluster))
+        assert list(inventory["all"]["children"]["backup_servers"]["hosts"]) == ["backup1"]
+        assert inventory["all"]["hosts"]["backup1"]["sec_backup_dir"] == backup1["backup_dir"]
+        # A backup host carries no site: the site operations' plays never run there.
+        assert "backup1" not in inventory["all"]["children"]["app_servers"]["hosts"]
+    finally:
+        sec("host", "remove", cluster, "backup1")
+
+
+def test_a_backup_host_without_a_writable_folder_is_refused_in_one_line(sandbox: dict, cluster: str) -> None:
+    backup1 = sandbox["backup_host"]
+    login = ["--address", backup1["address"], "--port", str(backup1["ssh"]["port"]), "--user",
+             backup1["ssh"]["user"], "--key", backup1["ssh"]["key"]]
+    before = json.loads(sec("host", "list", cluster, "--json").stdout)
+    refused = sec("host", "add", cluster, "nas", *login, "--roles", "backup", check=False)
+    assert refused.returncode != 0 and "a backup host needs --backup-dir" in refused.stderr, refused.stderr
+    assert len(refused.stderr.strip().splitlines()) == 1, refused.stderr
+    unwritable = Path(backup1["root"]) / "read-only"
+    unwritable.mkdir(exist_ok=True)
+    unwritable.chmod(0o555)
+    try:
+        # As root every folder is writable: a file stands in the way instead, which no user can write into.
+        blocked = unwritable / "a-file"
+        blocked.write_text("")
+        refused = sec("host", "add", cluster, "nas", *login, "--roles", "backup", "--backup-dir",
+                      str(blocked / "copies"), check=False)
+        assert refused.returncode != 0 and "is not writable" in refused.stderr, refused.stderr
+        assert "was not added" in refused.stderr.strip().splitlines()[-1], refused.stderr
+    finally:
+        unwritable.chmod(0o755)
+        (unwritable / "a-file").unlink(missing_ok=True)
+        unwritable.rmdir()
+    assert json.loads(sec("host", "list", cluster, "--json").stdout) == before
+
+
+STAGING = "staging.teststudio.com"
+
+
+@contextmanager
+def registered_backup_host(sandbox: dict, cluster: str) -> Iterator[Path]:
+    """backup1 in the session's cluster for one test; yields staging's copies folder on it."""
+    backup1 = sandbox["backup_host"]
+    sec(*shlex.split(sandbox["commands"][1])[1:])
+    copies = Path(backup1["backup_dir"]) / cluster / "com_teststudio_staging"
+    try:
+        yield copies
+    finally:
+        sec("host", "remove", cluster, "backup1")
+        shutil.rmtree(Path(backup1["backup_dir"]) / cluster, ignore_errors=True)
+
+
+def backup(*extra: str, check: bool = True) -> subprocess.CompletedProcess:
+    return sec("backup", STAGING, "--keep", "50", "--label", "copied", *extra, "--json", check=check)
+
+
+def test_each_backup_is_copied_to_the_backup_host_and_verified_there(sandbox: dict, cluster: str) -> None:
+    site_dir = Path(site_by_name(sandbox, STAGING)["site_dir"])
+    made: list[str] = []
+    try:
+        with registered_backup_host(sandbox, cluster) as copies:
+            first = json.loads(backup().stdout)
+            made.append(first["name"])
+            assert first["copies"] == [{"host": "backup1", "path": str(copies / first["name"]), "method": "rsync",
+                                        "removed": []}], first
+            original, copy = site_dir / "db_backup" / first["name"], copies / first["name"]
+            assert (copy / "manifest.json").read_bytes() == (original / "manifest.json").read_bytes()
+            assert sorted(p.relative_to(copy).as_posix() for p in copy.rglob("*") if p.is_file()) == sorted(
+                [p.relative_to(original).as_posix() for p in original.rglob("*") if p.is_file()
+                 and not p.name.startswith("sec-")] + ["sec-copy.json"])
+            assert json.loads((copy / "sec-copy.json").read_text())["verified_at"]
+
+            skipped = json.loads(backup("--no-copy").stdout)
+            made.append(skipped["name"])
+            assert skipped["copies"] == [] and not (copies / skipped["name"]).exists()
+
+            # Retention on the backup host, independent of the App server's: the newest copy and a pinned one stay.
+            (copy / ".sec-pinned").write_text("")
+            second = json.loads(backup().stdout)
+            made.append(second["name"])
+            third = json.loads(backup("--keep-copies", "1").stdout)
+            made.append(third["name"])
+            assert third["copies"][0]["removed"] == [second["name"]], third
+            assert sorted(p.name for p in copies.iterdir()) == sorted([first["name"], third["name"]])
+            assert (site_dir / "db_backup" / second["name"]).is_dir(), "the App server's backup is not touched"
+
+            # The listing: each backup once, with every place it is and that place's state; a backup the App
+            # server lost (a rebuilt disk) is still listed from its copy.
+            listed = {b["name"]: b for b in json.loads(sec("backups", STAGING, "--json").stdout)}
+            places = {p["host"]: p["state"] for p in listed[third["name"]]["places"]}
+            assert places == {"127.0.0.1": "verified", "backup1": "verified"} or places == {
+                "app1": "verified", "backup1": "verified"}, listed[third["name"]]
+            assert [p["host"] for p in listed[skipped["name"]]["places"]] == [next(iter(places))]
+            shutil.rmtree(original)
+            listed = {b["name"]: b for b in json.loads(sec("backups", STAGING, "--json").stdout)}
+            assert listed[first["name"]]["kind"] == "copy" and listed[first["name"]]["places"] == [
+                {"host": "backup1", "state": "verified", "verified_at": listed[first["name"]]["places"][0][
+                    "verified_at"], "pinned": True}], listed[first["name"]]
+
+            # A copy that cannot be made fails the operation loudly; the backup itself is kept.
+            shutil.rmtree(copies)
+            copies.parent.mkdir(parents=True, exist_ok=True)
+            copies.write_text("a file where the site's copies folder goes")
+            failed = backup(check=False)
+            assert failed.returncode != 0
+            last = failed.stderr.strip().splitlines()[-1]
+            assert "Pull the backup from the App server" in last and "backup1" in last, failed.stderr
+            ops = [op for op in history.list_operations(site={STAGING}) if op["operation"] == "backup"]
+            assert ops[0]["status"] == "failed"
+            new = sorted({p.name for p in (site_dir / "db_backup").iterdir() if "_copied" in p.name} - set(made))
+            assert len(new) == 1, new  # the failed run's backup, kept on the App server
+            made.extend(new)
+    finally:
+        for name in made:
+            shutil.rmtree(site_dir / "db_backup" / name, ignore_errors=True)
