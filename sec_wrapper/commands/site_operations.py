@@ -74,7 +74,9 @@ def _backups(args: argparse.Namespace) -> int:
         if row.get("state") == "verified" and row.get("verified_at"):
             row["state"] = f"verified at {row['verified_at']}"  # never more than that check said
     for row in rows:
-        if len(row.get("places") or []) > 1 or row.get("kind") == "copy":
+        if row.get("kind") == "replaced":
+            row["places"] = None
+        elif len(row.get("places") or []) > 1 or row.get("kind") == "copy":
             row["places"] = ", ".join(f"{p['host']} {p.get('state') or '?'}" for p in row["places"])
         else:
             row["places"] = None

@@ -3,6 +3,7 @@ result document says (the CLI's --json, kept in the record whichever front end s
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from collections.abc import Callable, Iterator
@@ -111,12 +112,18 @@ def _prepare_backup(request: OperationRequest) -> Prepared:
     return prepared
 
 
-@contextmanager
-def _app_server_agent(cluster: store.Cluster, site: store.Site) -> Iterator[dict[str, Any]]:
+def _app_server_agent(cluster: store.Cluster, site: store.Site) -> contextlib.AbstractContextManager[dict[str, Any]]:
     """The backup hosts pull the new backup from the App server over SSH with a forwarded private agent that
     holds only the App server's key, and trust only the host key the controller keeps for it."""
     app = cluster.host(site.app_hosts[0]) if site.app_hosts else next(h for h in cluster.hosts if "app" in h.roles)
-    with host_agent(app) as forwarding:
+    return _agent_for(cluster, app)
+
+
+@contextmanager
+def _agent_for(cluster: store.Cluster, host: store.Host) -> Iterator[dict[str, Any]]:
+    """A private agent holding only `host`'s key, forwarded to the hosts that pull from it, and the
+    controller's known_hosts file, from which the playbook gives them the only host key they trust."""
+    with host_agent(host) as forwarding:
         yield {"forward_agent": forwarding, "known_hosts_file": str(known_hosts_file(cluster))}
 
 
@@ -164,12 +171,21 @@ def replaced_rows(replaced: list[dict[str, Any]] | None) -> list[dict[str, Any]]
     return rows
 
 
-def with_places(backups: list[dict[str, Any]], app_host: str, copies: dict[str, dict[str, Any]]
-                ) -> list[dict[str, Any]]:
+def with_places(backups: list[dict[str, Any]], app_host: str, copies: dict[str, dict[str, Any]],
+                backup_hosts: list[str] | None = None) -> list[dict[str, Any]]:
     """Each backup once, with every place it is: the App server and each backup host holding a copy, each
-    with its own state and verified-at. A backup only a backup host still holds is listed too."""
+    with its own state and verified-at. A backup only a backup host still holds is listed too. A backup host
+    that answered without a copy of a backup says `missing`; one that did not answer, `did not answer`."""
     rows = {row["name"]: {**row, "places": [{"host": app_host, "state": row.get("state"),
                                              "verified_at": row.get("verified_at")}]} for row in backups}
+    # A host the listing could not reach has a result too (unreachable, no copies): it did not answer.
+    copies = {host: answer for host, answer in copies.items() if "copies" in answer and not answer.get("unreachable")}
+    for host in backup_hosts or []:
+        for row in rows.values():
+            held = any(c["name"] == row["name"] for c in (copies.get(host) or {}).get("copies") or [])
+            if not held:
+                row["places"].append({"host": host, "state": "missing" if host in copies else "did not answer",
+                                      "verified_at": None})
     for host, answer in sorted(copies.items()):
         for copy in answer.get("copies") or []:
             place = {"host": host, "state": copy.get("state"), "verified_at": copy.get("verified_at"),
@@ -188,7 +204,9 @@ def with_places(backups: list[dict[str, Any]], app_host: str, copies: dict[str, 
 def _summarize_backups(prepared: Prepared, result: OperationResult) -> list[dict[str, Any]]:
     found = first_result(result, "fpt.sec.db_backup_info")
     app_host = next(iter(result.task_results("fpt.sec.db_backup_info")), "app server")
-    return [*with_places(found.get("backups") or [], app_host, result.task_results("fpt.sec.backup_copy")),
+    backup_hosts = sorted(h.name for h in prepared.context["cluster"].hosts if "backup" in h.roles)
+    return [*with_places(found.get("backups") or [], app_host, result.task_results("fpt.sec.backup_copy"),
+                         backup_hosts),
             *replaced_rows(found.get("replaced"))]
 
 
@@ -214,6 +232,10 @@ def _prepare_restore(request: OperationRequest) -> Prepared:
         extravars["short_window"] = True
     prepared = site_prepared(RESTORE, request, options, "restore.yml", extravars)
     site = prepared.context["site"]
+    backup_hosts = sorted((h for h in prepared.context["cluster"].hosts if "backup" in h.roles), key=lambda h: h.name)
+    if backup_hosts and not options["undo"]:
+        # A backup the App server lost comes back from the first backup host's copy, over a forwarded agent.
+        prepared.environment = lambda: _agent_for(prepared.context["cluster"], backup_hosts[0])
     if options["undo"]:
         what = "undo puts the replaced database back as the database of"
     elif site.role == "production" and options["short_window"]:

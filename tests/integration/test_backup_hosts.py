@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import shlex
 import shutil
+import signal
 import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -124,7 +125,8 @@ def test_each_backup_is_copied_to_the_backup_host_and_verified_there(sandbox: di
             places = {p["host"]: p["state"] for p in listed[third["name"]]["places"]}
             assert places == {"127.0.0.1": "verified", "backup1": "verified"} or places == {
                 "app1": "verified", "backup1": "verified"}, listed[third["name"]]
-            assert [p["host"] for p in listed[skipped["name"]]["places"]] == [next(iter(places))]
+            assert [(p["host"], p["state"]) for p in listed[skipped["name"]]["places"]] == [
+                (next(iter(places)), "verified"), ("backup1", "missing")]
             shutil.rmtree(original)
             listed = {b["name"]: b for b in json.loads(sec("backups", STAGING, "--json").stdout)}
             assert listed[first["name"]]["kind"] == "copy" and listed[first["name"]]["places"] == [
@@ -146,4 +148,90 @@ def test_each_backup_is_copied_to_the_backup_host_and_verified_there(sandbox: di
             made.extend(new)
     finally:
         for name in made:
+            shutil.rmtree(site_dir / "db_backup" / name, ignore_errors=True)
+
+
+def test_a_backup_the_app_server_lost_is_restored_from_the_backup_hosts_copy(sandbox: dict, cluster: str) -> None:
+    """An App server rebuilt with an empty db_backup: `sec restore SITE BACKUP` brings the copy back (verified
+    on arrival) and restores it."""
+    from tests.integration.test_backup_restore import change_rows, content
+
+    site = site_by_name(sandbox, STAGING)
+    site_dir = Path(site["site_dir"])
+    before = content(site)
+    name = None
+    try:
+        with registered_backup_host(sandbox, cluster) as copies:
+            name = json.loads(backup().stdout)["name"]
+            shutil.rmtree(site_dir / "db_backup" / name)
+            change_rows(site)
+            assert content(site) != before
+            done = json.loads(sec("restore", STAGING, name, "--json").stdout)
+            assert done["backup"] == name and content(site) == before
+            assert (site_dir / "db_backup" / name / "manifest.json").read_bytes() == (
+                copies / name / "manifest.json").read_bytes(), "the copy came back under its name"
+            events = history.load_events(done["operation"])
+            fetched = [e["event_data"]["res"] for e in events if e["event"] == "runner_on_ok"
+                       and e["event_data"].get("task") == "Bring the backup back from the backup host's copy"]
+            assert len(fetched) == 1 and fetched[0]["method"] == "rsync" and fetched[0]["verified"], fetched
+    finally:
+        if name:
+            shutil.rmtree(site_dir / "db_backup" / name, ignore_errors=True)
+        if content(site) != before:
+            raise AssertionError("staging was left changed")
+
+
+def test_a_flipped_byte_in_a_copy_is_caught_and_listed(sandbox: dict, cluster: str) -> None:
+    site_dir = Path(site_by_name(sandbox, STAGING)["site_dir"])
+    name = None
+    try:
+        with registered_backup_host(sandbox, cluster) as copies:
+            name = json.loads(backup().stdout)["name"]
+            victim = max((p for p in (copies / name / "dump").iterdir() if p.is_file()), key=lambda p: p.stat().st_size)
+            data = bytearray(victim.read_bytes())
+            data[len(data) // 2] ^= 0x01  # same size: only a full read finds it
+            victim.write_bytes(bytes(data))
+            quick = {b["name"]: b for b in json.loads(sec("backups", STAGING, "--json").stdout)}[name]
+            assert {p["host"]: p["state"] for p in quick["places"]}["backup1"] == "verified"
+            checked = {b["name"]: b for b in json.loads(sec("backups", STAGING, "--check", "--json").stdout)}[name]
+            places = {p["host"]: p["state"] for p in checked["places"]}
+            assert places["backup1"] == "damaged" and checked["state"] == "verified", checked
+            # And it stays listed damaged without a full check, until a full check passes again.
+            again = {b["name"]: b for b in json.loads(sec("backups", STAGING, "--json").stdout)}[name]
+            assert {p["host"]: p["state"] for p in again["places"]}["backup1"] == "damaged"
+    finally:
+        if name:
+            shutil.rmtree(site_dir / "db_backup" / name, ignore_errors=True)
+
+
+def test_a_backup_host_that_does_not_answer_fails_the_backup_after_it_is_made(sandbox: dict, cluster: str) -> None:
+    """backup1 taken off the network (its sshd and its sessions killed by pid): the backup is made and kept, the
+    operation fails naming backup1, and the listing says backup1 did not answer."""
+    from sec_wrapper.sandbox import ssh
+    from sec_wrapper.sandbox.processes import stop
+
+    site_dir = Path(site_by_name(sandbox, STAGING)["site_dir"])
+    state_file = Path(sandbox["dir"]) / "state.json"
+    made_before = {p.name for p in (site_dir / "db_backup").iterdir()}
+    try:
+        with registered_backup_host(sandbox, cluster):
+            state = json.loads(state_file.read_text())
+            stop(state["pids"]["sshd:backup1"], signal.SIGKILL)
+            try:
+                failed = backup(check=False)
+                assert failed.returncode != 0
+                # Named as it was registered: backup1's address and port.
+                where = f"{sandbox['backup_host']['address']}:{sandbox['backup_host']['ssh']['port']} unreachable"
+                assert where in failed.stderr.strip().splitlines()[-1], failed.stderr
+                new = sorted({p.name for p in (site_dir / "db_backup").iterdir()} - made_before)
+                assert len(new) == 1 and (site_dir / "db_backup" / new[0] / "manifest.json").is_file()
+                listed = {b["name"]: b for b in json.loads(sec("backups", STAGING, "--json").stdout)}
+                assert {p["host"]: p["state"] for p in listed[new[0]]["places"]}["backup1"] == "did not answer"
+            finally:
+                folder = Path(sandbox["dir"]) / "hosts" / "backup1" / "ssh"
+                state = json.loads(state_file.read_text())
+                state["pids"]["sshd:backup1"] = ssh.start(folder, state["backup_host"]["ssh"])
+                state_file.write_text(json.dumps(state, indent=2, sort_keys=True) + "\n")
+    finally:
+        for name in {p.name for p in (site_dir / "db_backup").iterdir()} - made_before:
             shutil.rmtree(site_dir / "db_backup" / name, ignore_errors=True)

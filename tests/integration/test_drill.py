@@ -58,8 +58,10 @@ def test_a_drill_proves_the_newest_backup_and_leaves_the_site_alone(sandbox: dic
     # The read-back counted every table's rows as it streamed by.
     assert manifest["table_rows"]["public.event_log_entries"] == events
     assert manifest["database_bytes"] > 0
+    listed_before = databases(site)
     with VhostWatch(sandbox["apache"]["port"], STAGING, poll=0.1) as watch:
         done = json.loads(sec("drill", STAGING, "--json").stdout)
+    assert databases(site) == listed_before, "the list of databases is as it was"
     assert {code for _t, code, _v in watch.samples} == {200}, "the site served throughout, never in maintenance"
     assert done["passed"] is True and done["backup"] == name and done["reason"] is None, done
     assert done["tables"] == len(manifest["table_rows"]) and done["rows"] == sum(manifest["table_rows"].values())
@@ -92,6 +94,23 @@ def test_a_backup_whose_tables_do_not_hold_what_it_recorded_fails_its_drill(
     assert not drill_databases(site), "the scratch database is dropped on failure too"
     drills = [op for op in history.list_operations(site={STAGING}) if op["operation"] == "drill"]
     assert drills[0]["status"] == "failed", drills[0]
+
+
+def test_a_drill_of_a_damaged_backup_fails_with_its_reason_and_marks_it(
+        sandbox: dict, drilled_backups: list[str]) -> None:
+    site = site_by_name(sandbox, STAGING)
+    name = backup(drilled_backups, "drill-damaged")
+    folder = Path(site["site_dir"], "db_backup", name)
+    victim = max((p for p in (folder / "dump").iterdir() if p.is_file()), key=lambda p: p.stat().st_size)
+    data = bytearray(victim.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    victim.write_bytes(bytes(data))
+    failed = sec("drill", STAGING, name, check=False)
+    assert failed.returncode != 0 and "sha256" in failed.stderr.strip().splitlines()[-1], failed.stderr
+    row = backup_row(name)
+    assert row["drill"].startswith("drill failed: ") and "sha256" in row["drill"], row
+    assert row["state"] == "damaged", row
+    assert not drill_databases(site)
 
 
 def test_a_killed_drill_pins_its_backup_and_leaves_no_scratch_database(

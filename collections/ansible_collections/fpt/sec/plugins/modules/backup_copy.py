@@ -43,6 +43,13 @@ options:
   source_site_dir:
     description: The site's folder on the App server. Required with O(state=present).
     type: path
+  check_files:
+    description:
+      - With O(state=list), re-read every file of every copy against its manifest (a flipped byte is found),
+        and record the outcome in the copy's C(sec-copy.json); without it, only the manifest's seal and the
+        files' sizes are checked.
+    type: bool
+    default: false
   keep_copies:
     description: Copies to keep on this host, newest first; V(0) keeps all.
     type: int
@@ -153,8 +160,9 @@ def read_copy_record(folder: str) -> dict:
     return record if isinstance(record, dict) else {}
 
 
-def list_copies(copies_dir: str) -> list[dict]:
-    """The copies here, oldest first, each quickly checked (the manifest's seal, the files' sizes)."""
+def list_copies(copies_dir: str, check_files: bool = False) -> list[dict]:
+    """The copies here, oldest first, each quickly checked (the manifest's seal, the files' sizes), or in
+    full (every file's sha256) with ``check_files``, whose outcome is recorded with the copy."""
     try:
         names = os.listdir(copies_dir)
     except FileNotFoundError:
@@ -169,8 +177,17 @@ def list_copies(copies_dir: str) -> list[dict]:
         except db_backups.BackupError as exc:
             found.append({"name": name, "state": "damaged", "problem": str(exc), "started": None})
             continue
-        problem = db_backups.quick_problem(path, manifest)
         record = read_copy_record(path)
+        if check_files:
+            try:
+                db_backups.verify_files(path, manifest)
+                problem = None
+            except db_backups.BackupError as exc:
+                problem = str(exc)
+            record = {**record, "verified_at": None if problem else iso_utc(), "damaged": problem}
+            write_atomic(os.path.join(path, COPY_RECORD), (json.dumps(record, sort_keys=True) + "\n").encode(), 0o640)
+        else:
+            problem = db_backups.quick_problem(path, manifest) or record.get("damaged")
         found.append({"name": name, "started": manifest.get("started"), "version": manifest.get("version"),
                       "label": manifest.get("label"), "size": manifest.get("size"),
                       "state": "damaged" if problem else ("verified" if record.get("verified_at") else "unverified"),
@@ -222,6 +239,7 @@ def main() -> None:
         argument_spec={
             "copies_dir": {"type": "path", "required": True},
             "state": {"type": "str", "choices": ["present", "list"], "default": "present"},
+            "check_files": {"type": "bool", "default": False},
             "backup": {"type": "str"},
             "source_site_dir": {"type": "path"},
             **rsync_ssh.RSYNC_SOURCE_ARGUMENT_SPEC,
@@ -235,7 +253,8 @@ def main() -> None:
     params = module.params
     copies_dir = os.path.abspath(params["copies_dir"])
     if params["state"] == "list":
-        module.exit_json(changed=False, copies=list_copies(copies_dir), host=socket.gethostname())
+        module.exit_json(changed=False, copies=list_copies(copies_dir, params["check_files"]),
+                         host=socket.gethostname())
 
     clock = time.monotonic()
     name = params["backup"]

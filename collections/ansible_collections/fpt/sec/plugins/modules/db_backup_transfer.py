@@ -41,9 +41,16 @@ options:
     type: str
     required: true
   source_site_dir:
-    description: The source site's folder, on the source host.
+    description:
+      - The source site's folder, on the source host; the backup is in its C(db_backup/).
+      - Exactly one of O(source_site_dir) and O(source_backups_dir) is given.
     type: path
-    required: true
+  source_backups_dir:
+    description:
+      - A folder of backups on the source host other than a site's C(db_backup/), such as a backup host's
+        copies of the site's backups (M(fpt.sec.backup_copy)). A restore brings a copy back this way when the
+        App server has lost its own.
+    type: path
   source_site:
     description:
       - The source site's name or reverse name. When set, the backup's manifest must name this site.
@@ -277,19 +284,25 @@ def main() -> None:
     module = site_module(
         argument_spec={
             "backup": {"type": "str", "required": True},
-            "source_site_dir": {"type": "path", "required": True},
+            "source_site_dir": {"type": "path"},
+            "source_backups_dir": {"type": "path"},
             "source_site": {"type": "str"},
             **rsync_ssh.RSYNC_SOURCE_ARGUMENT_SPEC,
             "max_age_hours": {"type": "int", "default": 0},
             "low_priority": {"type": "bool", "default": True},
         },
+        required_one_of=[("source_site_dir", "source_backups_dir")],
+        mutually_exclusive=[("source_site_dir", "source_backups_dir")],
         supports_check_mode=True,
     )
     params = module.params
     clock = time.monotonic()
     name = params["backup"]
     site_dir = os.path.abspath(params["site_dir"])
-    source_site_dir = os.path.normpath(params["source_site_dir"])
+    # Where the source's backups are: a site's db_backup/, or another folder of backups (a backup host's).
+    source_backups = os.path.normpath(params["source_backups_dir"] or
+                                      db_backups.backup_root(params["source_site_dir"]))
+    source_site_dir = os.path.normpath(params["source_site_dir"] or source_backups)
     remote = bool(params["source_host"])
     site_version = read_running_version(site_dir)[0] if looks_like_site_dir(site_dir) else None
     root = db_backups.backup_root(site_dir)
@@ -314,8 +327,8 @@ def main() -> None:
         fail(f"cannot tell the version of {site_dir}'s code (current points at no release)")
     if not isinstance(name, str) or not db_backups._NAME_RE.match(name) or ".." in name:
         fail(f"backup {name!r}: give the folder name of a backup, as db_backup returns it, not a path")
-    if not os.path.isabs(source_site_dir):
-        fail(f"source_site_dir {source_site_dir} must be an absolute path")
+    if not os.path.isabs(source_backups):
+        fail(f"the source folder {source_backups} must be an absolute path")
     if not remote and os.path.realpath(source_site_dir) == os.path.realpath(site_dir):
         fail("the source and the target are the same site")
     if params["max_age_hours"] < 0:
@@ -342,8 +355,8 @@ def main() -> None:
         # 1. The manifest alone, and every check that needs no copy.
         argv: list[str] = []
         remote_folder = ""
-        where = source_site_dir
-        source_folder = os.path.join(db_backups.backup_root(source_site_dir), name)
+        where = source_backups
+        source_folder = os.path.join(source_backups, name)
         try:
             if remote:
                 rsync_ssh.check_endpoint(params["source_host"], params["source_user"], params["source_port"])
@@ -363,12 +376,13 @@ def main() -> None:
                 fetched = rsync_ssh.run_rsync(argv + [f"{remote_folder}/{db_backups.MANIFEST}", landing + "/"])
                 if fetched.rc != 0:
                     if "No such file or directory" in fetched.stderr:
-                        raise Refused(f"there is no backup {name} (with a manifest) in {where}:"
-                                      f"{db_backups.backup_root(source_site_dir)}")
+                        raise Refused(f"there is no backup {name} (with a manifest) in {where}:{source_backups}")
                     raise rsync_ssh.RsyncError(rsync_ssh.explain_failure(fetched.rc, fetched.stderr, where))
                 manifest = db_backups.read_manifest(landing)
-            else:
+            elif params["source_site_dir"]:
                 source_folder = db_backups.resolve_backup(source_site_dir, name)
+                manifest = db_backups.read_manifest(source_folder)
+            else:
                 manifest = db_backups.read_manifest(source_folder)
             admit(manifest)
         except (db_backups.BackupError, Refused, rsync_ssh.RsyncError, Interrupted) as exc:
