@@ -20,7 +20,7 @@ SITE = "prod.teststudio.com"
 
 def test_options_are_typed_with_their_defaults() -> None:
     assert service.spec_of("backup").typed({"keep": "3", "label": None}) == {
-        "keep": 3, "keep_safety": None, "label": None}
+        "keep": 3, "keep_safety": None, "label": None, "no_copy": False, "keep_copies": None, "keep_days": None}
     assert service.spec_of("restore").typed({"backup": "b1", "switch_release": "on"}) == {
         "backup": "b1", "force": False, "switch_release": True, "undo": False, "short_window": False,
         "safety_backup": False, "keep_replaced": 1}
