@@ -133,7 +133,8 @@ async def add_host(request: Request) -> Response:
     if not fields["roles"]:
         raise SecError("give the host's roles, e.g. [\"app\"]")
     added = await asyncio.to_thread(cluster_changes.add_host, check=not forms.checked(body, "no_check"), **fields)
-    return JSONResponse({k: v for k, v in added.items() if k not in ("checked", "serves")}, status_code=201)
+    return JSONResponse({k: v for k, v in added.items()
+                         if k not in ("checked", "serves") and not (k == "backup_room" and v is None)}, status_code=201)
 
 
 async def edit_host(request: Request) -> Response:

@@ -397,7 +397,8 @@ def test_api_adds_edits_and_removes_hosts_and_clusters_as_the_cli_does(logged_in
     answer = logged_in.post("/api/hosts", json={**api1, "no_check": True}, headers=csrf)
     assert answer.status_code == 201, answer.text
     assert answer.json() | {"key": None} == {"cluster": "studio", "name": "api1", "address": "127.0.0.9", "port": 9,
-                                             "user": "root", "key": None, "roles": ["api"], "python": None}
+                                             "user": "root", "key": None, "roles": ["api"], "python": None,
+                                             "backup_dir": None}
     answer = logged_in.patch("/api/hosts/studio/api1", json={"address": "127.0.0.10", "roles": ["api", "db"]},
                              headers=csrf)
     assert answer.status_code == 200 and answer.json()["address"] == "127.0.0.10"
