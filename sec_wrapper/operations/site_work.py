@@ -205,7 +205,7 @@ def _summarize_backups(prepared: Prepared, result: OperationResult) -> list[dict
     found = first_result(result, "fpt.sec.db_backup_info")
     app_host = next(iter(result.task_results("fpt.sec.db_backup_info")), "app server")
     backup_hosts = sorted(h.name for h in prepared.context["cluster"].hosts if "backup" in h.roles)
-    return [*with_places(found.get("backups") or [], app_host, result.task_results("fpt.sec.backup_copy"),
+    return [*with_places(found.get("backups") or [], app_host, result.task_results("fpt.sec.backup_copy_info"),
                          backup_hosts),
             *replaced_rows(found.get("replaced"))]
 

@@ -11,7 +11,7 @@ version_added: "0.3.0"
 description:
   - Runs on a backup host (a NAS or backup server reachable over SSH), whose folder for one site's copies is
     O(copies_dir), for example C(/srv/sec-backups/studio/com_teststudio_prod).
-  - With O(state=present), pulls one backup made by M(fpt.sec.db_backup) from the site's App server
+  - Pulls one backup made by M(fpt.sec.db_backup) from the site's App server
     (C(<source_site_dir>/db_backup/<backup>/)) with C(rsync) over SSH, directly from host to host (never through
     the controller), logging in as M(fpt.sec.media_sync) does (the forwarded SSH agent or O(ssh_key)) and
     checking the App server's host key (O(host_keys)). The copy lands under a hidden temporary name, every
@@ -21,8 +21,7 @@ description:
   - Then the retention of the backup host, independent of the App server's - the copies beyond the newest
     O(keep_copies) and those older than O(keep_days) go, never the one just made nor a pinned one (a
     C(.sec-pinned) file in it).
-  - With O(state=list), lists the copies with their state (C(verified) with the time of the last full check,
-    C(damaged) when a quick check of sizes and the manifest fails) and changes nothing.
+  - M(fpt.sec.backup_copy_info) lists the copies.
 author:
   - sec maintainers (!UNKNOWN)
 extends_documentation_fragment:
@@ -32,24 +31,14 @@ options:
     description: This host's folder for the site's copies. Made when missing.
     type: path
     required: true
-  state:
-    description: V(present) copies O(backup) here, V(list) lists the copies.
-    type: str
-    choices: [present, list]
-    default: present
   backup:
-    description: The backup's folder name, as M(fpt.sec.db_backup) returns it. Required with O(state=present).
+    description: The backup's folder name, as M(fpt.sec.db_backup) returns it.
     type: str
+    required: true
   source_site_dir:
-    description: The site's folder on the App server. Required with O(state=present).
+    description: The site's folder on the App server.
     type: path
-  check_files:
-    description:
-      - With O(state=list), re-read every file of every copy against its manifest (a flipped byte is found),
-        and record the outcome in the copy's C(sec-copy.json); without it, only the manifest's seal and the
-        files' sizes are checked.
-    type: bool
-    default: false
+    required: true
   keep_copies:
     description: Copies to keep on this host, newest first; V(0) keeps all.
     type: int
@@ -86,115 +75,54 @@ EXAMPLES = r"""
     keep_copies: 14
   delegate_to: nas1
 
-- name: List the copies
-  fpt.sec.backup_copy:
-    copies_dir: /srv/sec-backups/studio/com_teststudio_prod
-    state: list
 """
 
 RETURN = r"""
 copy_path:
   description: The copy's folder on this host.
-  returned: with state=present
+  returned: always
   type: str
   sample: /srv/sec-backups/studio/com_teststudio_prod/20240501T120000Z_8.0.0
 method:
   description: V(rsync) (copied now) or V(present) (already there and verified).
-  returned: with state=present
+  returned: always
   type: str
   sample: rsync
 transferred_bytes:
   description: Bytes rsync transferred.
-  returned: with state=present
+  returned: always
   type: int
   sample: 104857600
 checked_files:
   description: Files checked against the manifest.
-  returned: with state=present
+  returned: always
   type: int
   sample: 12
 removed:
   description: Copies the retention removed.
-  returned: with state=present
+  returned: always
   type: list
   elements: str
   sample: []
-copies:
-  description:
-    - With O(state=list), every copy, oldest first - C(name), C(started), C(version), C(size), C(state),
-      C(verified_at), C(problem), C(pinned).
-  returned: with state=list
-  type: list
-  elements: dict
-  sample: [{"name": "20240501T120000Z_8.0.0", "state": "verified", "verified_at": "2024-05-01T12:03:00Z"}]
 """
 
 import json
 import os
 import shutil
-import socket
 import tempfile
 import time
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.fpt.sec.plugins.module_utils import db_backups, rsync_ssh
+from ansible_collections.fpt.sec.plugins.module_utils.backup_copies import COPY_RECORD, list_copies
 from ansible_collections.fpt.sec.plugins.module_utils.durable import fsync_dir, write_atomic
 from ansible_collections.fpt.sec.plugins.module_utils.interrupt import Interrupted, raise_on_signals
 from ansible_collections.fpt.sec.plugins.module_utils.priority import low_priority_prefix
 from ansible_collections.fpt.sec.plugins.module_utils.utc import epoch_of_iso, iso_utc
 
-COPY_RECORD = "sec-copy.json"
-PIN = ".sec-pinned"
-
 
 class CopyFailed(Exception):
     """The copy could not be made or does not match its manifest. ``str()`` is one line."""
-
-
-def read_copy_record(folder: str) -> dict:
-    try:
-        with open(os.path.join(folder, COPY_RECORD), encoding="utf-8") as handle:
-            record = json.load(handle)
-    except (OSError, ValueError):
-        return {}
-    return record if isinstance(record, dict) else {}
-
-
-def list_copies(copies_dir: str, check_files: bool = False) -> list[dict]:
-    """The copies here, oldest first, each quickly checked (the manifest's seal, the files' sizes), or in
-    full (every file's sha256) with ``check_files``, whose outcome is recorded with the copy."""
-    try:
-        names = os.listdir(copies_dir)
-    except FileNotFoundError:
-        return []
-    found = []
-    for name in names:
-        path = os.path.join(copies_dir, name)
-        if name.startswith(".") or not os.path.isdir(path):
-            continue
-        try:
-            manifest = db_backups.read_manifest(path)
-        except db_backups.BackupError as exc:
-            found.append({"name": name, "state": "damaged", "problem": str(exc), "started": None})
-            continue
-        record = read_copy_record(path)
-        if check_files:
-            try:
-                db_backups.verify_files(path, manifest)
-                problem = None
-            except db_backups.BackupError as exc:
-                problem = str(exc)
-            record = {**record, "verified_at": None if problem else iso_utc(), "damaged": problem}
-            write_atomic(os.path.join(path, COPY_RECORD), (json.dumps(record, sort_keys=True) + "\n").encode(), 0o640)
-        else:
-            problem = db_backups.quick_problem(path, manifest) or record.get("damaged")
-        found.append({"name": name, "started": manifest.get("started"), "version": manifest.get("version"),
-                      "label": manifest.get("label"), "size": manifest.get("size"),
-                      "state": "damaged" if problem else ("verified" if record.get("verified_at") else "unverified"),
-                      "verified_at": record.get("verified_at"), "problem": problem,
-                      "pinned": os.path.exists(os.path.join(path, PIN))})
-    found.sort(key=lambda c: (str(c.get("started") or ""), c["name"]))
-    return found
 
 
 def retention(copies: list[dict], keep: int, days: int, spare: str, now: float) -> list[str]:
@@ -238,24 +166,19 @@ def main() -> None:
     module = AnsibleModule(
         argument_spec={
             "copies_dir": {"type": "path", "required": True},
-            "state": {"type": "str", "choices": ["present", "list"], "default": "present"},
-            "check_files": {"type": "bool", "default": False},
-            "backup": {"type": "str"},
-            "source_site_dir": {"type": "path"},
+            "backup": {"type": "str", "required": True},
+            "source_site_dir": {"type": "path", "required": True},
             **rsync_ssh.RSYNC_SOURCE_ARGUMENT_SPEC,
             "keep_copies": {"type": "int", "default": 0},
             "keep_days": {"type": "int", "default": 0},
             "low_priority": {"type": "bool", "default": True},
         },
-        required_if=[("state", "present", ["backup", "source_site_dir", "source_host"])],
         supports_check_mode=True,
     )
     params = module.params
     copies_dir = os.path.abspath(params["copies_dir"])
-    if params["state"] == "list":
-        module.exit_json(changed=False, copies=list_copies(copies_dir, params["check_files"]),
-                         host=socket.gethostname())
-
+    if not params["source_host"]:
+        module.fail_json(msg="source_host is required: the App server the backup is pulled from")
     clock = time.monotonic()
     name = params["backup"]
     final = os.path.join(copies_dir, str(name))
