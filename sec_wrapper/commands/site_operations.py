@@ -77,8 +77,11 @@ def _backups(args: argparse.Namespace) -> int:
         if row.get("kind") == "replaced":
             row["places"] = None
         elif len(row.get("places") or []) > 1 or row.get("kind") == "copy":
-            row["places"] = ", ".join(f"{p['host']} {p.get('state') or '?'}" for p in row["places"])
+            row["places"] = ", ".join(f"{p['host']} {p.get('state') or '?'}{' pinned' if p.get('pinned') else ''}"
+                                      for p in row["places"])
         else:
+            if row.get("pinned"):
+                row["state"] = f"{row['state']}, pinned"
             row["places"] = None
     print_table(rows, ["name", "kind", "version", "size", "age", "state", "drill", "places"],
                 empty=f"no backup of {site.name} yet")

@@ -154,7 +154,13 @@ BACKUP = OperationSpec(
 
 def _prepare_backups(request: OperationRequest) -> Prepared:
     options = BACKUPS.typed(request.options)
-    return site_prepared(BACKUPS, request, options, "backups.yml", {"check_files": options["check"]})
+    if options["pin"] and options["unpin"]:
+        raise SecError("backups: give --pin or --unpin, not both")
+    extravars: dict[str, Any] = {"check_files": options["check"]}
+    for key in ("pin", "unpin"):
+        if options[key]:
+            extravars[key] = options[key]
+    return site_prepared(BACKUPS, request, options, "backups.yml", extravars)
 
 
 def replaced_rows(replaced: list[dict[str, Any]] | None) -> list[dict[str, Any]]:
@@ -177,7 +183,8 @@ def with_places(backups: list[dict[str, Any]], app_host: str, copies: dict[str, 
     with its own state and verified-at. A backup only a backup host still holds is listed too. A backup host
     that answered without a copy of a backup says `missing`; one that did not answer, `did not answer`."""
     rows = {row["name"]: {**row, "places": [{"host": app_host, "state": row.get("state"),
-                                             "verified_at": row.get("verified_at")}]} for row in backups}
+                                             "verified_at": row.get("verified_at"),
+                                             "pinned": bool(row.get("pinned"))}]} for row in backups}
     # A host the listing could not reach has a result too (unreachable, no copies): it did not answer.
     copies = {host: answer for host, answer in copies.items() if "copies" in answer and not answer.get("unreachable")}
     for host in backup_hosts or []:
@@ -212,7 +219,10 @@ def _summarize_backups(prepared: Prepared, result: OperationResult) -> list[dict
 
 BACKUPS = OperationSpec(
     "backups", "list a site's backups with size, age, version and state",
-    (SITE, Option("check", kind="bool", default=False, help="re-read every file against its manifest")),
+    (SITE, Option("check", kind="bool", default=False, help="re-read every file against its manifest"),
+     Option("pin", metavar="NAME",
+            help="pin this backup against retention, on the App server and every backup host holding a copy"),
+     Option("unpin", metavar="NAME", help="let retention remove this backup again (every place)")),
     _prepare_backups, _summarize_backups)
 
 

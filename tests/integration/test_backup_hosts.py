@@ -181,6 +181,55 @@ def test_a_backup_the_app_server_lost_is_restored_from_the_backup_hosts_copy(san
             raise AssertionError("staging was left changed")
 
 
+def test_a_pinned_backup_outlives_retention_in_every_place(sandbox: dict, cluster: str) -> None:
+    """`sec backups SITE --pin NAME` pins the backup on the App server and on the backup host: retention by
+    count removes the unpinned backup beside it in both places, not the pinned one; --unpin lets it go. A name
+    that is nowhere is refused with one line and changes nothing."""
+    site_dir = Path(site_by_name(sandbox, STAGING)["site_dir"])
+    folder = site_dir / "db_backup"
+    # The other tests' backups wait aside, so that `--keep 1` weighs only this test's backups.
+    aside = site_dir / "db_backup.aside"
+    aside.mkdir()
+    for entry in folder.iterdir():
+        entry.rename(aside / entry.name)
+    try:
+        with registered_backup_host(sandbox, cluster) as copies:
+            first, second = (json.loads(backup().stdout)["name"] for _ in range(2))
+            pinned = {b["name"]: b for b in json.loads(sec("backups", STAGING, "--pin", first, "--json").stdout)}
+            assert {p["host"]: p["pinned"] for p in pinned[first]["places"]}["backup1"] is True, pinned[first]
+            assert all(p["pinned"] for p in pinned[first]["places"]), pinned[first]
+            assert not any(p["pinned"] for p in pinned[second]["places"]), pinned[second]
+            assert (folder / first / ".sec-pinned").exists() and (copies / first / ".sec-pinned").exists()
+
+            third = json.loads(backup("--keep", "1", "--keep-copies", "1").stdout)
+            assert sorted(p.name for p in folder.iterdir()) == sorted([first, third["name"]])
+            assert sorted(p.name for p in copies.iterdir()) == sorted([first, third["name"]])
+            assert third["copies"][0]["removed"] == [second], third
+            # A copy starts unpinned: the pins stay with the place that holds them.
+            assert not (copies / third["name"] / ".sec-pinned").exists()
+
+            # Unpinned in both places: retention (which reads these files) may remove it again.
+            sec("backups", STAGING, "--unpin", first)
+            assert not (folder / first / ".sec-pinned").exists() and not (copies / first / ".sec-pinned").exists()
+            fourth = third["name"]
+
+            before = history.list_operations(site={STAGING})
+            refused = sec("backups", STAGING, "--pin", "20000101T000000Z_1.0.0", check=False)
+            assert refused.returncode != 0, refused.stdout
+            last = refused.stderr.strip().splitlines()[-1]
+            assert "There is no backup 20000101T000000Z_1.0.0" in last and "sec backups SITE" in last, refused.stderr
+            both = sec("backups", STAGING, "--pin", fourth, "--unpin", fourth, check=False)
+            assert both.returncode != 0 and "give --pin or --unpin, not both" in both.stderr, both.stderr
+            assert len(history.list_operations(site={STAGING})) == len(before) + 1  # only the run that looked
+            assert not (folder / fourth / ".sec-pinned").exists()
+    finally:
+        for entry in folder.iterdir():
+            shutil.rmtree(entry, ignore_errors=True)
+        for entry in aside.iterdir():
+            entry.rename(folder / entry.name)
+        aside.rmdir()
+
+
 def test_a_flipped_byte_in_a_copy_is_caught_and_listed(sandbox: dict, cluster: str) -> None:
     site_dir = Path(site_by_name(sandbox, STAGING)["site_dir"])
     name = None

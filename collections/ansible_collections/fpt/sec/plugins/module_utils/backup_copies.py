@@ -16,7 +16,7 @@ from ansible_collections.fpt.sec.plugins.module_utils.durable import write_atomi
 from ansible_collections.fpt.sec.plugins.module_utils.utc import iso_utc
 
 COPY_RECORD = "sec-copy.json"
-PIN = ".sec-pinned"
+PIN = db_backups.PIN
 
 
 def read_copy_record(folder: str) -> dict:
@@ -60,6 +60,6 @@ def list_copies(copies_dir: str, check_files: bool = False) -> list[dict]:
                       "label": manifest.get("label"), "size": manifest.get("size"),
                       "state": "damaged" if problem else ("verified" if record.get("verified_at") else "unverified"),
                       "verified_at": record.get("verified_at"), "problem": problem,
-                      "pinned": os.path.exists(os.path.join(path, PIN))})
+                      "pinned": db_backups.is_pinned(path)})
     found.sort(key=lambda c: (str(c.get("started") or ""), c["name"]))
     return found

@@ -326,6 +326,28 @@ def drill_words(record: dict | None) -> str | None:
     return f"drill failed: {record.get('reason')}"
 
 
+# A backup an administrator pinned (sec backups SITE --pin NAME): no retention pass removes it, here or on a
+# backup host. Never copied with the backup: each place keeps its own pin.
+PIN = ".sec-pinned"
+
+
+def is_pinned(folder: str) -> bool:
+    return os.path.exists(os.path.join(folder, PIN))
+
+
+def set_pin(folder: str, pinned: bool) -> bool:
+    """Pins or unpins the backup in ``folder``; True when that changed something."""
+    path = os.path.join(folder, PIN)
+    if pinned == os.path.exists(path):
+        return False
+    if pinned:
+        with open(path, "w", encoding="utf-8"):
+            pass
+    else:
+        os.unlink(path)
+    return True
+
+
 def pin_for_reader(folder: str, pid: int) -> str:
     """Pins the backup while process ``pid`` reads it (a drill): retention leaves it alone. Returns the pin's
     path, for the reader to remove when done; a pin whose process is gone counts for nothing."""
@@ -336,7 +358,7 @@ def pin_for_reader(folder: str, pid: int) -> str:
 
 
 def read_pinned(site_dir: str) -> set[str]:
-    """The backups a live reader has pinned."""
+    """The backups an administrator or a live reader has pinned."""
     root = backup_root(site_dir)
     pinned = set()
     try:
@@ -348,6 +370,8 @@ def read_pinned(site_dir: str) -> set[str]:
             entries = os.listdir(os.path.join(root, name))
         except (NotADirectoryError, FileNotFoundError, PermissionError):
             continue
+        if PIN in entries:
+            pinned.add(name)
         for entry in entries:
             match = _READER_RE.match(entry)
             if match and pid_alive(int(match.group("pid"))):
@@ -377,7 +401,7 @@ def listed_state(entry: dict, last_check: dict | None, problem: str | None) -> d
 def list_backups(site_dir: str) -> list[dict]:
     """The complete backups in the site's backup folder, oldest first: one dict each with name, path,
     started, version, site, database, size, file_count, verified (as recorded: checksums are not read),
-    last_drill (the drill record) and drill (its words, None when never drilled).
+    last_drill (the drill record), drill (its words, None when never drilled) and pinned.
     Folders without a readable sec manifest are not listed (they are not ours to manage)."""
     root = backup_root(site_dir)
     try:
@@ -410,6 +434,7 @@ def list_backups(site_dir: str) -> list[dict]:
             "verified": bool(verified.get("toc") and verified.get("restore_to_null") and verified.get("checksums")),
             "verified_at": verified.get("at"),
             "last_drill": read_drill(path),
+            "pinned": is_pinned(path),
         })
         found[-1]["drill"] = drill_words(found[-1]["last_drill"])
     found.sort(key=lambda b: (str(b["started"] or ""), b["name"]))

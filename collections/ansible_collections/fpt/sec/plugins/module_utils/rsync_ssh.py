@@ -70,7 +70,9 @@ RSYNC_SOURCE_ARGUMENT_SPEC = {
 ADD_ONLY_OPTIONS = ["--recursive", "--times", "--omit-dir-times", "--ignore-existing", "--keep-dirlinks",
                     "--protect-args", "--no-human-readable", "--8-bit-output", "--stats"]
 # A backup folder copied whole into a fresh temporary folder (its files are checked against the manifest after).
-BACKUP_COPY_OPTIONS = ["--recursive", "--times", "--protect-args", "--no-human-readable", "--8-bit-output", "--stats"]
+# Pins (.sec-pinned, .sec-reader-PID) belong to the place that holds them: a copy starts unpinned.
+BACKUP_COPY_OPTIONS = ["--recursive", "--times", "--protect-args", "--no-human-readable", "--8-bit-output", "--stats",
+                       "--exclude=/.sec-*"]
 # One line per item: the change summary, the size, the name (last: a name may contain the separator).
 OUT_FORMAT = "--out-format=%i|%l|%n"
 # What rsync prints (without --links) for a source entry it does not copy: a symbolic link, a device...

@@ -223,7 +223,10 @@ def main() -> None:
         result.update(changed=True, method="rsync")
     doomed = retention(list_copies(copies_dir), params["keep_copies"], params["keep_days"], str(name), time.time())
     if not module.check_mode:
-        for gone in doomed:
+        for gone in doomed[:]:
+            if db_backups.is_pinned(os.path.join(copies_dir, gone)):
+                doomed.remove(gone)  # pinned since the copies were listed: the pin wins
+                continue
             shutil.rmtree(os.path.join(copies_dir, gone), ignore_errors=True)
     result.update(removed=doomed, changed=result["changed"] or bool(doomed),
                   duration=round(time.monotonic() - clock, 3))

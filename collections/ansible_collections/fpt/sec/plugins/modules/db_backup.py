@@ -436,6 +436,8 @@ def main() -> None:
     for doomed in db_backups.plan_retention(db_backups.list_backups(site_dir), params["keep"], just_made=name,
                                             pinned=db_backups.pinned_backups(site_dir),
                                             keep_safety=params["keep_safety"]):
+        if db_backups.is_pinned(doomed["path"]):
+            continue  # pinned since the pins were read: the pin wins
         try:
             db_backups.remove_tree(doomed["path"])
             removed.append(doomed["name"])

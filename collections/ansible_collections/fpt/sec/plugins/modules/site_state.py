@@ -175,7 +175,7 @@ def backups(site_dir: str, now: float) -> dict:
         state = db_backups.listed_state(entry, db_backups.read_check(entry["path"]), None)
         item = {key: entry.get(key) for key in
                 ("name", "started", "ended", "version", "label", "kind", "size", "file_count", "drill",
-                 "last_drill")}
+                 "last_drill", "pinned")}
         item.update(state=state["state"], verified_at=state["verified_at"], problem=state["problem"])
         items.append(item)
     newest = items[-1] if items else None
