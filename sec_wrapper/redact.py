@@ -50,3 +50,19 @@ def find_secrets(data: Any, where: str = "") -> list[str]:
         for i, v in enumerate(data):
             found.extend(find_secrets(v, f"{where}[{i}]"))
     return found
+
+
+# In free text (an error line that leaves the studio in an alert): `password=...`, `PGPASSWORD=...`,
+# `"password": "..."`, a URL's `user:password@`.
+_SECRET_IN_TEXT = [
+    (re.compile(r"(?i)\b([\w-]*(?:passw|secret|token|passphrase)[\w-]*)(\s*[=:]\s*|\"\s*:\s*\")([^\s\"',;&]+)"),
+     r"\1\2***"),
+    (re.compile(r"(?i)(\b[a-z][a-z0-9+.-]*://[^\s:/@]+):[^\s@/]+@"), r"\1:***@"),
+]
+
+
+def mask_text(text: str) -> str:
+    """`text` with what looks like a password or token replaced by ***."""
+    for pattern, replacement in _SECRET_IN_TEXT:
+        text = pattern.sub(replacement, text)
+    return _SECRET_VALUE.sub("***", text)

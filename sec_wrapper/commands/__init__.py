@@ -10,7 +10,7 @@ import importlib
 from collections.abc import Callable
 
 GROUPS = ["sandbox", "cluster", "host", "site", "site_operations", "advanced", "sync", "releases", "upgrade", "ops",
-          "user", "serve"]
+          "user", "serve", "schedule", "notify"]
 
 
 def add_action(actions: argparse._SubParsersAction, name: str, help: str,  # noqa: A002 (argparse's word)

@@ -25,6 +25,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--refresh", type=float, default=60, metavar="SECONDS",
                         help="read every site's state (maintenance, release, health, backups, space) in the "
                              "background this often (default 60; 0: only when a page finds none)")
+    parser.add_argument("--schedule-every", type=float, default=30, metavar="SECONDS",
+                        help="run due schedules and check alerts this often (default 30; 0: no scheduler here, "
+                             "e.g. when a systemd timer runs `sec schedule run-due`)")
     parser.set_defaults(func=_serve)
 
 
@@ -88,7 +91,8 @@ def _serve(args: argparse.Namespace) -> int:
               file=sys.stderr)
     sock = _listen(args.host, args.port)  # bound here, so --port 0 can print the port it got
     app = create_app(secure_cookies=tls, max_upload=args.max_upload, background_state=True,
-                     refresh_every=args.refresh if args.refresh > 0 else None)
+                     refresh_every=args.refresh if args.refresh > 0 else None,
+                     schedule_every=args.schedule_every if args.schedule_every > 0 else None)
     config = uvicorn.Config(app, log_level="info", proxy_headers=False,
                             server_header=False, ssl_certfile=str(args.cert) if tls else None,
                             ssl_keyfile=str(args.key) if tls else None)

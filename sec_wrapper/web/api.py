@@ -174,3 +174,11 @@ async def advanced(request: Request) -> Response:
     """The low-level modules with their documentation (DOCUMENTATION, fragments merged)."""
     return JSONResponse([{"module": m["module"], "description": m["description"], "documentation": m["doc"]}
                          for m in await asyncio.to_thread(low_level_modules)])
+
+
+async def metrics(_request: Request) -> Response:
+    """Prometheus' text format: the last backups and drills, operations, schedules, the heads' health and the
+    hosts' free space (sec_wrapper/metrics.py). Behind the same token as the API."""
+    from sec_wrapper import metrics as exposition
+
+    return Response(await asyncio.to_thread(exposition.render), media_type=exposition.content_type())

@@ -15,6 +15,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 
 from sec_wrapper import accounts, site_state
 from sec_wrapper.errors import SecError
+from sec_wrapper.scheduler import Scheduler
 from sec_wrapper.web import security
 from sec_wrapper.web.middleware import DEFAULT_MAX_UPLOAD, Gate, Guard
 from sec_wrapper.web.rendering import render
@@ -41,18 +42,24 @@ async def user_error(request: Request, exc: Exception) -> Response:
 
 def create_app(secure_cookies: bool = False, throttle: security.LoginThrottle | None = None,
                max_upload: int = DEFAULT_MAX_UPLOAD, background_state: bool = False,
-               refresh_every: float | None = None) -> Starlette:
+               refresh_every: float | None = None, schedule_every: float | None = None) -> Starlette:
     """`background_state`: keep every site's state read in the background, every `refresh_every` seconds
-    (None: only when a page finds none or an older one). Without it (in-process tests) a page reads it itself."""
+    (None: only when a page finds none or an older one). Without it (in-process tests) a page reads it itself.
+    `schedule_every`: run the due schedules and check the alerts this often (None: no scheduler here)."""
     refresher = site_state.Refresher(refresh_every) if background_state else None
+    scheduler = Scheduler(schedule_every) if schedule_every else None
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
         if refresher:
             refresher.start()
+        if scheduler:
+            scheduler.start()
         yield
         if refresher:
             refresher.stop()
+        if scheduler:
+            scheduler.stop()
 
     middleware = [
         Middleware(Guard, max_upload=max_upload),
@@ -64,4 +71,5 @@ def create_app(secure_cookies: bool = False, throttle: security.LoginThrottle | 
                     exception_handlers={SecError: user_error, 400: http_error, 403: http_error, 404: http_error})
     app.state.throttle = throttle or security.LoginThrottle()
     app.state.refresher = refresher
+    app.state.scheduler = scheduler
     return app

@@ -30,7 +30,7 @@ class Gate:
             return
         user, how = security.authenticated_user(request)
         if user is None:
-            if path.startswith("/api/") or how == "token":
+            if path.startswith("/api/") or path == "/metrics" or how == "token":
                 response: Response = JSONResponse({"error": "authentication required: log in, or send "
                                                    "Authorization: Bearer <token> (sec user token NAME)"},
                                                   status_code=401, headers={"WWW-Authenticate": "Bearer"})

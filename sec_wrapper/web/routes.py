@@ -6,7 +6,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from sec_wrapper.web import api
-from sec_wrapper.web.pages import accounts, advanced, clusters, login, operations, releases, site
+from sec_wrapper.web.pages import accounts, advanced, clusters, login, operations, releases, schedules, site
 from sec_wrapper.web.rendering import HERE
 
 # path: {method: handler}; GET also answers HEAD.
@@ -33,6 +33,8 @@ PAGES = {
     "/operations/{id}/cancel": {"POST": operations.cancel_operation},
     "/releases": {"GET": releases.releases_page, "POST": releases.upload_release},
     "/advanced": {"GET": advanced.advanced_page, "POST": advanced.run_advanced},
+    "/schedules": {"GET": schedules.schedules_page, "POST": schedules.add_schedule},
+    "/schedules/{name}/{action}": {"POST": schedules.change_schedule},
     "/accounts": {"GET": accounts.accounts_page},
     "/accounts/{name}/revoke": {"POST": accounts.revoke_sessions},
     "/accounts/{name}/token": {"POST": accounts.rotate_token},
@@ -53,6 +55,7 @@ API = {
     "/api/operations/{id}/cancel": {"POST": api.cancel_operation},
     "/api/releases": {"GET": api.releases, "POST": api.upload_release},
     "/api/advanced": {"GET": api.advanced},
+    "/metrics": {"GET": api.metrics},
 }
 
 routes = [

@@ -184,9 +184,10 @@ def console(sec_home: Path) -> Iterator[Console]:
     log = sec_home / "console.log"
     with open(log, "wb") as out:
         # --refresh 0: the sites' state is read when a page finds none or an older one (and after each console
-        # operation), not every minute: the suite shares two cores with everything the sandbox runs.
-        server = subprocess.Popen(["sec", "serve", "--port", "0", "--refresh", "0"], stdout=out,
-                                  stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+        # operation), not every minute: the suite shares two cores with everything the sandbox runs. No
+        # scheduler: the schedule tests start a console of their own for it.
+        server = subprocess.Popen(["sec", "serve", "--port", "0", "--refresh", "0", "--schedule-every", "0"],
+                                  stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                   env={**os.environ, "PYTHONUNBUFFERED": "1"})
     try:
         deadline = time.monotonic() + 30

@@ -435,7 +435,7 @@ SCREENSHOT_PAGES = {
     "site-staging": f"/sites/{STAGING}", "settings": f"/sites/{STAGING}/settings",
     "backups": f"/sites/{PROD}/backups", "upgrade-plan": f"/sites/{PROD}/upgrade?to=8.0.1",
     "operations": "/operations", "hosts": "/hosts", "releases": "/releases", "advanced": "/advanced",
-    "accounts": "/accounts",
+    "accounts": "/accounts", "schedules": "/schedules",
 }
 
 

@@ -112,7 +112,7 @@ def test_every_page_and_endpoint_refuses_an_unauthenticated_request(app) -> None
     for method, found in paths.items():
         for path in found:
             answer = client.request(method, path, follow_redirects=False)
-            if path.startswith("/api/"):
+            if path.startswith("/api/") or path == "/metrics":  # machines' paths: 401, never a login page
                 assert answer.status_code == 401, (method, path)
                 assert answer.json()["error"].startswith("authentication required")
             else:
@@ -720,3 +720,38 @@ def test_cancel_is_asked_before_the_window_and_refused_inside_it(logged_in: Test
     assert history.cancel_request(inside) is None
     answer = logged_in.post(f"/api/operations/{inside}/cancel", headers={"X-CSRF-Token": csrf})
     assert answer.status_code == 409 and "inside its window" in answer.json()["error"]
+
+
+# ---- schedules and metrics (issue 27) -----------------------------------------------------------------
+
+def test_the_schedules_page_adds_pauses_and_removes_with_the_clis_rules(logged_in: TestClient) -> None:
+    _stored_site()
+    page = logged_in.get("/schedules")
+    assert page.status_code == 200 and "no schedule yet" in page.text
+    form = {"csrf": _csrf(page.text), "name": "nightly", "site": SITE, "operation": "backup",
+            "rrule": "FREQ=DAILY;BYHOUR=2", "timezone": "Europe/Paris", "keep": "7"}
+    refused = logged_in.post("/schedules", data={**form, "rrule": "FREQ=WHENEVER"}, follow_redirects=False)
+    assert refused.status_code == 400 and "does not parse" in refused.text
+    assert logged_in.post("/schedules", data=form, follow_redirects=False).status_code == 303
+    listed = logged_in.get("/schedules").text
+    assert "nightly" in listed and "Europe/Paris" in listed and "Pause" in listed
+    site_page = logged_in.get(f"/sites/{SITE}").text
+    assert 'id="site-schedules"' in site_page and "FREQ=DAILY;BYHOUR=2" in site_page
+    csrf = _csrf(listed)
+    assert logged_in.post("/schedules/nightly/pause", data={"csrf": csrf}, follow_redirects=False).status_code == 303
+    assert "Resume" in logged_in.get("/schedules").text
+    assert logged_in.post("/schedules/nightly/remove", data={"csrf": csrf}, follow_redirects=False).status_code == 303
+    assert "no schedule yet" in logged_in.get("/schedules").text
+
+
+def test_metrics_answer_in_prometheus_text_to_the_apis_token(app) -> None:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    token = accounts.new_token("alice")
+    client = TestClient(app)
+    assert client.get("/metrics").status_code == 401
+    answer = client.get("/metrics", headers={"Authorization": f"Bearer {token}"})
+    assert answer.status_code == 200 and answer.headers["content-type"].startswith("text/plain")
+    names = {family.name for family in text_string_to_metric_families(answer.text)}
+    assert {"sec_backup_last_success_timestamp_seconds", "sec_operations", "sec_schedule_next_run_timestamp_seconds",
+            "sec_site_up", "sec_host_free_bytes", "sec_drill_last_restore_seconds"} <= names

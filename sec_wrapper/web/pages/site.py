@@ -18,7 +18,7 @@ from ansible_collections.fpt.sec.plugins.module_utils.utc import epoch_of_iso
 from starlette.requests import Request
 from starlette.responses import Response
 
-from sec_wrapper import history, site_state, store, upgrades
+from sec_wrapper import history, schedules, site_state, store, upgrades
 from sec_wrapper.errors import SecError
 from sec_wrapper.operations.site_work import upgrade_plan
 from sec_wrapper.operations.spec import OperationRequest
@@ -41,7 +41,10 @@ async def site_page(request: Request, error: str | None = None, status_code: int
     others = [s.name for s in cluster.sites if s.name != site.name]
     recent = history.list_operations(site={site.name, site.reverse_name}, limit=10)
     state = await cached_state(request, cluster, site)
+    planned = [schedules.describe(s) for s in schedules.list_schedules()
+               if s.cluster == cluster.name and s.site == site.name]
     return render(request, "site.html", {"cluster": cluster, "site": site, "others": others, "recent": recent,
+                                         "schedules": planned,
                                          "state": state, "upgrade_choices": upgrade_choices(cluster, site),
                                          "error": error, "active": "clusters", **(extra or {})}, status_code)
 
