@@ -192,7 +192,8 @@ def _messages_about(inbox: _Inbox, words: str) -> tuple[int, int]:
 def test_alerts_reach_a_real_smtp_server_and_webhook_once_each_without_secrets(
         sandbox: dict, cluster: str, inbox: _Inbox, own_backups: None) -> None:
     site_dir = Path(site_by_name(sandbox, STAGING)["site_dir"])
-    db_password = yaml.safe_load((site_dir / "shared" / "config" / "database.yml").read_text())["production"]["password"]
+    database_yml = site_dir / "shared" / "config" / "database.yml"
+    db_password = str(yaml.safe_load(database_yml.read_text())["production"]["password"])
     hook_secret = "hook-pass-" + os.urandom(4).hex()
     mail_url = f"mailto://127.0.0.1:{inbox.smtp_port}?to=ops@example.com&from=sec@example.com"
     hook_url = f"json://sec:{hook_secret}@127.0.0.1:{inbox.hook_port}/hook"
