@@ -136,25 +136,26 @@ def source_known_hosts(pair: SitePair) -> str:
 
 # -- the private agent -------------------------------------------------------------------------------------
 @contextmanager
-def source_agent(pair: SitePair) -> Iterator[bool]:
-    """While inside: SSH_AUTH_SOCK names a private agent holding only the source host's key. Yields whether
-    there is an agent to forward: none when both sites are on one host (the copy is local) or when the source
-    host has no stored key (the target must then reach the source on its own, with its known keys)."""
-    if pair.same_host():
+def source_agent(pair: SitePair, *more: store.Host) -> Iterator[bool]:
+    """While inside: SSH_AUTH_SOCK names a private agent holding only the source host's key (and those of
+    `more`, a backup host the target may pull a copy from). Yields whether there is an agent to forward: none
+    when both sites are on one host (the copy is local) and nothing else is reached, or when no host has a
+    stored key (the target must then reach the source on its own, with its known keys)."""
+    hosts = [*([] if pair.same_host() else [pair.source_app_host()]), *more]
+    if not hosts:
         yield False
         return
-    with host_agent(pair.source_app_host()) as forwarding:
+    with host_agent(*hosts) as forwarding:
         yield forwarding
 
 
 @contextmanager
-def host_agent(host: store.Host) -> Iterator[bool]:
-    """While inside: SSH_AUTH_SOCK names a private agent holding only `host`'s stored key, for a host that
-    pulls from it over a forwarded agent (sync, a backup host's copy). Yields False when it has no key."""
-    if not host.key:
+def host_agent(*hosts: store.Host) -> Iterator[bool]:
+    """While inside: SSH_AUTH_SOCK names a private agent holding only the `hosts`' stored keys, for a host that
+    pulls from them over a forwarded agent (sync, a backup host's copy). Yields False when none has a key."""
+    if not any(host.key for host in hosts):
         yield False
         return
-    key = store.key_path(host.key)
     for tool in ("ssh-agent", "ssh-add"):
         if not shutil.which(tool):
             raise SecError(f"{tool} is not installed: the target's App server reaches the source's with an SSH "
@@ -172,11 +173,12 @@ def host_agent(host: store.Host) -> Iterator[bool]:
                 raise SecError(f"could not start a private ssh-agent: {detail or 'no socket'}")
             time.sleep(0.02)
         env = {**os.environ, "SSH_AUTH_SOCK": str(socket)}
-        added = subprocess.run(["ssh-add", "-q", "-t", str(AGENT_KEY_LIFETIME), str(key)], env=env,
-                               stdin=subprocess.DEVNULL, capture_output=True, text=True, check=False)
-        if added.returncode != 0:
-            raise SecError(f"could not load the key of {host.name} into the private ssh-agent: "
-                           f"{added.stderr.strip() or added.returncode} (is it protected by a passphrase?)")
+        for host, key in ((h, store.key_path(h.key)) for h in hosts if h.key):
+            added = subprocess.run(["ssh-add", "-q", "-t", str(AGENT_KEY_LIFETIME), str(key)], env=env,
+                                   stdin=subprocess.DEVNULL, capture_output=True, text=True, check=False)
+            if added.returncode != 0:
+                raise SecError(f"could not load the key of {host.name} into the private ssh-agent: "
+                               f"{added.stderr.strip() or added.returncode} (is it protected by a passphrase?)")
         # ansible-runner hands our environment to ansible-playbook, whose ssh forwards this agent.
         os.environ["SSH_AUTH_SOCK"] = str(socket)
         yield True

@@ -33,12 +33,16 @@ PAIR = (
 
 
 def _pair_prepared(spec: OperationSpec, request: OperationRequest, options: dict[str, Any], playbook: str,
-                   extravars: dict[str, Any], arguments: dict[str, Any]) -> Prepared:
+                   extravars: dict[str, Any], arguments: dict[str, Any], copy_hosts: bool = False) -> Prepared:
+    """`copy_hosts`: the target's App server may pull from the source cluster's first backup host (a given
+    backup the source's App server lost), so its key goes into the forwarded agent too."""
     pair: SitePair = _pair(request, options)
+    backup_hosts = sorted((h for h in pair.source_cluster.hosts if "backup" in h.roles), key=lambda h: h.name)
+    more = backup_hosts[:1] if copy_hosts and pair.same_cluster else []
 
     @contextmanager
     def agent() -> Iterator[dict[str, Any]]:
-        with source_agent(pair) as forwarding:
+        with source_agent(pair, *more) as forwarding:
             yield {"forward_agent": forwarding, "known_hosts_file": source_known_hosts(pair)}
 
     return Prepared(
@@ -125,7 +129,7 @@ def _prepare_db(request: OperationRequest) -> Prepared:
         extravars["use_backup"] = options["use_backup"]
     return _pair_prepared(SYNC_DB, request, options, "sync_db.yml", extravars,
                           {"use_backup": options["use_backup"], "keep_backup": options["keep_backup"],
-                           "max_age_hours": options["max_age_hours"]})
+                           "max_age_hours": options["max_age_hours"]}, copy_hosts=bool(options["use_backup"]))
 
 
 def _summarize_db(prepared: Prepared, result: OperationResult) -> dict[str, Any]:

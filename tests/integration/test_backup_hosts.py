@@ -70,6 +70,7 @@ def test_a_backup_host_without_a_writable_folder_is_refused_in_one_line(sandbox:
 
 
 STAGING = "staging.teststudio.com"
+PROD = "prod.teststudio.com"
 
 
 @contextmanager
@@ -228,6 +229,34 @@ def test_a_pinned_backup_outlives_retention_in_every_place(sandbox: dict, cluste
         for entry in aside.iterdir():
             entry.rename(folder / entry.name)
         aside.rmdir()
+
+
+def test_sync_db_brings_a_given_backup_the_source_lost_from_the_backup_hosts_copy(sandbox: dict,
+                                                                                  cluster: str) -> None:
+    """`sec sync-db PROD STAGING --use-backup NAME` after production's App server lost NAME: staging's App server
+    pulls backup1's copy straight from it (checked on arrival) and staging gets exactly production's data."""
+    from tests.integration.test_sync import data
+
+    prod, staging = site_by_name(sandbox, PROD), site_by_name(sandbox, STAGING)
+    prod_backups = Path(prod["site_dir"]) / "db_backup"
+    name = None
+    try:
+        with registered_backup_host(sandbox, cluster):
+            made = json.loads(sec("backup", PROD, "--keep", "0", "--label", "offhost", "--json").stdout)
+            name = made["name"]
+            assert made["copies"] and made["copies"][0]["method"] == "rsync", made
+            expected, staging_before = data(prod), data(staging)
+            shutil.rmtree(prod_backups / name)
+            done = json.loads(sec("sync-db", PROD, STAGING, "--use-backup", name, "--yes", "--json").stdout)
+            assert done["backup"] == name and done["transfer"] == "rsync" and not done["new_backup"], done
+            assert data(staging) == expected
+            assert not (prod_backups / name).exists(), "the source's App server is not written to"
+            # Staging's own data back (the sync kept it as the undo), for the tests that follow.
+            sec("restore", STAGING, "--undo", "--yes")
+            assert data(staging) == staging_before
+    finally:
+        if name:
+            shutil.rmtree(prod_backups / name, ignore_errors=True)
 
 
 def test_a_flipped_byte_in_a_copy_is_caught_and_listed(sandbox: dict, cluster: str) -> None:

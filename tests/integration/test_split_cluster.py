@@ -334,7 +334,10 @@ def test_backup_and_restore_run_on_app1_against_db1(split: Split) -> None:
     assert name in [b["name"] for b in listed]
     with split.db(PROD) as conn:
         conn.execute("INSERT INTO projects (name) VALUES ('after the backup')")
+    # app1 lost the backup (a rebuilt disk): the restore brings backup1's copy back to app1, host to host.
+    shutil.rmtree(split.site_dir(PROD, "app1") / "db_backup" / name)
     ssec(split, "restore", PROD, name, "--yes")
+    assert (split.site_dir(PROD, "app1") / "db_backup" / name / "manifest.json").is_file()
     with split.db(PROD) as conn:
         assert conn.execute("SELECT count(*) FROM projects WHERE name = 'after the backup'").fetchone()[0] == 0
     # Room first on the DB server of its own: measured there (db_restore on app1 cannot see db1's disk).
