@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 from sec_wrapper import alerts
 from sec_wrapper.commands import add_action
@@ -14,7 +15,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser("notify", help="alerts: failed operations, stale backups, drills, disk space")
     actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
     add = actions.add_parser("add", help="a target, as an Apprise URL (mailto://, json://, slack://, msteams://...)")
-    add.add_argument("url")
+    add.add_argument("url", help="the target's Apprise URL, or - to read it from stdin (a URL holding a password or "
+                                 "token stays out of argv and the shell's history)")
     add.add_argument("--on", metavar="EVENTS",
                      help=f"comma-separated, among {','.join(alerts.EVENTS)} (default: all)")
     add.set_defaults(func=_add)
@@ -28,7 +30,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def _add(args: argparse.Namespace) -> int:
     events = [e.strip() for e in args.on.split(",") if e.strip()] if args.on else None
-    target = alerts.add_target(args.url, events)
+    url = sys.stdin.readline().strip() if args.url == "-" else args.url
+    if not url:
+        raise SecError("no URL on stdin: echo the target's URL into `sec notify add -`")
+    target = alerts.add_target(url, events)
     print(f"notifying {alerts.shown_url(target['url'])} on {', '.join(target['on'])}")
     return 0
 

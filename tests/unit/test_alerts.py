@@ -107,3 +107,21 @@ def test_each_condition_is_sent_once_and_an_undelivered_one_only_to_its_target(h
     alerts.check_and_send()
     assert ("good", "sec: cleared: stale-backup on staging.example.com") in sent
     assert [s for s in sent if s[0] == "good"] == [("good", "sec: cleared: stale-backup on staging.example.com")]
+
+
+def test_a_target_url_can_come_on_stdin_and_is_listed_without_its_password(
+        home: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    import io
+
+    from sec_wrapper.cli import main
+
+    monkeypatch.setattr("sys.stdin", io.StringIO("json://sec:s3cret-token@127.0.0.1:9/hook\n"))
+    assert main(["notify", "add", "-", "--on", "failed"]) == 0
+    assert main(["notify", "list"]) == 0
+    shown = capsys.readouterr().out
+    assert "127.0.0.1:9/hook" in shown and "s3cret-token" not in shown
+    assert json.loads((home / "notify.json").read_text())["targets"][0]["url"].endswith("@127.0.0.1:9/hook")
+    assert oct((home / "notify.json").stat().st_mode & 0o777) == "0o600"
+    monkeypatch.setattr("sys.stdin", io.StringIO(""))
+    assert main(["notify", "add", "-"]) == 2
+    assert "no URL on stdin" in capsys.readouterr().err
