@@ -10,7 +10,7 @@ import pytest
 from ansible_collections.fpt.sec.plugins.module_utils import db_backups
 from ansible_collections.fpt.sec.plugins.modules.db_backup_transfer import Refused, _link_or_copy, check_manifest
 
-VERIFIED = {"toc": True, "restore_to_null": True, "checksums": True, "at": "2024-05-01T12:00:42Z"}
+VERIFIED = {"toc": True, "data": "data files", "checksums": True, "at": "2024-05-01T12:00:42Z"}
 
 
 def manifest(**changes: object) -> dict:
@@ -18,6 +18,14 @@ def manifest(**changes: object) -> dict:
     base = {"format": db_backups.FORMAT, "site": "prod.teststudio.com", "reverse_name": "com_teststudio_prod",
             "version": "8.0.0", "ended": ended, "started": ended, "verified": dict(VERIFIED)}
     return {**base, **changes}
+
+
+@pytest.mark.parametrize("verified", [
+    {"toc": True, "data": "pg_restore", "checksums": True},
+    {"toc": True, "restore_to_null": True, "checksums": True},  # a manifest written before "data"
+])
+def test_both_read_backs_and_the_older_manifest_count_as_verified(verified: dict) -> None:
+    assert db_backups.made_verified({"verified": verified})
 
 
 def test_a_verified_recent_backup_of_the_source_on_the_same_release_is_accepted() -> None:
@@ -28,6 +36,8 @@ def test_a_verified_recent_backup_of_the_source_on_the_same_release_is_accepted(
 
 @pytest.mark.parametrize(("changes", "source", "max_age", "target_version", "said"), [
     ({"verified": {"toc": True, "restore_to_null": False, "checksums": True}}, None, 0, "8.0.0", "not verified"),
+    ({"verified": {"toc": True, "data": None, "checksums": True}}, None, 0, "8.0.0", "not verified"),
+    ({"verified": {"toc": True, "data": "pg_restore", "checksums": False}}, None, 0, "8.0.0", "not verified"),
     ({}, "staging.teststudio.com", 0, "8.0.0", "is a backup of prod.teststudio.com, not of staging"),
     ({}, None, 1, "8.0.0", "older than the 1 hours allowed"),
     ({"ended": "yesterday", "started": None}, None, 24, "8.0.0", "no readable date"),

@@ -18,7 +18,8 @@ each::
      "label", "started", "ended", "duration", "size", "database_bytes" (from 0.3; null when unknown),
      "file_count", "table_rows" (from 0.3: {"schema.table": rows} counted in the read-back),
      "dump": {"tool", "pg_dump_version", "server_version", "format": "directory", "jobs", "compression"},
-     "verified": {"toc": bool, "restore_to_null": bool, "checksums": bool, "at"},
+     "verified": {"toc": bool, "data": "pg_restore" | "data files", "checksums": bool, "at"}
+                 (older manifests: "restore_to_null": true, for "data": "pg_restore"),
      "files": {"dump/toc.dat": {"size", "sha256"}, ...},
      "manifest_sha256": "<sha256 of the manifest without this key, canonical JSON>"}
 
@@ -155,6 +156,14 @@ def dump_files(folder: str) -> list[str]:
         for entry in sorted(filenames) + [d for d in dirnames if os.path.islink(os.path.join(dirpath, d))]:
             found.append(os.path.relpath(os.path.join(dirpath, entry), folder).replace(os.sep, "/"))
     return sorted(found)
+
+
+def made_verified(manifest: dict) -> bool:
+    """Whether the backup was verified when it was made: its TOC listed, every table's data read back
+    whole (by pg_restore, or from the data files), the checksums taken."""
+    verified = manifest.get("verified") or {}
+    data = verified.get("data") in ("pg_restore", "data files") or verified.get("restore_to_null") is True
+    return bool(verified.get("toc") and data and verified.get("checksums"))
 
 
 def hash_dump(folder: str) -> dict[str, dict]:
@@ -431,7 +440,7 @@ def list_backups(site_dir: str) -> list[dict]:
             "file_count": len(manifest["files"]),
             "compression": (manifest.get("dump") or {}).get("compression"),
             "kind": kind_of(manifest.get("label")),
-            "verified": bool(verified.get("toc") and verified.get("restore_to_null") and verified.get("checksums")),
+            "verified": made_verified(manifest),
             "verified_at": verified.get("at"),
             "last_drill": read_drill(path),
             "pinned": is_pinned(path),

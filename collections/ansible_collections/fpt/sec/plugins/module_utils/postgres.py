@@ -504,6 +504,14 @@ class PgClient:
                 " WHERE rolname = current_user) OR (NOT r.rolsuper AND (pg_has_role(current_user, r.oid, 'MEMBER')"
                 " OR pg_has_role(current_user, 'pg_signal_backend', 'MEMBER'))))")
 
+    def table_names_by_oid(self, database: str | None = None) -> dict[str, str]:
+        """{oid: "schema.table"} of every table that can hold rows, each part quoted as pg_dump quotes it
+        in a COPY statement (quote_ident follows the same rule). Raises PostgresError."""
+        rows = self.query("SELECT c.oid::text, quote_ident(n.nspname) || '.' || quote_ident(c.relname)"
+                          " FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
+                          " WHERE c.relkind IN ('r', 'p', 'm', 'f')", database=database)
+        return dict(rows)
+
     def write_counters(self, end_idle_sessions: bool = False, database: str | None = None) -> dict[str, list[int]]:
         """Rows inserted, updated and deleted so far per table ({"public.t": [ins, upd, del]}), as PostgreSQL's
         statistics count them. A session reports its counts only now and then (from 15: at most once a second,

@@ -226,8 +226,7 @@ def _age_hours(manifest: dict) -> float | None:
 def check_manifest(manifest: dict, name: str, source_site: str | None, max_age_hours: int,
                    site_version: str | None) -> float | None:
     """Raise Refused when this backup must not be brought to the target; returns its age in hours."""
-    verified = manifest.get("verified") or {}
-    if not (verified.get("toc") and verified.get("restore_to_null") and verified.get("checksums")):
+    if not db_backups.made_verified(manifest):
         raise Refused(f"backup {name} was not verified when it was made: take a new backup")
     wanted = _site_key(source_site)
     theirs = {k for k in (_site_key(manifest.get("site")), _site_key(manifest.get("reverse_name"))) if k}
