@@ -203,6 +203,27 @@ def test_backup_writes_a_verified_backup_with_its_manifest(site: dict, baseline:
     assert not [p for p in folder.parent.iterdir() if p.name.startswith(".partial-")]
 
 
+def test_an_archive_with_large_objects_is_read_back_by_pg_restore(site: dict, inventory: Path,
+                                                                  baseline: dict) -> None:
+    """Large objects are not a table's data file: that archive's read-back is pg_restore's whole script."""
+    with _connect(site) as conn:
+        large_object = conn.execute("SELECT lo_from_bytea(0, 'a large object'::bytea)").fetchone()[0]
+        events = conn.execute("SELECT count(*) FROM event_log_entries").fetchone()[0]
+    before = set(our_backups(site))
+    try:
+        done = run_playbook("backup.yml", inventory, {"site": SITE, "keep": 0, "label": "lo", "no_copy": True})
+        assert done.returncode == 0, done.stdout + done.stderr
+        (made,) = set(our_backups(site)) - before
+        manifest = json.loads(Path(site["site_dir"], "db_backup", made, "manifest.json").read_text())
+        assert manifest["verified"]["data"] == "pg_restore"
+        assert manifest["table_rows"]["public.event_log_entries"] == events
+    finally:
+        with _connect(site) as conn:
+            conn.execute("SELECT lo_unlink(%s)", (large_object,))
+        for name in set(our_backups(site)) - before:
+            shutil.rmtree(Path(site["site_dir"], "db_backup", name))
+
+
 def test_the_password_travels_only_in_a_private_passfile(site: dict, baseline: dict) -> None:
     gone = subprocess.Popen(["true"])
     gone.wait()
