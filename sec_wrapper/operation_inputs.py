@@ -51,10 +51,18 @@ def _flag(name: str, value: Any) -> None:
         raise SecError(f"{name} {_shown(value)}: give true or false")
 
 
+def _backup_name(name: str, value: Any) -> None:
+    if not isinstance(value, str) or not _BACKUP.match(value) or ".." in value:
+        raise SecError(f"{name} {_shown(value)}: give a backup's name as `sec backups SITE` lists it, not a path")
+
+
 def _backup(values: Mapping[str, Any]) -> None:
     for name in ("keep", "keep_safety"):
         if values.get(name) is not None:
             _whole(name.replace("_", "-"), values[name], 0, 9999, " (0 keeps all)")
+    for name, most in (("keep_copies", 9999), ("keep_days", 99999)):  # as backup.yml allows them
+        if values.get(name) not in (None, ""):
+            _whole(name.replace("_", "-"), values[name], 0, most, " (0 keeps all)")
     label = values.get("label")
     if label not in (None, "") and not (isinstance(label, str) and _LABEL.match(label)):
         raise SecError(f"label {_shown(label)}: use letters, digits and . + - (at most 64, starting with a letter "
@@ -64,9 +72,18 @@ def _backup(values: Mapping[str, Any]) -> None:
 def _restore(values: Mapping[str, Any]) -> None:
     if values.get("undo") in (True, "true") and values.get("backup") is None:
         return
-    backup = values.get("backup")
-    if not isinstance(backup, str) or not _BACKUP.match(backup) or ".." in backup:
-        raise SecError(f"backup {_shown(backup)}: give a backup's name as `sec backups SITE` lists it, not a path")
+    _backup_name("backup", values.get("backup"))
+
+
+def _drill(values: Mapping[str, Any]) -> None:
+    if values.get("backup") not in (None, ""):  # nothing: the newest backup
+        _backup_name("backup", values["backup"])
+
+
+def _backups(values: Mapping[str, Any]) -> None:
+    for name in ("pin", "unpin"):
+        if values.get(name) not in (None, ""):
+            _backup_name(name, values[name])
 
 
 def _trim(values: Mapping[str, Any]) -> None:
@@ -127,6 +144,8 @@ def _maintenance(values: Mapping[str, Any]) -> None:
 _RULES: dict[str, Callable[[Mapping[str, Any]], None]] = {
     "backup.yml": _backup,
     "restore.yml": _restore,
+    "drill.yml": _drill,
+    "backups.yml": _backups,
     "trim_events.yml": _trim,
     "maintenance.yml": _maintenance,
     "site_settings.yml": _site_settings,

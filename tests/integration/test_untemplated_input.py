@@ -106,10 +106,23 @@ def test_cli_inputs_are_data(payload: str, payloads: list[str], sandbox: dict, c
                  ("restore", STAGING, payload),
                  ("upgrade", STAGING, "--to", payload, "--yes"),
                  ("sync-db", "prod.teststudio.com", payload, "--yes"),
-                 ("sync-media", "prod.teststudio.com", payload)):
+                 ("sync-media", "prod.teststudio.com", payload),
+                 ("drill", STAGING, payload),
+                 ("backups", STAGING, "--pin", payload),
+                 ("backups", STAGING, "--unpin", payload)):
         refused = sec(*argv, check=False)
         assert refused.returncode != 0 and len(refused.stderr.strip().splitlines()) == 1, (argv, refused.stderr)
     assert operation_ids() == before
+
+    # A schedule stores its inputs for later runs: they are checked when it is added, and nothing is stored.
+    daily = ("--site", STAGING, "--operation", "backup", "--rrule", "FREQ=DAILY")
+    for argv in (("schedule", "add", payload, *daily),
+                 ("schedule", "add", "injected", "--site", STAGING, "--operation", "backup", "--rrule", payload),
+                 ("schedule", "add", "injected", *daily, "--label", payload),
+                 ("schedule", "add", "injected", *daily, "--timezone", payload)):
+        refused = sec(*argv, check=False)
+        assert refused.returncode != 0 and len(refused.stderr.strip().splitlines()) == 1, (argv, refused.stderr)
+    assert not list((sec_home / "schedules").glob("*.json"))
 
     # Discovery's own inputs reach the App server's apache2 as data too.
     app = sandbox["app_server"]

@@ -31,6 +31,12 @@ TODAY = datetime.datetime.now(datetime.UTC).date()
     ("site_settings.yml", {"settings": {"smtp_port": "99999"}}, "smtp_port"),
     ("restore.yml", {"backup": "b", "force": "maybe"}, "true or false"),
     ("backup.yml", {"operation_id": "a b"}, "operation id"),
+    ("backup.yml", {"keep_copies": "{{ 7 * 7 }}"}, "keep-copies"),
+    ("backup.yml", {"keep_days": 100000}, "from 0 to 99999"),
+    ("drill.yml", {"backup": "{{ 7 * 7 }}"}, "not a path"),
+    ("drill.yml", {"backup": "../other_site/db_backup/b"}, "not a path"),
+    ("backups.yml", {"pin": "{% raw %}"}, "pin "),
+    ("backups.yml", {"unpin": "a/b"}, "unpin "),
 ])
 def test_refused_with_one_line_that_names_the_fix(playbook: str, values: dict, fix: str) -> None:
     with pytest.raises(SecError) as refused:
@@ -46,6 +52,10 @@ def test_refused_with_one_line_that_names_the_fix(playbook: str, values: dict, f
     ("trim_events.yml", {"before": str(TODAY), "keep_days": 0}),
     ("maintenance.yml", {"state": "on", "message": "{{ shown as typed }}"}),
     ("discover.yml", {"apache_env": {"A": "b"}}),
+    ("backup.yml", {"keep_copies": 3, "keep_days": "", "no_copy": True}),
+    ("drill.yml", {"backup": None}),
+    ("drill.yml", {"backup": "20240501T120000Z_8.0.0"}),
+    ("backups.yml", {"pin": "20240501T120000Z_8.0.0", "check_files": False}),
 ])
 def test_good_inputs_pass(playbook: str, values: dict) -> None:
     check(playbook, values)
